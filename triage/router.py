@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import platform
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -44,10 +44,35 @@ class Prediction:
     score: float
 
 
-@lru_cache(maxsize=200_000)
+_SEGMENT_CACHE: dict[str, str] = {}
+_SEGMENT_CACHE_MAX = 200_000
+
+
 def _segmented(text: str) -> str:
     # Segmentation dominates TF-IDF cost; cross-validation and retraining see the same texts again.
-    return segment_joined(text)
+    hit = _SEGMENT_CACHE.get(text)
+    if hit is None:
+        hit = segment_joined(text)
+        if len(_SEGMENT_CACHE) >= _SEGMENT_CACHE_MAX:
+            _SEGMENT_CACHE.clear()
+        _SEGMENT_CACHE[text] = hit
+    return hit
+
+
+def warm_segmentation(texts: Sequence[str], processes: int = 0) -> None:
+    """Segment many texts in parallel processes up front (long articles: ~45/s per core)."""
+    todo = [t for t in dict.fromkeys(texts) if t not in _SEGMENT_CACHE]
+    workers = processes or (os.cpu_count() or 1)
+    if workers < 2 or len(todo) < 200:
+        for t in todo:
+            _segmented(t)
+        return
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        for t, seg in zip(todo, pool.map(segment_joined, todo, chunksize=64), strict=True):
+            if len(_SEGMENT_CACHE) < _SEGMENT_CACHE_MAX:
+                _SEGMENT_CACHE[t] = seg
 
 
 def _word_analyzer(text: str) -> list[str]:
@@ -84,9 +109,10 @@ class Router(ClassifierMixin, BaseEstimator):
         max_char_features: int | None = 300_000,
         embedding_weight: float = 2.0,
         max_chars: int = 4000,
+        embed_max_chars: int = 1000,
         C: float = 0.5,
         class_weight: str | None = "balanced",
-        calibration: str = "sigmoid",
+        calibration: str = "temperature",
         calibration_folds: int = 3,
         abstain_threshold: float = 0.0,
     ) -> None:
@@ -97,6 +123,7 @@ class Router(ClassifierMixin, BaseEstimator):
         self.max_char_features = max_char_features
         self.embedding_weight = embedding_weight
         self.max_chars = max_chars
+        self.embed_max_chars = embed_max_chars
         self.C = C
         self.class_weight = class_weight
         self.calibration = calibration
@@ -124,7 +151,17 @@ class Router(ClassifierMixin, BaseEstimator):
             return emb
         if self.embedder is None:
             return None
-        return self.embedder.encode(texts)
+        return self.embed_texts(texts)
+
+    def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
+        """Encode texts exactly as fit/predict would (the opening ``embed_max_chars`` of each).
+
+        Long articles are cut because their opening carries the topic and a 512-token pass costs
+        ~15x a question-length one; callers precompute with this to encode each text only once.
+        """
+        if self.embedder is None:
+            raise ModelMissing("this router has no embedder")
+        return self.embedder.encode([t[: self.embed_max_chars] for t in self._clip(texts)])
 
     def _features(self, texts: list[str], emb: np.ndarray | None, *, fit: bool) -> sp.csr_matrix:
         blocks: list[Any] = []
@@ -183,8 +220,13 @@ class Router(ClassifierMixin, BaseEstimator):
             extra = [i for i in rows if y[i] in rare for _ in range(folds - 1)]
             rows = np.concatenate([rows, np.asarray(extra, dtype=int)])
         svm = LinearSVC(C=self.C, class_weight=self.class_weight)
-        model = CalibratedClassifierCV(svm, method=self.calibration, cv=folds)
-        model.fit(X[rows], y[rows])
+        model: Any
+        if self.calibration == "temperature":
+            model = TemperatureCalibrated(svm, folds=folds).fit(X[rows], y[rows])
+        else:
+            # ensemble=False: one SVM on all rows ranks the labels; the folds only fit the calibration.
+            model = CalibratedClassifierCV(svm, method=self.calibration, cv=folds, ensemble=False)
+            model.fit(X[rows], y[rows])
         self.rare_classes_ = sorted(str(c) for c in rare)
         self.model_ = model
         self.classes_ = model.classes_
@@ -280,6 +322,58 @@ class Router(ClassifierMixin, BaseEstimator):
                 )
         router.embedder = embedder
         return router
+
+
+def _margins(model: Any, X: Any) -> np.ndarray:
+    s = np.asarray(model.decision_function(X), dtype=np.float64)
+    return np.stack([-s / 2, s / 2], axis=1) if s.ndim == 1 else s
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    out: np.ndarray = e / e.sum(axis=1, keepdims=True)
+    return out
+
+
+class TemperatureCalibrated:
+    """softmax(SVM margins / T), with T fitted on cross-validated margins by log-loss.
+
+    One parameter for all classes keeps the SVM's ranking intact (top-k is unchanged) while
+    making the probabilities honest; per-class sigmoids reorder rare labels on small data.
+    """
+
+    def __init__(self, estimator: Any, *, folds: int = 3) -> None:
+        self.estimator = estimator
+        self.folds = folds
+
+    def fit(self, X: Any, y: np.ndarray) -> TemperatureCalibrated:
+        from scipy.optimize import minimize_scalar
+        from sklearn.base import clone
+        from sklearn.model_selection import StratifiedKFold
+
+        self.classes_ = np.unique(y)
+        col = {c: j for j, c in enumerate(self.classes_)}
+        target = np.asarray([col[v] for v in y])
+        margins = np.zeros((len(y), len(self.classes_)))
+        for tr, te in StratifiedKFold(self.folds, shuffle=True, random_state=0).split(X, y):
+            part = clone(self.estimator).fit(X[tr], y[tr])
+            cols = [col[c] for c in part.classes_]
+            m = _margins(part, X[te])
+            block = np.full((len(te), len(self.classes_)), m.min() - 1.0)
+            block[:, cols] = m
+            margins[te] = block
+
+        def nll(log_t: float) -> float:
+            p = _softmax(margins / np.exp(log_t))
+            return float(-np.log(np.clip(p[np.arange(len(y)), target], 1e-12, None)).mean())
+
+        self.temperature_ = float(np.exp(minimize_scalar(nll, bounds=(-6.0, 3.0), method="bounded").x))
+        self.estimator_ = clone(self.estimator).fit(X, y)
+        return self
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        return _softmax(_margins(self.estimator_, X) / self.temperature_)
 
 
 def top_k(proba: np.ndarray, classes: Sequence[Any], k: int) -> list[list[Prediction]]:

@@ -79,9 +79,7 @@ _TONE_MARKS = frozenset("\u0300\u0301\u0303\u0309\u0323")
 _VOWEL_MODIFIERS = frozenset("\u0302\u0306\u031b")
 _VOWELS = frozenset("aeiouy")
 _VIETNAMESE_LETTERS = frozenset("abcdđeghiklmnopqrstuvxy")
-_INITIALS = frozenset(
-    "b c ch d đ g gh gi h k kh l m n ng ngh nh p ph q qu r s t th tr v x".split()
-) | {""}
+_INITIALS = frozenset("b c ch d đ g gh gi h k kh l m n ng ngh nh p ph q qu r s t th tr v x".split()) | {""}
 _FINALS = frozenset("c ch m n ng nh p t".split()) | {""}
 # Vowel nuclei (after a qu/gi glide is set aside), written without tone marks.
 _NUCLEI = frozenset(
@@ -137,16 +135,16 @@ def _canonical_syllable(word: str) -> str:
     if final not in _FINALS or any(modifiers[k] for k in range(n) if k < start or k >= end):
         return word
     nucleus_start = start
-    if end - start >= 2 and not modifiers[start] and (
-        (initial == "q" and lower[start] == "u") or (initial == "g" and lower[start] == "i")
+    if (
+        end - start >= 2
+        and not modifiers[start]
+        and ((initial == "q" and lower[start] == "u") or (initial == "g" and lower[start] == "i"))
     ):
         initial += lower[start]
         nucleus_start += 1
     if initial not in _INITIALS or initial == "q" or not start <= tone_at < end:
         return word
-    nucleus = unicodedata.normalize(
-        "NFC", "".join(lower[k] + modifiers[k] for k in range(nucleus_start, end))
-    )
+    nucleus = unicodedata.normalize("NFC", "".join(lower[k] + modifiers[k] for k in range(nucleus_start, end)))
     if nucleus not in _NUCLEI:
         return word
     modified = [k for k in range(nucleus_start, end) if modifiers[k]]
@@ -160,9 +158,7 @@ def _canonical_syllable(word: str) -> str:
         target = nucleus_start
     if target == tone_at:
         return word
-    rebuilt = "".join(
-        bases[k] + modifiers[k] + (tone if k == target else "") for k in range(n)
-    )
+    rebuilt = "".join(bases[k] + modifiers[k] + (tone if k == target else "") for k in range(n))
     return unicodedata.normalize("NFC", rebuilt)
 
 
@@ -262,10 +258,10 @@ class PiiSpan:
 
 
 _EMAIL_RE = re.compile(r"(?<![\w.%+-])[\w.%+-]+@(?:[A-Za-z0-9-]+\.)+[A-Za-z]{2,24}(?![\w-])")
-# A run of number pieces separated by single spaces; a piece may carry a (024) / +84 prefix and
-# dot or dash separators ("0912.345.678", "(024)3825-1234").
-_PIECE = r"(?:\(\+?\d{1,4}\)(?:[.-]?\d+(?:[.-]\d+)*)?|\+?\d+(?:[.-]\d+)*)"
-_RUN_RE = re.compile(rf"{_PIECE}(?: {_PIECE})*")
+# A run of number pieces joined by single spaces or dashes; a piece may carry a (024) / +84
+# prefix and dots ("0912.345.678", "(024)3825-1234", "0908125616-0913698994").
+_PIECE = r"(?:\(\+?\d{1,4}\)(?:[.-]?\d+(?:\.\d+)*)?|\+?\d+(?:\.\d+)*)"
+_RUN_RE = re.compile(rf"{_PIECE}(?:[ -]{_PIECE})*")
 _PIECE_RE = re.compile(_PIECE)
 _MAX_PIECES = 6
 _CONTEXT = 36
@@ -275,8 +271,8 @@ _MOBILE_RE = re.compile(r"0[35789]\d{8}|01[2-9]\d{8}")  # 10-digit mobile, or pr
 _LANDLINE_RE = re.compile(r"0[2-9]\d{8,9}")  # 02x(x) since 2017; older 0x / 0xx(x) codes
 _HOTLINE_RE = re.compile(r"1[89]00(?:\d{4}|\d{6})")
 _DATE_RE = re.compile(
-    r"\d{1,2}[.-]\d{1,2}[.-](?:\d{2}|\d{4})|\d{4}[.-]\d{1,2}[.-]\d{1,2}|\d{1,2}[.-](?:19|20)\d{2}|"
-    r"(?:19|20)\d{2}-(?:19|20)\d{2}"
+    r"\d{1,2}[.-]\d{1,2}[.-](?:\d{2}|\d{4})|\d{4}[.-]\d{1,2}[.-]\d{1,2}|"
+    r"\d{1,2}[.-](?:19|20)\d{2}|(?:19|20)\d{2}[.-]\d{1,2}|(?:19|20)\d{2}-(?:19|20)\d{2}"
 )
 _MONEY_RE = re.compile(r"\d{1,3}(?:\.\d{3})+")  # thousands separators: 1.500.000
 _DECIMAL_RE = re.compile(r"\d{1,2}\.\d+")  # 0.5, 12.75, 10.8175314
@@ -320,12 +316,10 @@ def _national_number(window: str, digits: str) -> str:
 
 def _context(before: str) -> tuple[str | None, int]:
     """The kind named by the keyword nearest before a number, and how many characters away."""
-    last = None
-    for last in _CONTEXT_RE.finditer(before):
-        pass
-    if last is None:
+    matches = list(_CONTEXT_RE.finditer(before))
+    if not matches:
         return None, len(before)
-    return last.lastgroup, len(before) - last.end()
+    return matches[-1].lastgroup, len(before) - matches[-1].end()
 
 
 def _classify(text: str, start: int, end: int) -> PiiKind | None:
@@ -333,14 +327,17 @@ def _classify(text: str, start: int, end: int) -> PiiKind | None:
     window = text[start:end]
     digits = _NON_DIGIT_RE.sub("", window)
     n = len(digits)
+    if n < 6:
+        return None  # years, counts, house numbers: nothing personal is this short
     before = text[max(0, start - _CONTEXT) : start]
     after = text[end : end + 16]
     prev_char = text[start - 1] if start else " "
     next_char = after[:1] or " "
-    if next_char == "%" or (next_char in ".,-" and after[1:2].isdigit()):
-        return None  # a percentage, a decimal, or part of a longer code
-    if prev_char in ".,-" and start >= 2 and text[start - 2].isalnum():
-        return None  # "1,5", "NĐ-123456": the tail of something else
+    before_prev = text[start - 2] if start >= 2 else " "
+    if next_char == "%" or (next_char == "," and after[1:2].isdigit()):
+        return None  # a percentage, or a decimal "123456,5"
+    if (prev_char == "," and before_prev.isdigit()) or (prev_char == "-" and before_prev.isalpha()):
+        return None  # "1,234567", "NĐ-123456": the tail of something else
     if _DATE_RE.fullmatch(window):
         return None
     context, distance = _context(before)
@@ -366,6 +363,8 @@ def _classify(text: str, start: int, end: int) -> PiiKind | None:
         return None
     if 6 <= n <= 19 and (context == "account" or _BANK_AFTER_RE.match(after)):
         return "account"
+    if window.isdigit() and n == 9 and digits[0] in "5789":
+        return "phone"  # a mobile number whose leading 0 was lost (CMND numbers start 0-3)
     if window.isdigit() and (n == 9 or (n == 12 and digits[0] == "0")):
         return "identity"
     if 13 <= n <= 19 and (window.isdigit() or _CARD_RE.fullmatch(window)):
@@ -377,7 +376,11 @@ def _number_spans(text: str) -> list[PiiSpan]:
     """Classify each run of numbers whole, else its longest classifiable sub-runs, left to right."""
     spans: list[PiiSpan] = []
     for run in _RUN_RE.finditer(text):
-        pieces = [(m.start() + run.start(), m.end() + run.start()) for m in _PIECE_RE.finditer(run.group())]
+        glued = (run.start() > 0 and text[run.start() - 1].isalpha()) or text[run.end() : run.end() + 1].isalpha()
+        if glued and "-" in run.group():  # a code such as "YX110-200028040": judge it only whole
+            pieces = [run.span()]
+        else:
+            pieces = [(m.start() + run.start(), m.end() + run.start()) for m in _PIECE_RE.finditer(run.group())]
         i = 0
         while i < len(pieces):
             for j in range(min(len(pieces), i + _MAX_PIECES), i, -1):
@@ -404,9 +407,9 @@ def find_pii(text: str) -> list[PiiSpan]:
     """
     if not isinstance(text, str):
         raise InvalidInput(f"find_pii() expects str, got {type(text).__name__}")
-    candidates = [PiiSpan("email", m.start(), m.end(), m.group()) for m in _EMAIL_RE.finditer(text)]
-    if any(ch.isdigit() for ch in text):
-        candidates += _number_spans(text)
+    candidates = _number_spans(text)
+    if "@" in text:
+        candidates += [PiiSpan("email", m.start(), m.end(), m.group()) for m in _EMAIL_RE.finditer(text)]
     chosen: list[PiiSpan] = []
     for span in sorted(candidates, key=lambda s: (_PRIORITY[s.kind], s.start)):
         if all(span.end <= other.start or span.start >= other.end for other in chosen):

@@ -1,0 +1,1 @@
+"""Quality and speed benchmarks on ../shared/data; run with `triage bench`."""

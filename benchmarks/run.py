@@ -1,0 +1,118 @@
+"""Run every benchmark, write benchmarks/results/*.json and refresh the README table."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from benchmarks import quality, speed
+from benchmarks.common import RESULTS, load, write_result
+from triage.config import get_settings
+from triage.embed import OnnxEmbedder, SentenceEmbedder, default_encoder_path
+from triage.errors import InvalidInput
+
+console = Console(stderr=True)
+README = Path(__file__).resolve().parent.parent / "README.md"
+ORDER = ["uit_vsfc", "vntc", "pubhealthqa", "zalo_agency", "cold_start", "vnpara", "embedding_speed", "router_latency"]
+
+
+def main(only: list[str] | None = None, quick: bool = False) -> dict[str, Any]:
+    """Run the selected benchmarks (all by default); ``quick`` uses small slices for a smoke run."""
+    unknown = set(only or []) - set(ORDER)
+    if unknown:
+        raise InvalidInput(f"unknown benchmark(s) {sorted(unknown)}; choose from {ORDER}")
+    s = get_settings()
+    folder = Path(s.encoder_path) if s.encoder_path else default_encoder_path(s.model_dir)
+    embedder = OnnxEmbedder(folder, threads=s.encoder_threads)
+
+    def say(msg: str) -> None:
+        console.print(f"[cyan]bench[/cyan] {msg}")
+
+    def cap(rows: list[dict[str, Any]], n: int) -> list[dict[str, Any]]:
+        return rows[:n] if quick else rows
+
+    jobs: dict[str, Callable[[], dict[str, Any]]] = {
+        "uit_vsfc": lambda: quality.train_test(
+            "UIT-VSFC topic", embedder, cap(load("uit_vsfc/train.jsonl"), 2000), cap(load("uit_vsfc/dev.jsonl"), 500),
+            "topic", say),
+        "vntc": lambda: quality.vntc(embedder, say, quick),
+        "pubhealthqa": lambda: quality.cross_validated(
+            "PubHealthQA field", embedder, load("pubhealthqa/train.jsonl"), "field", say),
+        "zalo_agency": lambda: quality.cross_validated(
+            "Zalo legal agency", embedder, load("zalo_legal/agency_train.jsonl"), "agency", say, agency=True),
+        "cold_start": lambda: quality.cold_start(embedder, say),
+        "vnpara": lambda: quality.vnpara(embedder, None if quick else SentenceEmbedder(folder), say),
+        "embedding_speed": lambda: speed.embedding_speed(folder, threads=2, quick=quick),
+        "router_latency": lambda: speed.router_latency(embedder, quick=quick),
+    }
+    results: dict[str, Any] = {}
+    for name in ORDER:
+        if only and name not in only:
+            continue
+        say(f"running {name}")
+        payload = jobs[name]()
+        payload["quick"] = quick
+        path = write_result(name, payload)
+        results[name] = payload
+        console.print(f"  -> {path}")
+    if not quick:
+        table = summary_table()
+        (RESULTS / "summary.md").write_text(table + "\n")
+        update_readme(table)
+        console.print(table)
+    return results
+
+
+def _get(name: str) -> dict[str, Any] | None:
+    path = RESULTS / f"{name}.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def summary_table() -> str:
+    """A markdown table of the latest full (non-quick) results on disk."""
+    lines = ["| benchmark | metric | router | TF-IDF+LinearSVC baseline |", "|---|---|---|---|"]
+    for name, metrics in [("uit_vsfc", ["weighted_f1", "macro_f1", "accuracy"]), ("vntc", ["accuracy", "macro_f1"]),
+                          ("pubhealthqa", ["accuracy", "macro_f1", "top3"]), ("zalo_agency", ["accuracy", "top3"])]:
+        r = _get(name)
+        if r and not r.get("quick"):
+            for m in metrics:
+                lines.append(f"| {r['dataset']} ({r['protocol']}) | {m} | {r['router'][m]} | {r['baseline'][m]} |")
+            if "ece" in r["router"]:
+                lines.append(f"| {r['dataset']} | ECE (router) | {r['router']['ece']} | |")
+    r = _get("cold_start")
+    if r and not r.get("quick"):
+        for m in ("top1", "top3"):
+            lines.append(f"| Zalo cold start, no labels ({r['n_candidates']} central bodies) | {m} | {r['router'][m]} | "
+                         f"{r['baseline'][m]} (TF-IDF to descriptions) |")
+    r = _get("vnpara")
+    if r and not r.get("quick"):
+        lines.append(f"| vnPara `similar` | ROC-AUC | {r['router']['roc_auc']} | {r['baseline']['roc_auc']} (TF-IDF cosine) |")
+    r = _get("embedding_speed")
+    if r and not r.get("quick"):
+        lines.append(f"| encoder, batch 32, 2 cores | texts/s | ONNX int8 {r['onnx_int8']['texts_per_s']} | "
+                     f"torch fp32 {r['torch_fp32']['texts_per_s']} |")
+        lines.append(f"| encoder, one text | p50 ms | ONNX int8 {r['onnx_int8']['single_text']['p50_ms']} | "
+                     f"torch fp32 {r['torch_fp32']['single_text']['p50_ms']} |")
+        lines.append(f"| ONNX int8 vs fp32 | cosine mean / min | {r['cosine_onnx_vs_fp32']['mean']} / "
+                     f"{r['cosine_onnx_vs_fp32']['min']} | |")
+    r = _get("router_latency")
+    if r and not r.get("quick"):
+        lines.append(f"| agency routing, one text | p50 / p95 ms | {r['supervised_plus_cold_start']['p50_ms']} / "
+                     f"{r['supervised_plus_cold_start']['p95_ms']} | cold start only "
+                     f"{r['cold_start_only']['p50_ms']} / {r['cold_start_only']['p95_ms']} |")
+    return "\n".join(lines)
+
+
+def update_readme(table: str) -> None:
+    """Replace the block between the bench markers in README.md."""
+    if not README.exists():
+        return
+    text = README.read_text()
+    pattern = re.compile(r"(<!-- bench:start -->\n).*?(\n<!-- bench:end -->)", re.S)
+    if pattern.search(text):
+        README.write_text(pattern.sub(lambda m: m.group(1) + table + m.group(2), text))
