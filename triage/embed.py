@@ -78,7 +78,8 @@ class SentenceEmbedder:
         self.model_id = _model_id(path)
         self._model = SentenceTransformer(str(path), device="cpu", local_files_only=True)
         self._prompts = _prompts(path)
-        dim = self._model.get_sentence_embedding_dimension()
+        getter = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
+        dim = getter()
         self.dimension = int(dim) if dim else 0
 
     def encode(

