@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import platform
 import statistics
@@ -68,7 +69,7 @@ def ece(proba: np.ndarray, classes: Sequence[Any], gold: Sequence[Any], bins: in
     correct = np.asarray(classes)[proba.argmax(axis=1)] == np.asarray(gold)
     total = 0.0
     edges = np.linspace(0, 1, bins + 1)
-    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+    for lo, hi in itertools.pairwise(edges):
         m = (conf > lo) & (conf <= hi)
         if m.any():
             total += m.mean() * abs(conf[m].mean() - correct[m].mean())

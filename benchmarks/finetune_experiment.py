@@ -11,7 +11,9 @@ Protocol (dev is never used to choose anything):
    encodes train and dev; on dev we report (a) its own cosine-softmax head, (b) the Router on
    all of train with fine-tuned embeddings, (c) the Router with frozen embeddings, and (d) the
    calibration fix: SVM on *fit*, sigmoid calibration fitted on *val* only, whose embeddings the
-   encoder never trained on. ECE (10 equal-width bins of top-1 confidence) for all of them.
+   encoder never trained on (sigmoid, and one temperature as the Router now does), plus (b)/(c)
+   with the Router's earlier per-class sigmoid calibration. ECE (10 equal-width bins of top-1
+   confidence) for all of them.
 
 Fine-tuned folders go to ``models/finetuned/uit_vsfc/<config>/`` (not ``models/encoder/``, where
 ``default_encoder_path`` would pick them up); an existing folder with the same manifest id
@@ -91,6 +93,29 @@ def softmax(z: np.ndarray) -> np.ndarray:
     return out
 
 
+def already_built(out: Path, cfg: dict[str, Any], n_texts: int) -> bool:
+    """A finished folder from the same config and data size (fine-tuning is minutes of CPU)."""
+    manifest = out / "manifest.json"
+    if not manifest.exists():
+        return False
+    done = json.loads(manifest.read_text()).get("finetune", {})
+    return bool(done.get("n_texts") == n_texts and all(done.get(k) == v for k, v in cfg.items()))
+
+
+def fit_temperature(margins: np.ndarray, classes: np.ndarray, y: list[str]) -> float:
+    """The one temperature T minimising the log-loss of softmax(margins / T) (as the Router does)."""
+    from scipy.optimize import minimize_scalar
+
+    col = {c: j for j, c in enumerate(classes)}
+    target = np.asarray([col[v] for v in y])
+
+    def nll(log_t: float) -> float:
+        p = softmax(margins / np.exp(log_t))
+        return float(-np.log(np.clip(p[np.arange(len(y)), target], 1e-12, None)).mean())
+
+    return float(np.exp(minimize_scalar(nll, bounds=(-6.0, 3.0), method="bounded").x))
+
+
 def log(msg: str, t0: float) -> None:
     print(f"[{time.perf_counter() - t0:7.1f}s] {msg}", flush=True)
 
@@ -109,10 +134,19 @@ def main() -> None:
     log(f"train {len(train_x)} (fit {len(fit_x)}, val {len(val_x)}), dev {len(dev_x)}", t0)
 
     def encode(folder: Path) -> tuple[np.ndarray, np.ndarray, float]:
-        started = time.perf_counter()
+        """Train and dev vectors, cached next to the fine-tuned folders (encoding costs ~1 min)."""
         emb = OnnxEmbedder(folder, threads=args.threads)
+        cache = OUT_ROOT / f"{emb.model_id}.emb.npz"
+        if cache.exists():
+            with np.load(cache) as c:
+                if c["train"].shape[0] == len(train_x) and c["dev"].shape[0] == len(dev_x):
+                    return c["train"], c["dev"], float(c["seconds"])
+        started = time.perf_counter()
         e_train, e_dev = emb.encode(train_x), emb.encode(dev_x)
-        return e_train, e_dev, time.perf_counter() - started
+        seconds = time.perf_counter() - started
+        OUT_ROOT.mkdir(parents=True, exist_ok=True)
+        np.savez(cache, train=e_train, dev=e_dev, seconds=np.float64(seconds))
+        return e_train, e_dev, seconds
 
     frozen_train, frozen_dev, frozen_enc_s = encode(BASE)
     log(f"frozen encoding {frozen_enc_s:.0f}s", t0)
@@ -130,9 +164,7 @@ def main() -> None:
     for name, cfg in CONFIGS.items():
         out = OUT_ROOT / name
         started = time.perf_counter()
-        reused = (out / "manifest.json").exists() and all(
-            json.loads((out / "manifest.json").read_text())["finetune"].get(k) == v for k, v in cfg.items()
-        ) and json.loads((out / "manifest.json").read_text())["finetune"]["n_texts"] == len(fit_x)
+        reused = already_built(out, cfg, len(fit_x))
         if not reused:
             last = [0.0]
 
@@ -180,6 +212,11 @@ def main() -> None:
     dev["b_router_finetuned"] = scores(dev_y, rb.predict_proba(dev_x, embeddings=ft_dev), rb.classes_)
     rc = Router().fit(train_x, train_y, embeddings=frozen_train)
     dev["c_router_frozen"] = scores(dev_y, rc.predict_proba(dev_x, embeddings=frozen_dev), rc.classes_)
+    # The same two with per-class sigmoid calibration (the Router's earlier default).
+    rb = Router(calibration="sigmoid").fit(train_x, train_y, embeddings=ft_train)
+    dev["b_router_finetuned_sigmoid"] = scores(dev_y, rb.predict_proba(dev_x, embeddings=ft_dev), rb.classes_)
+    rc = Router(calibration="sigmoid").fit(train_x, train_y, embeddings=frozen_train)
+    dev["c_router_frozen_sigmoid"] = scores(dev_y, rc.predict_proba(dev_x, embeddings=frozen_dev), rc.classes_)
     # (d) the fix: calibration rows the encoder never trained on. Same features as the Router on
     # *fit* (its fitted vectorisers), an SVM on *fit*, sigmoid calibration on *val*.
     x_fit = r_fit._features(fit_x, ft_train[fit_i], fit=False)
@@ -187,7 +224,12 @@ def main() -> None:
     x_dev = r_fit._features(dev_x, ft_dev, fit=False)
     svm = LinearSVC(C=r_fit.C, class_weight=r_fit.class_weight).fit(x_fit, fit_y)
     cal = CalibratedClassifierCV(FrozenEstimator(svm), method="sigmoid").fit(x_val, val_y)
-    dev["d_router_finetuned_heldout_calibration"] = scores(dev_y, cal.predict_proba(x_dev), cal.classes_)
+    dev["d_router_finetuned_heldout_sigmoid"] = scores(dev_y, cal.predict_proba(x_dev), cal.classes_)
+    temperature = fit_temperature(svm.decision_function(x_val), svm.classes_, val_y)
+    dev["d_router_finetuned_heldout_temperature"] = {
+        **scores(dev_y, softmax(svm.decision_function(x_dev) / temperature), svm.classes_),
+        "temperature": round(temperature, 4),
+    }
     # For comparison: the same encoder, Router fit on *fit* only with its usual cross-fitted calibration.
     dev["b_fit_only_crossfit_calibration"] = scores(
         dev_y, r_fit.predict_proba(dev_x, embeddings=ft_dev), r_fit.classes_

@@ -20,8 +20,13 @@ Progress = Callable[[str], None]
 
 
 def _compare_split(
-    embedder: Embedder, train_x: list[str], train_y: list[str], test_x: list[str], test_y: list[str],
-    emb_train: np.ndarray, emb_test: np.ndarray,
+    embedder: Embedder,
+    train_x: list[str],
+    train_y: list[str],
+    test_x: list[str],
+    test_y: list[str],
+    emb_train: np.ndarray,
+    emb_test: np.ndarray,
 ) -> dict[str, Any]:
     t = time.perf_counter()
     router = Router(embedder=embedder).fit(train_x, train_y, embeddings=emb_train)
@@ -31,16 +36,25 @@ def _compare_split(
     base = Baseline().fit(train_x, train_y)
     base_fit = time.perf_counter() - t
     return {
-        "router": {**label_metrics(proba, router.classes_, test_y), "ece": round(ece(proba, router.classes_, test_y), 4),
-                   "fit_seconds": round(router_fit, 1)},
+        "router": {
+            **label_metrics(proba, router.classes_, test_y),
+            "ece": round(ece(proba, router.classes_, test_y), 4),
+            "fit_seconds": round(router_fit, 1),
+        },
         "baseline": {**label_metrics(base.scores(test_x), base.classes_, test_y), "fit_seconds": round(base_fit, 1)},
         "n_train": len(train_x),
         "n_test": len(test_x),
     }
 
 
-def train_test(name: str, embedder: Embedder, train: list[dict[str, Any]], test: list[dict[str, Any]], label: str,
-               progress: Progress) -> dict[str, Any]:
+def train_test(
+    name: str,
+    embedder: Embedder,
+    train: list[dict[str, Any]],
+    test: list[dict[str, Any]],
+    label: str,
+    progress: Progress,
+) -> dict[str, Any]:
     """Fixed split: fit on train, score on test."""
     tx, ty = [r["text"] for r in train], [str(r[label]) for r in train]
     sx, sy = [r["text"] for r in test], [str(r[label]) for r in test]
@@ -50,12 +64,19 @@ def train_test(name: str, embedder: Embedder, train: list[dict[str, Any]], test:
     router = Router(embedder=embedder)
     emb = router.embed_texts(tx + sx)
     progress(f"{name}: training")
-    out = _compare_split(embedder, tx, ty, sx, sy, emb[: len(tx)], emb[len(tx):])
+    out = _compare_split(embedder, tx, ty, sx, sy, emb[: len(tx)], emb[len(tx) :])
     return {"dataset": name, "protocol": "train -> test", **out}
 
 
-def cross_validated(name: str, embedder: Embedder, rows: list[dict[str, Any]], label: str, progress: Progress,
-                    folds: int = 5, agency: bool = False) -> dict[str, Any]:
+def cross_validated(
+    name: str,
+    embedder: Embedder,
+    rows: list[dict[str, Any]],
+    label: str,
+    progress: Progress,
+    folds: int = 5,
+    agency: bool = False,
+) -> dict[str, Any]:
     """Stratified k-fold CV (seed 0); ``agency`` uses the AgencyRouter (supervised + cold start)."""
     x = [r["text"] for r in rows]
     registry = default_registry()
@@ -84,8 +105,12 @@ def cross_validated(name: str, embedder: Embedder, rows: list[dict[str, Any]], l
         parts["baseline"].append((base.scores(tex), list(base.classes_)))
         gold_all.extend(ya[te])
     del router_scores
-    out: dict[str, Any] = {"dataset": name, "protocol": f"{folds}-fold stratified CV (seed 0)", "n": len(x),
-                           "n_labels": len(set(y))}
+    out: dict[str, Any] = {
+        "dataset": name,
+        "protocol": f"{folds}-fold stratified CV (seed 0)",
+        "n": len(x),
+        "n_labels": len(set(y)),
+    }
     for key, chunks in parts.items():
         out[key] = _pooled_metrics(chunks, gold_all, calibrated=key == "router")
     return out
@@ -121,7 +146,10 @@ def cold_start(embedder: Embedder, progress: Progress) -> dict[str, Any]:
         proba = router.predict_proba(x, embeddings=emb)
         # A child body (BHXH under Bộ Tài chính) counts as its parent, as the labels do.
         cls = [registry.get(c).parent or c for c in router.classes_]
-        return {"top1": round(topk_accuracy(proba, cls, gold, 1), 4), "top3": round(topk_accuracy(proba, cls, gold, 3), 4)}
+        return {
+            "top1": round(topk_accuracy(proba, cls, gold, 1), 4),
+            "top3": round(topk_accuracy(proba, cls, gold, 3), 4),
+        }
 
     return {
         "dataset": "zalo_legal agency (no labels used)",
@@ -162,8 +190,10 @@ def vnpara(embedder: Embedder, reference: Embedder | None, progress: Progress) -
         "baseline": {"roc_auc": round(float(roc_auc_score(y, tfidf)), 4), "scorer": "TF-IDF cosine"},
     }
     if reference is not None:
-        out["fp32_reference"] = {"roc_auc": round(float(roc_auc_score(y, cos(reference))), 4),
-                                 "scorer": reference.model_id}
+        out["fp32_reference"] = {
+            "roc_auc": round(float(roc_auc_score(y, cos(reference))), 4),
+            "scorer": reference.model_id,
+        }
     return out
 
 

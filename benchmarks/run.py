@@ -38,13 +38,20 @@ def main(only: list[str] | None = None, quick: bool = False) -> dict[str, Any]:
 
     jobs: dict[str, Callable[[], dict[str, Any]]] = {
         "uit_vsfc": lambda: quality.train_test(
-            "UIT-VSFC topic", embedder, cap(load("uit_vsfc/train.jsonl"), 2000), cap(load("uit_vsfc/dev.jsonl"), 500),
-            "topic", say),
+            "UIT-VSFC topic",
+            embedder,
+            cap(load("uit_vsfc/train.jsonl"), 2000),
+            cap(load("uit_vsfc/dev.jsonl"), 500),
+            "topic",
+            say,
+        ),
         "vntc": lambda: quality.vntc(embedder, say, quick),
         "pubhealthqa": lambda: quality.cross_validated(
-            "PubHealthQA field", embedder, load("pubhealthqa/train.jsonl"), "field", say),
+            "PubHealthQA field", embedder, load("pubhealthqa/train.jsonl"), "field", say
+        ),
         "zalo_agency": lambda: quality.cross_validated(
-            "Zalo legal agency", embedder, load("zalo_legal/agency_train.jsonl"), "agency", say, agency=True),
+            "Zalo legal agency", embedder, load("zalo_legal/agency_train.jsonl"), "agency", say, agency=True
+        ),
         "cold_start": lambda: quality.cold_start(embedder, say),
         "vnpara": lambda: quality.vnpara(embedder, None if quick else SentenceEmbedder(folder), say),
         "embedding_speed": lambda: speed.embedding_speed(folder, threads=2, quick=quick),
@@ -76,8 +83,12 @@ def _get(name: str) -> dict[str, Any] | None:
 def summary_table() -> str:
     """A markdown table of the latest full (non-quick) results on disk."""
     lines = ["| benchmark | metric | router | TF-IDF+LinearSVC baseline |", "|---|---|---|---|"]
-    for name, metrics in [("uit_vsfc", ["weighted_f1", "macro_f1", "accuracy"]), ("vntc", ["accuracy", "macro_f1"]),
-                          ("pubhealthqa", ["accuracy", "macro_f1", "top3"]), ("zalo_agency", ["accuracy", "top3"])]:
+    for name, metrics in [
+        ("uit_vsfc", ["weighted_f1", "macro_f1", "accuracy"]),
+        ("vntc", ["accuracy", "macro_f1"]),
+        ("pubhealthqa", ["accuracy", "macro_f1", "top3"]),
+        ("zalo_agency", ["accuracy", "top3"]),
+    ]:
         r = _get(name)
         if r and not r.get("quick"):
             for m in metrics:
@@ -87,24 +98,36 @@ def summary_table() -> str:
     r = _get("cold_start")
     if r and not r.get("quick"):
         for m in ("top1", "top3"):
-            lines.append(f"| Zalo cold start, no labels ({r['n_candidates']} central bodies) | {m} | {r['router'][m]} | "
-                         f"{r['baseline'][m]} (TF-IDF to descriptions) |")
+            lines.append(
+                f"| Zalo cold start, no labels ({r['n_candidates']} central bodies) | {m} | {r['router'][m]} | "
+                f"{r['baseline'][m]} (TF-IDF to descriptions) |"
+            )
     r = _get("vnpara")
     if r and not r.get("quick"):
-        lines.append(f"| vnPara `similar` | ROC-AUC | {r['router']['roc_auc']} | {r['baseline']['roc_auc']} (TF-IDF cosine) |")
+        lines.append(
+            f"| vnPara `similar` | ROC-AUC | {r['router']['roc_auc']} | {r['baseline']['roc_auc']} (TF-IDF cosine) |"
+        )
     r = _get("embedding_speed")
     if r and not r.get("quick"):
-        lines.append(f"| encoder, batch 32, 2 cores | texts/s | ONNX int8 {r['onnx_int8']['texts_per_s']} | "
-                     f"torch fp32 {r['torch_fp32']['texts_per_s']} |")
-        lines.append(f"| encoder, one text | p50 ms | ONNX int8 {r['onnx_int8']['single_text']['p50_ms']} | "
-                     f"torch fp32 {r['torch_fp32']['single_text']['p50_ms']} |")
-        lines.append(f"| ONNX int8 vs fp32 | cosine mean / min | {r['cosine_onnx_vs_fp32']['mean']} / "
-                     f"{r['cosine_onnx_vs_fp32']['min']} | |")
+        lines.append(
+            f"| encoder, batch 32, 2 cores | texts/s | ONNX int8 {r['onnx_int8']['texts_per_s']} | "
+            f"torch fp32 {r['torch_fp32']['texts_per_s']} |"
+        )
+        lines.append(
+            f"| encoder, one text | p50 ms | ONNX int8 {r['onnx_int8']['single_text']['p50_ms']} | "
+            f"torch fp32 {r['torch_fp32']['single_text']['p50_ms']} |"
+        )
+        lines.append(
+            f"| ONNX int8 vs fp32 | cosine mean / min | {r['cosine_onnx_vs_fp32']['mean']} / "
+            f"{r['cosine_onnx_vs_fp32']['min']} | |"
+        )
     r = _get("router_latency")
     if r and not r.get("quick"):
-        lines.append(f"| agency routing, one text | p50 / p95 ms | {r['supervised_plus_cold_start']['p50_ms']} / "
-                     f"{r['supervised_plus_cold_start']['p95_ms']} | cold start only "
-                     f"{r['cold_start_only']['p50_ms']} / {r['cold_start_only']['p95_ms']} |")
+        lines.append(
+            f"| agency routing, one text | p50 / p95 ms | {r['supervised_plus_cold_start']['p50_ms']} / "
+            f"{r['supervised_plus_cold_start']['p95_ms']} | cold start only "
+            f"{r['cold_start_only']['p50_ms']} / {r['cold_start_only']['p95_ms']} |"
+        )
     return "\n".join(lines)
 
 

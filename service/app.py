@@ -69,7 +69,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         from triage.embed import load_embedder
 
         embedder = load_embedder(
-            settings.encoder_path, settings.model_dir, backend=settings.encoder_backend, threads=settings.encoder_threads
+            settings.encoder_path,
+            settings.model_dir,
+            backend=settings.encoder_backend,
+            threads=settings.encoder_threads,
         )
         app.state.embedder = embedder
         app.state.router = load_agency_router(
@@ -79,8 +82,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.model_version = f"{embedder.model_id}|{'cold-start' if sup is None else sup.data_hash_[:12]}"
         yield
 
-    app = FastAPI(title="pakn-triage", version=__version__, lifespan=lifespan,
-                  description="Triage of Vietnamese citizen feedback (PAKN-SKGP): routing, duplicates, workflow.")
+    app = FastAPI(
+        title="pakn-triage",
+        version=__version__,
+        lifespan=lifespan,
+        description="Triage of Vietnamese citizen feedback (PAKN-SKGP): routing, duplicates, workflow.",
+    )
 
     @app.exception_handler(TriageError)
     async def triage_error(_: Request, exc: TriageError) -> JSONResponse:
@@ -102,8 +109,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     def agencies() -> list[AgencyOut]:
         from triage.agencies import default_registry
 
-        return [AgencyOut(code=a.code, name=a.name, kind=a.kind, parent=a.parent, aliases=list(a.aliases),
-                          fields=list(a.fields)) for a in default_registry()]
+        return [
+            AgencyOut(
+                code=a.code, name=a.name, kind=a.kind, parent=a.parent, aliases=list(a.aliases), fields=list(a.fields)
+            )
+            for a in default_registry()
+        ]
 
     @app.post("/api/v1/route", response_model=RouteResponse)
     def route(body: RouteRequest, request: Request) -> RouteResponse:
@@ -113,8 +124,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if not text:
             raise InvalidInput("text is empty after removing whitespace and control characters")
         ranked = request.app.state.router.predict_top_k([text], k=body.top_k)[0]
-        return RouteResponse(predictions=[RankedLabel(label=p.label, score=round(p.score, 6)) for p in ranked],
-                             model_version=request.app.state.model_version)
+        return RouteResponse(
+            predictions=[RankedLabel(label=p.label, score=round(p.score, 6)) for p in ranked],
+            model_version=request.app.state.model_version,
+        )
 
     @app.post("/api/v1/similar", response_model=SimilarResponse)
     def similar(body: SimilarRequest, request: Request) -> SimilarResponse:

@@ -155,7 +155,7 @@ def build_encoder(out_root: Path, *, onnx: bool = True, force: bool = False) -> 
     """Write ``out_root/<ENCODER_VERSION>/`` (sentence-transformers folder + manifest); return it."""
     import torch
     import transformers
-    from transformers import BertConfig, BertModel, XLMRobertaTokenizerFast
+    from transformers import BertConfig, BertModel, XLMRobertaTokenizerFast  # type: ignore[attr-defined]
 
     target = out_root / ENCODER_VERSION
     if (target / "manifest.json").exists() and not force:

@@ -282,7 +282,7 @@ class AgencyRegistry:
         for agency in self.ministries():
             for surface in (agency.name, *agency.aliases):
                 words = _words(surface)
-                if not words or surface.isascii() and " " in surface:
+                if not words or (surface.isascii() and " " in surface):
                     continue
                 if len(words) == 1 and not (surface.isupper() and len(surface) >= 4):
                     continue

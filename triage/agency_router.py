@@ -60,9 +60,7 @@ class ColdStartRouter(BaseEstimator):
         docs = [to_document(a) for a in self.agencies_]
         self.lexical_ = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 4), sublinear_tf=True)
         self.doc_lexical_ = self.lexical_.fit_transform(docs)
-        self.doc_embeddings_ = (
-            self.embedder.encode(docs, prompt_name="passage") if self.embedder is not None else None
-        )
+        self.doc_embeddings_ = self.embedder.encode(docs, prompt_name="passage") if self.embedder is not None else None
         return self
 
     def _check(self) -> None:
@@ -136,6 +134,7 @@ class AgencyRouter(BaseEstimator):
         self.classes_ = np.asarray([a.code for a in agencies])
         self.names_ = {a.code: a.name for a in agencies}
         self.col_ = {c: j for j, c in enumerate(self.classes_)}
+        self.supervised_: Router | None
         if texts is not None and labels is not None:
             codes = [registry.resolve(str(lbl)).code for lbl in labels]
             self.supervised_ = (self.supervised or Router(embedder=self.embedder)).fit(
@@ -149,7 +148,7 @@ class AgencyRouter(BaseEstimator):
         if not hasattr(self, "classes_"):
             raise NotFitted("AgencyRouter is not fitted: call fit()")
 
-    def _expand(self, proba: np.ndarray, classes: Sequence[Any]) -> np.ndarray:
+    def _expand(self, proba: np.ndarray, classes: Sequence[Any] | np.ndarray) -> np.ndarray:
         full = np.zeros((proba.shape[0], len(self.classes_)))
         for j, c in enumerate(classes):
             full[:, self.col_[str(c)]] += proba[:, j]

@@ -90,7 +90,7 @@ def predict(
     text_field: Annotated[str, typer.Option(help="Field holding the text.")] = "text",
 ) -> None:
     """Rank labels for each text with a trained router."""
-    from triage.io import read_jsonl, write_jsonl
+    from triage.io import write_jsonl
     from triage.router import Router, prediction_dicts
 
     try:

@@ -29,9 +29,7 @@ class Embedder(Protocol):
     dimension: int
     model_id: str
 
-    def encode(
-        self, texts: Sequence[str], *, batch_size: int = 32, prompt_name: str = "query"
-    ) -> np.ndarray: ...
+    def encode(self, texts: Sequence[str], *, batch_size: int = 32, prompt_name: str = "query") -> np.ndarray: ...
 
 
 def _threads(n: int) -> int:
@@ -82,9 +80,7 @@ class SentenceEmbedder:
         dim = getter()
         self.dimension = int(dim) if dim else 0
 
-    def encode(
-        self, texts: Sequence[str], *, batch_size: int = 32, prompt_name: str = "query"
-    ) -> np.ndarray:
+    def encode(self, texts: Sequence[str], *, batch_size: int = 32, prompt_name: str = "query") -> np.ndarray:
         items = _check_texts(texts)
         if not items:
             return np.zeros((0, self.dimension), dtype=np.float32)
@@ -135,9 +131,7 @@ class OnnxEmbedder:
         out = self._session.run(None, {"input_ids": ids, "attention_mask": mask})[0]
         return np.asarray(out, dtype=np.float32)
 
-    def encode(
-        self, texts: Sequence[str], *, batch_size: int = 32, prompt_name: str = "query"
-    ) -> np.ndarray:
+    def encode(self, texts: Sequence[str], *, batch_size: int = 32, prompt_name: str = "query") -> np.ndarray:
         prefix = self._prompts.get(prompt_name, "")
         items = [prefix + t for t in _check_texts(texts)]
         out = np.zeros((len(items), self.dimension), dtype=np.float32)

@@ -9,6 +9,7 @@ calibration turns scores into probabilities that mean something, so a threshold 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
 import platform
@@ -77,10 +78,10 @@ def warm_segmentation(texts: Sequence[str], processes: int = 0) -> None:
 
 def _word_analyzer(text: str) -> list[str]:
     tokens = _segmented(text).lower().split()
-    return tokens + [f"{a} {b}" for a, b in zip(tokens, tokens[1:], strict=False)]
+    return tokens + [f"{a} {b}" for a, b in itertools.pairwise(tokens)]
 
 
-def data_hash(texts: Sequence[str], labels: Sequence[Any]) -> str:
+def data_hash(texts: Sequence[str], labels: Sequence[Any] | np.ndarray) -> str:
     """A stable fingerprint of a training set, for manifests and lineage."""
     h = hashlib.sha256()
     for t, y in zip(texts, labels, strict=True):
@@ -114,6 +115,7 @@ class Router(ClassifierMixin, BaseEstimator):
         class_weight: str | None = "balanced",
         calibration: str = "temperature",
         calibration_folds: int = 3,
+        calibration_bias: bool = True,
         abstain_threshold: float = 0.0,
     ) -> None:
         self.embedder = embedder
@@ -128,6 +130,7 @@ class Router(ClassifierMixin, BaseEstimator):
         self.class_weight = class_weight
         self.calibration = calibration
         self.calibration_folds = calibration_folds
+        self.calibration_bias = calibration_bias
         self.abstain_threshold = abstain_threshold
 
     # ---- features -------------------------------------------------------------------------
@@ -222,7 +225,7 @@ class Router(ClassifierMixin, BaseEstimator):
         svm = LinearSVC(C=self.C, class_weight=self.class_weight)
         model: Any
         if self.calibration == "temperature":
-            model = TemperatureCalibrated(svm, folds=folds).fit(X[rows], y[rows])
+            model = TemperatureCalibrated(svm, folds=folds, fit_bias=self.calibration_bias).fit(X[rows], y[rows])
         else:
             # ensemble=False: one SVM on all rows ranks the labels; the folds only fit the calibration.
             model = CalibratedClassifierCV(svm, method=self.calibration, cv=folds, ensemble=False)
@@ -261,15 +264,11 @@ class Router(ClassifierMixin, BaseEstimator):
             raise InvalidInput("k must be >= 1")
         return top_k(self.predict_proba(texts, embeddings), self.classes_, k)
 
-    def predict_or_abstain(
-        self, texts: Sequence[str], embeddings: np.ndarray | None = None
-    ) -> list[str | None]:
+    def predict_or_abstain(self, texts: Sequence[str], embeddings: np.ndarray | None = None) -> list[str | None]:
         """The top label, or None where its probability is below ``abstain_threshold``."""
         proba = self.predict_proba(texts, embeddings)
         best = proba.argmax(axis=1)
-        return [
-            None if proba[i, j] < self.abstain_threshold else str(self.classes_[j]) for i, j in enumerate(best)
-        ]
+        return [None if proba[i, j] < self.abstain_threshold else str(self.classes_[j]) for i, j in enumerate(best)]
 
     # ---- persistence ----------------------------------------------------------------------
     def save(self, folder: Path, *, metrics: dict[str, Any] | None = None) -> Path:
@@ -317,8 +316,7 @@ class Router(ClassifierMixin, BaseEstimator):
                 raise ModelMissing(f"router at {folder} needs the encoder {router.embedder_id_!r}")
             if router.embedder_id_ and embedder.model_id.split("+")[0] != router.embedder_id_.split("+")[0]:
                 raise ModelMissing(
-                    f"router at {folder} was trained with encoder {router.embedder_id_!r}, "
-                    f"not {embedder.model_id!r}"
+                    f"router at {folder} was trained with encoder {router.embedder_id_!r}, not {embedder.model_id!r}"
                 )
         router.embedder = embedder
         return router
@@ -337,18 +335,21 @@ def _softmax(z: np.ndarray) -> np.ndarray:
 
 
 class TemperatureCalibrated:
-    """softmax(SVM margins / T), with T fitted on cross-validated margins by log-loss.
+    """softmax(SVM margins / T + b), T and b fitted on cross-validated margins by log-loss.
 
-    One parameter for all classes keeps the SVM's ranking intact (top-k is unchanged) while
-    making the probabilities honest; per-class sigmoids reorder rare labels on small data.
+    One temperature for all classes makes the probabilities honest without per-class curves,
+    which overfit rare labels on small data; a lightly penalised per-class bias corrects the
+    priors that class weighting shifted (``fit_bias=False`` keeps the SVM's ranking exactly).
     """
 
-    def __init__(self, estimator: Any, *, folds: int = 3) -> None:
+    def __init__(self, estimator: Any, *, folds: int = 3, fit_bias: bool = True, bias_l2: float = 0.01) -> None:
         self.estimator = estimator
         self.folds = folds
+        self.fit_bias = fit_bias
+        self.bias_l2 = bias_l2
 
     def fit(self, X: Any, y: np.ndarray) -> TemperatureCalibrated:
-        from scipy.optimize import minimize_scalar
+        from scipy.optimize import minimize, minimize_scalar
         from sklearn.base import clone
         from sklearn.model_selection import StratifiedKFold
 
@@ -364,19 +365,38 @@ class TemperatureCalibrated:
             block[:, cols] = m
             margins[te] = block
 
-        def nll(log_t: float) -> float:
-            p = _softmax(margins / np.exp(log_t))
-            return float(-np.log(np.clip(p[np.arange(len(y)), target], 1e-12, None)).mean())
+        rows = np.arange(len(y))
+        k = len(self.classes_)
 
-        self.temperature_ = float(np.exp(minimize_scalar(nll, bounds=(-6.0, 3.0), method="bounded").x))
+        def nll(params: np.ndarray) -> tuple[float, np.ndarray]:
+            inv_t, bias = np.exp(params[0]), params[1:]
+            z = margins * inv_t + bias
+            p = _softmax(z)
+            loss = -np.log(np.clip(p[rows, target], 1e-12, None)).mean() + self.bias_l2 * float(bias @ bias)
+            g = p.copy()
+            g[rows, target] -= 1.0
+            g /= len(y)
+            grad_b = g.sum(axis=0) + 2 * self.bias_l2 * bias
+            grad_t = float((g * margins).sum()) * inv_t
+            return float(loss), np.concatenate([[grad_t], grad_b])
+
+        start = np.zeros(k + 1)
+        if not self.fit_bias:
+            res_t = minimize_scalar(
+                lambda lt: nll(np.concatenate([[lt], np.zeros(k)]))[0], bounds=(-3.0, 6.0), method="bounded"
+            )
+            self.inv_temperature_, self.bias_ = float(np.exp(res_t.x)), np.zeros(k)
+        else:
+            res = minimize(nll, start, jac=True, method="L-BFGS-B")
+            self.inv_temperature_, self.bias_ = float(np.exp(res.x[0])), np.asarray(res.x[1:])
         self.estimator_ = clone(self.estimator).fit(X, y)
         return self
 
     def predict_proba(self, X: Any) -> np.ndarray:
-        return _softmax(_margins(self.estimator_, X) / self.temperature_)
+        return _softmax(_margins(self.estimator_, X) * self.inv_temperature_ + self.bias_)
 
 
-def top_k(proba: np.ndarray, classes: Sequence[Any], k: int) -> list[list[Prediction]]:
+def top_k(proba: np.ndarray, classes: Sequence[Any] | np.ndarray, k: int) -> list[list[Prediction]]:
     """Rank the columns of each row of ``proba``; ties keep column order."""
     k = min(k, proba.shape[1]) if proba.ndim == 2 else 0
     out: list[list[Prediction]] = []

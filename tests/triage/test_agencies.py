@@ -150,9 +150,7 @@ def test_no_place_points_to_two_provinces(raw_records: list[dict[str, Any]]) -> 
     assert {k: v for k, v in owners.items() if len(v) > 1} == {}
 
 
-def test_load_rejects_an_alias_shared_by_two_agencies(
-    raw_records: list[dict[str, Any]], tmp_path: Path
-) -> None:
+def test_load_rejects_an_alias_shared_by_two_agencies(raw_records: list[dict[str, Any]], tmp_path: Path) -> None:
     records = [dict(r) for r in raw_records]
     btc = next(r for r in records if r["code"] == "BTC")
     btc["aliases"] = [*btc["aliases"], "Bộ GTVT"]  # already an alias of Bộ Xây dựng
@@ -162,9 +160,7 @@ def test_load_rejects_an_alias_shared_by_two_agencies(
         AgencyRegistry.load(path)
 
 
-def test_load_rejects_duplicate_code_and_unknown_parent(
-    raw_records: list[dict[str, Any]], tmp_path: Path
-) -> None:
+def test_load_rejects_duplicate_code_and_unknown_parent(raw_records: list[dict[str, Any]], tmp_path: Path) -> None:
     path = tmp_path / "agencies.json"
     dup = [*raw_records, {**raw_records[0], "name": "Bộ khác", "aliases": [], "merged_from": []}]
     path.write_text(json.dumps({"agencies": dup}, ensure_ascii=False), encoding="utf-8")

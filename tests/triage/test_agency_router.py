@@ -24,8 +24,7 @@ def cold(embedder: Any) -> AgencyRouter:
         ("Bệnh viện huyện thiếu thuốc, bệnh nhân bảo hiểm y tế phải tự mua thuốc ngoài", "Bộ Y tế"),
         ("Xin hỏi thủ tục hoàn thuế thu nhập cá nhân khi quyết toán năm", "Bộ Tài chính"),
         ("Đề nghị tăng học bổng cho sinh viên sư phạm và giảm áp lực thi tốt nghiệp THPT", "Bộ Giáo dục và Đào tạo"),
-        ("Doanh nghiệp khởi nghiệp sáng tạo cần hỗ trợ đăng ký sáng chế và sở hữu trí tuệ",
-         "Bộ Khoa học và Công nghệ"),
+        ("Doanh nghiệp khởi nghiệp sáng tạo cần hỗ trợ đăng ký sáng chế và sở hữu trí tuệ", "Bộ Khoa học và Công nghệ"),
     ],
 )
 def test_cold_start_suggests_the_right_ministry(cold: AgencyRouter, text: str, agency: str) -> None:

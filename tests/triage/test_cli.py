@@ -31,8 +31,20 @@ def test_train_then_predict(tmp_path: Path, shared_data: Path) -> None:
     assert res.exit_code == 0, res.output
     assert json.loads((tmp_path / "m" / "manifest.json").read_text())["n_train"] == 200
     inp = _write(tmp_path / "in.jsonl", [{"id": i, "text": r["text"]} for i, r in enumerate(rows[200:210])])
-    res = runner.invoke(app, ["predict", "--model", str(tmp_path / "m"), "--input", str(inp),
-                              "--output", str(tmp_path / "out.jsonl"), "--top-k", "2"])
+    res = runner.invoke(
+        app,
+        [
+            "predict",
+            "--model",
+            str(tmp_path / "m"),
+            "--input",
+            str(inp),
+            "--output",
+            str(tmp_path / "out.jsonl"),
+            "--top-k",
+            "2",
+        ],
+    )
     assert res.exit_code == 0, res.output
     out = _read(tmp_path / "out.jsonl")
     assert [r["id"] for r in out] == list(range(10))
@@ -46,7 +58,9 @@ def test_route_text_and_file(tmp_path: Path) -> None:
     assert res.exit_code == 0, res.output
     preds = json.loads(res.stdout)
     assert len(preds) == 3 and all(set(p) == {"label", "score"} for p in preds)
-    inp = _write(tmp_path / "in.jsonl", [{"text": "Trường học thiếu giáo viên tiếng Anh"}, {"text": "Thuế đất quá cao"}])
+    inp = _write(
+        tmp_path / "in.jsonl", [{"text": "Trường học thiếu giáo viên tiếng Anh"}, {"text": "Thuế đất quá cao"}]
+    )
     res = runner.invoke(app, ["route", "--input", str(inp), "--output", str(tmp_path / "o.jsonl")])
     assert res.exit_code == 0, res.output
     out = _read(tmp_path / "o.jsonl")
@@ -67,8 +81,9 @@ def test_similar_adds_scores(tmp_path: Path, shared_data: Path) -> None:
 def test_bad_input_is_a_clear_error(tmp_path: Path) -> None:
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"text": "ok", "label": "a"}\nnot json\n', encoding="utf-8")
-    res = runner.invoke(app, ["train", "--data", str(bad), "--label-field", "label", "--out", str(tmp_path / "m"),
-                              "--no-embeddings"])
+    res = runner.invoke(
+        app, ["train", "--data", str(bad), "--label-field", "label", "--out", str(tmp_path / "m"), "--no-embeddings"]
+    )
     assert res.exit_code == 2
     assert "bad.jsonl:2" in res.output
     res = runner.invoke(app, ["route"])

@@ -40,11 +40,13 @@ def test_batching_and_order_do_not_change_vectors(embedder: OnnxEmbedder) -> Non
 
 
 def test_paraphrase_closer_than_unrelated(embedder: OnnxEmbedder) -> None:
-    a, b, c = embedder.encode([
-        "Tôi bị mất căn cước công dân, làm lại ở đâu?",
-        "Thủ tục cấp lại thẻ căn cước khi bị mất như thế nào?",
-        "Giá lúa vụ đông xuân năm nay giảm mạnh.",
-    ])
+    a, b, c = embedder.encode(
+        [
+            "Tôi bị mất căn cước công dân, làm lại ở đâu?",
+            "Thủ tục cấp lại thẻ căn cước khi bị mất như thế nào?",
+            "Giá lúa vụ đông xuân năm nay giảm mạnh.",
+        ]
+    )
     assert float(a @ b) > float(a @ c) + 0.05
 
 

@@ -20,8 +20,10 @@ def uit(shared_data: Path) -> dict[str, Any]:
     train = read_rows(shared_data / "uit_vsfc" / "train.jsonl", 1500)
     dev = read_rows(shared_data / "uit_vsfc" / "dev.jsonl", 300)
     return {
-        "tx": [normalize(r["text"]) for r in train], "ty": [r["topic"] for r in train],
-        "dx": [normalize(r["text"]) for r in dev], "dy": [r["topic"] for r in dev],
+        "tx": [normalize(r["text"]) for r in train],
+        "ty": [r["topic"] for r in train],
+        "dx": [normalize(r["text"]) for r in dev],
+        "dy": [r["topic"] for r in dev],
     }
 
 
