@@ -19,3 +19,23 @@ class ModelMissing(TriageError):
 
 class NotFitted(TriageError):
     """An estimator was used before fit()."""
+
+
+class InvalidTransition(TriageError):
+    """A workflow action is not allowed in the case's current state (maps to 409)."""
+
+
+class Conflict(TriageError):
+    """The request clashes with what is stored, e.g. an Idempotency-Key reused for another body (maps to 409)."""
+
+
+class AuthenticationFailed(TriageError):
+    """No valid credentials: wrong password, expired or forged token, disabled account (maps to 401)."""
+
+
+class PermissionDenied(TriageError):
+    """The account is known but its role may not do this (maps to 403)."""
+
+
+class IdempotencyKeyReused(InvalidInput):
+    """An Idempotency-Key came back with a different body; as the IETF draft says, that is a 422, not a replay."""
