@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -35,6 +36,50 @@ class Settings(BaseSettings):
     cold_start_weight: float = Field(
         default=0.2, ge=0.0, le=1.0, description="Weight of cold-start scores when a supervised router exists."
     )
+    deadline_forward_days: int = Field(
+        default=5, ge=1, description="Working days to forward a matter outside the agency's remit (NĐ 20/2008)."
+    )
+    deadline_answer_days: int = Field(
+        default=15, ge=1, description="Working days to answer a submission (Công điện 89/CĐ-TTg, 2025)."
+    )
+    deadline_due_soon_days: int = Field(
+        default=3, ge=0, description="A case with this many working days left or fewer is 'due soon'."
+    )
+    deadline_overrides: dict[str, int] = Field(
+        default_factory=dict,
+        description="Answer days per submission kind (phan_anh, kien_nghi, sang_kien, giai_phap), as JSON.",
+    )
+
+    # --- service, storage, accounts (intake service) ---
+    env: Literal["dev", "production"] = Field(
+        default="dev",
+        description="'production' refuses to start without jwt_secret and never creates a default account.",
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL, e.g. postgresql+psycopg://user@host/db; None = SQLite file data_dir/triage.db.",
+    )
+    jwt_secret: SecretStr | None = Field(
+        default=None, description="HMAC key for access tokens; dev mode uses a random one per process when unset."
+    )
+    token_minutes: int = Field(default=60, ge=1, le=24 * 60, description="Lifetime of an access token.")
+    dev_admin_password: SecretStr | None = Field(
+        default=None, description="Dev mode only: create user 'admin' with this password when no account exists."
+    )
+    intake_rate_per_minute: float = Field(
+        default=20.0, gt=0, description="Public submissions per client per minute (token bucket refill rate)."
+    )
+    intake_burst: int = Field(default=10, ge=1, description="Submissions a client may send at once (bucket size).")
+    trust_forwarded_for: bool = Field(
+        default=False, description="Identify clients by X-Forwarded-For (only behind a trusted reverse proxy)."
+    )
+    escalate_interval_s: float = Field(
+        default=3600.0, ge=0, description="Seconds between escalation runs inside the service; 0 disables the job."
+    )
+    field_router_path: Path | None = Field(
+        default=None, description="Supervised field router folder; None = rank the agency's fields by similarity."
+    )
+    similar_top_k: int = Field(default=5, ge=0, le=50, description="Similar earlier cases shown with a suggestion.")
 
 
 @lru_cache(maxsize=1)
