@@ -34,7 +34,7 @@ class Settings(BaseSettings):
     )
     abstain_threshold: float = Field(default=0.0, ge=0.0, le=1.0)
     cold_start_weight: float = Field(
-        default=0.2, ge=0.0, le=1.0, description="Weight of cold-start scores when a supervised router exists."
+        default=0.35, ge=0.0, le=1.0, description="Weight of cold-start scores when a supervised router exists."
     )
     deadline_forward_days: int = Field(
         default=5, ge=1, description="Working days to forward a matter outside the agency's remit (NĐ 20/2008)."
