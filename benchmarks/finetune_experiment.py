@@ -13,7 +13,7 @@ Protocol (dev is never used to choose anything):
    calibration fix: SVM on *fit*, sigmoid calibration fitted on *val* only, whose embeddings the
    encoder never trained on (sigmoid, and one temperature as the Router now does), plus (b)/(c)
    with the Router's earlier per-class sigmoid calibration. ECE (10 equal-width bins of top-1
-   confidence) for all of them.
+   confidence) for all of them; (e) a fixed 50/50 mean of (a) and (b) probabilities.
 
 Fine-tuned folders go to ``models/finetuned/uit_vsfc/<config>/`` (not ``models/encoder/``, where
 ``default_encoder_path`` would pick them up); an existing folder with the same manifest id
@@ -100,6 +100,13 @@ def already_built(out: Path, cfg: dict[str, Any], n_texts: int) -> bool:
         return False
     done = json.loads(manifest.read_text()).get("finetune", {})
     return bool(done.get("n_texts") == n_texts and all(done.get(k) == v for k, v in cfg.items()))
+
+
+def mean_proba(p_head: np.ndarray, head_classes: list[str], p_router: np.ndarray, classes: np.ndarray) -> np.ndarray:
+    """Average two probability tables after putting the head's columns in the Router's order."""
+    col = {c: j for j, c in enumerate(head_classes)}
+    out: np.ndarray = 0.5 * (p_head[:, [col[str(c)] for c in classes]] + p_router)
+    return out
 
 
 def fit_temperature(margins: np.ndarray, classes: np.ndarray, y: list[str]) -> float:
@@ -194,6 +201,11 @@ def main() -> None:
             "router_fit_seconds": round(fit_s, 1),
             "val_head": scores(val_y, softmax(logits), np.asarray(head_classes)),
             "val_router": scores(val_y, r.predict_proba(val_x, embeddings=e_train[val_i]), r.classes_),
+            "val_mean_head_router": scores(
+                val_y,
+                mean_proba(softmax(logits), head_classes, r.predict_proba(val_x, e_train[val_i]), r.classes_),
+                r.classes_,
+            ),
         }
         log(f"{name}: val head {selection[name]['val_head']}", t0)
         log(f"{name}: val router {selection[name]['val_router']}", t0)
@@ -210,6 +222,10 @@ def main() -> None:
     dev["a_finetuned_head"] = scores(dev_y, softmax(logits), np.asarray(head_classes))
     rb = Router().fit(train_x, train_y, embeddings=ft_train)
     dev["b_router_finetuned"] = scores(dev_y, rb.predict_proba(dev_x, embeddings=ft_dev), rb.classes_)
+    # A fixed (untuned) 50/50 mean of the head's and the Router's probabilities.
+    dev["e_mean_head_router"] = scores(
+        dev_y, mean_proba(softmax(logits), head_classes, rb.predict_proba(dev_x, ft_dev), rb.classes_), rb.classes_
+    )
     rc = Router().fit(train_x, train_y, embeddings=frozen_train)
     dev["c_router_frozen"] = scores(dev_y, rc.predict_proba(dev_x, embeddings=frozen_dev), rc.classes_)
     # The same two with per-class sigmoid calibration (the Router's earlier default).

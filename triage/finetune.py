@@ -45,18 +45,8 @@ _COPIED = (
 )
 
 
-def _base_id(base: Path) -> str:
-    manifest = base / "manifest.json"
-    if manifest.exists():
-        return str(json.loads(manifest.read_text()).get("id", base.name))
-    return base.name
-
-
-def _prompt(base: Path, name: str = "query") -> str:
-    cfg = base / "config_sentence_transformers.json"
-    if cfg.exists():
-        return str(json.loads(cfg.read_text()).get("prompts", {}).get(name, ""))
-    return ""
+def _read_json(path: Path) -> dict[str, Any]:
+    return dict(json.loads(path.read_text())) if path.exists() else {}
 
 
 def _fingerprint(base_id: str, texts: Sequence[str], labels: Sequence[str], params: dict[str, Any]) -> str:
@@ -138,7 +128,11 @@ def finetune_encoder(
     tok = Tokenizer.from_file(str(base / "tokenizer.json"))
     tok.enable_truncation(max_length=max_length)
     pad_id = tok.token_to_id("<pad>") or 1
-    prefix = _prompt(base)
+    base_manifest = _read_json(base / "manifest.json")
+    prompts = {
+        str(k): str(v) for k, v in _read_json(base / "config_sentence_transformers.json").get("prompts", {}).items()
+    }
+    prefix = prompts.get("query", "")
     ids_list = [e.ids for e in tok.encode_batch([prefix + t for t in texts])]
     lengths = np.asarray([len(i) for i in ids_list])
     index = {c: i for i, c in enumerate(classes)}
@@ -205,7 +199,7 @@ def finetune_encoder(
         "objective": f"cosine softmax head (scale {HEAD_SCALE}), cross-entropy",
         "frozen": ["embeddings", *(f"encoder.layer.{i}" for i in range(len(layers) - n_train))],
     }
-    base_id = _base_id(base)
+    base_id = str(base_manifest.get("id", base.name))
     model_id = f"{base_id}-ft-{_fingerprint(base_id, texts, [str(v) for v in labels], params)}"
     tmp = out.with_name(out.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -224,9 +218,7 @@ def finetune_encoder(
     manifest: dict[str, Any] = {
         "id": model_id,
         "base_id": base_id,
-        "family": json.loads((base / "manifest.json").read_text()).get("family")
-        if (base / "manifest.json").exists()
-        else None,
+        "family": base_manifest.get("family"),
         "dimension": int(bert.config.hidden_size),
         "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "finetune": {
@@ -240,9 +232,7 @@ def finetune_encoder(
         },
         "pooling": "mean",
         "normalize": True,
-        "prompts": json.loads((base / "config_sentence_transformers.json").read_text()).get("prompts", {})
-        if (base / "config_sentence_transformers.json").exists()
-        else {},
+        "prompts": prompts,
         "head": {"file": HEAD_FILE, "kind": "cosine", "scale": HEAD_SCALE},
         "versions": {"torch": torch.__version__, "transformers": transformers.__version__},
     }
