@@ -59,3 +59,34 @@ def test_load_embedder_backends(encoder_path: Path) -> None:
     assert isinstance(load_embedder(encoder_path, encoder_path, backend="onnx"), OnnxEmbedder)
     with pytest.raises(InvalidInput):
         load_embedder(encoder_path, encoder_path, backend="tpu")
+
+
+def test_any_local_sentence_transformers_folder_loads(encoder_path: Path, tmp_path: Path) -> None:
+    """TRIAGE_ENCODER_PATH may point at another model (PhoBERT-based, bge-m3...): build a tiny one
+    locally, save it as a sentence-transformers folder and load it with no network."""
+    import torch
+    from sentence_transformers import SentenceTransformer, models
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    torch.manual_seed(0)
+    tok = AutoTokenizer.from_pretrained(encoder_path, local_files_only=True)
+    bert = BertModel(
+        BertConfig(
+            vocab_size=len(tok),
+            hidden_size=16,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            intermediate_size=32,
+            max_position_embeddings=64,
+        )
+    )
+    (tmp_path / "hf").mkdir()
+    bert.save_pretrained(tmp_path / "hf")
+    tok.save_pretrained(tmp_path / "hf")
+    word = models.Transformer(str(tmp_path / "hf"), max_seq_length=64)
+    st = SentenceTransformer(modules=[word, models.Pooling(16, "mean"), models.Normalize()], device="cpu")
+    st.save(str(tmp_path / "tiny"))
+    emb = load_embedder(tmp_path / "tiny", tmp_path, backend="onnx")  # no ONNX graph there: torch path
+    assert isinstance(emb, SentenceEmbedder) and emb.dimension == 16
+    v = emb.encode(["Xin chào", "Thủ tục hành chính"])
+    assert v.shape == (2, 16) and np.allclose(np.linalg.norm(v, axis=1), 1.0, atol=1e-4)
