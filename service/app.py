@@ -1,139 +1,216 @@
-"""FastAPI application factory; models are loaded once, in the lifespan, never per request."""
+"""FastAPI application factory; models and the database open once, in the lifespan, never per request.
+
+Start-up: refuse unsafe production settings, migrate the database (``alembic upgrade head``), load
+the models, and start the periodic job (escalations, and triage of any case whose models failed at
+intake). Domain errors become HTTP statuses in exactly one place: ``ERROR_STATUS``.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import contextlib
+import logging
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
 
 from triage import __version__
 from triage.config import Settings, get_settings
-from triage.errors import InvalidInput, ModelMissing, NotFitted, NotFound, TriageError
+from triage.errors import (
+    AuthenticationFailed,
+    Conflict,
+    InvalidInput,
+    InvalidTransition,
+    ModelMissing,
+    NotFitted,
+    NotFound,
+    PermissionDenied,
+    TriageError,
+)
 
-MAX_TEXT = 20_000
+log = logging.getLogger("triage.service")
 
-# The one place where domain errors become HTTP statuses.
+MIN_SECRET = 32
+MAX_BODY = 256 * 1024  # bytes: a 20,000-character text is at most ~80 KB of UTF-8 JSON
+
+# The one place where domain errors become HTTP statuses (the most specific class wins).
 ERROR_STATUS: dict[type[TriageError], int] = {
     InvalidInput: 422,
     NotFound: 404,
     ModelMissing: 503,
     NotFitted: 503,
+    InvalidTransition: 409,
+    Conflict: 409,
+    AuthenticationFailed: 401,
+    PermissionDenied: 403,
 }
 
 
-class RouteRequest(BaseModel):
-    text: str = Field(min_length=1, max_length=MAX_TEXT, description="The submission's text (Vietnamese).")
-    top_k: int = Field(default=3, ge=1, le=20)
+def _where(loc: list[Any]) -> str:
+    """'content' for a body field, 'limit' for a query parameter: what a person reading the error needs."""
+    parts = [str(p) for p in loc]
+    return ".".join(parts[1:]) or (parts[0] if parts else "request")
 
 
-class RankedLabel(BaseModel):
-    label: str
-    score: float
+def status_of(exc: TriageError) -> int:
+    for cls in type(exc).__mro__:
+        if cls in ERROR_STATUS:
+            return ERROR_STATUS[cls]  # type: ignore[index]
+    return 400
 
 
-class RouteResponse(BaseModel):
-    predictions: list[RankedLabel]
-    model_version: str
+class UnsafeConfiguration(RuntimeError):
+    """Production settings that would weaken security; the service refuses to start."""
 
 
-class SimilarRequest(BaseModel):
-    text1: str = Field(min_length=1, max_length=MAX_TEXT)
-    text2: str = Field(min_length=1, max_length=MAX_TEXT)
+def token_secret(settings: Settings) -> str:
+    """The configured signing key; a random one per process in dev mode (tokens die with the process)."""
+    if settings.jwt_secret is not None:
+        secret = settings.jwt_secret.get_secret_value()
+        if settings.env == "production" and len(secret) < MIN_SECRET:
+            raise UnsafeConfiguration(f"TRIAGE_JWT_SECRET must have at least {MIN_SECRET} characters in production")
+        return secret
+    if settings.env == "production":
+        raise UnsafeConfiguration("production mode needs TRIAGE_JWT_SECRET (at least 32 random characters)")
+    return secrets.token_urlsafe(48)
 
 
-class SimilarResponse(BaseModel):
-    score: float
+def _check_production(settings: Settings) -> None:
+    if settings.env == "production" and settings.dev_admin_password is not None:
+        raise UnsafeConfiguration(
+            "TRIAGE_DEV_ADMIN_PASSWORD is for dev mode only; in production create accounts with `triage users create`"
+        )
 
 
-class AgencyOut(BaseModel):
-    code: str
-    name: str
-    kind: str
-    parent: str | None
-    aliases: list[str]
-    fields: list[str]
+def _bootstrap_admin(settings: Settings, db: Any) -> None:
+    """Dev mode convenience: an 'admin' account with TRIAGE_DEV_ADMIN_PASSWORD when there is none at all."""
+    if settings.env != "dev" or settings.dev_admin_password is None:
+        return
+    from triage.accounts import count_users, create_user
+
+    with db.session() as s:
+        if count_users(s) == 0:
+            create_user(s, username="admin", password=settings.dev_admin_password.get_secret_value(), role="admin")
+            log.warning("dev mode: created account 'admin' from TRIAGE_DEV_ADMIN_PASSWORD")
+
+
+def run_maintenance(svc: Any) -> None:
+    """One pass of the periodic job: triage cases left without a suggestion, then escalate."""
+    from triage.calendar import to_local_date
+    from triage.escalation import escalate
+    from triage.intake import retriage_missing
+
+    retriage_missing(svc.db, svc.pipeline)
+    with svc.db.session() as s:
+        report = escalate(s, today=to_local_date(svc.now()), policy=svc.policy, calendar=svc.calendar)
+    if report.recorded:
+        log.warning("escalated %d newly overdue case(s)", report.recorded)
+
+
+async def _periodic(svc: Any, interval: float) -> None:
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await asyncio.to_thread(run_maintenance, svc)
+        except Exception:  # the job must outlive one bad pass
+            log.exception("periodic maintenance failed")
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app for ``settings`` (tests pass their own; `triage serve` uses the environment)."""
     settings = settings or get_settings()
+    _check_production(settings)
+    secret = token_secret(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        from triage.agency_router import load_agency_router
-        from triage.embed import load_embedder
+        from service.ratelimit import TokenBucketLimiter
+        from service.state import ServiceState
+        from triage.calendar import default_calendar
+        from triage.pipeline import Pipeline
+        from triage.store.db import Database, init_db
+        from triage.store.vectors import CaseVectors
+        from triage.workflow import DeadlinePolicy
 
-        embedder = load_embedder(
-            settings.encoder_path,
-            settings.model_dir,
-            backend=settings.encoder_backend,
-            threads=settings.encoder_threads,
+        db = Database.from_settings(settings)
+        init_db(db)
+        _bootstrap_admin(settings, db)
+        pipeline = Pipeline.from_settings(settings, similar=CaseVectors(db))
+        pipeline.calendar = default_calendar()
+        svc = ServiceState(
+            settings=settings,
+            db=db,
+            pipeline=pipeline,
+            limiter=TokenBucketLimiter(per_minute=settings.intake_rate_per_minute, burst=settings.intake_burst),
+            token_secret=secret,
+            policy=DeadlinePolicy.from_settings(settings),
+            calendar=pipeline.calendar,
         )
-        app.state.embedder = embedder
-        app.state.router = load_agency_router(
-            embedder=embedder, router_path=settings.router_path, cold_start_weight=settings.cold_start_weight
+        app.state.svc = svc
+        app.state.model_version = pipeline.model_version
+        job = (
+            asyncio.create_task(_periodic(svc, settings.escalate_interval_s)) if settings.escalate_interval_s else None
         )
-        sup = app.state.router.supervised_
-        app.state.model_version = f"{embedder.model_id}|{'cold-start' if sup is None else sup.data_hash_[:12]}"
-        yield
+        try:
+            yield
+        finally:
+            if job is not None:
+                job.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await job
+            db.dispose()
 
     app = FastAPI(
         title="pakn-triage",
         version=__version__,
         lifespan=lifespan,
-        description="Triage of Vietnamese citizen feedback (PAKN-SKGP): routing, duplicates, workflow.",
+        description=(
+            "Intake and triage of Vietnamese citizen feedback (PAKN-SKGP): public submissions and tracking, "
+            "suggested routes, the handling workflow with deadlines in Vietnamese working days, audit trail."
+        ),
     )
+
+    @app.middleware("http")
+    async def guard(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        raw = bytes(request.scope.get("raw_path") or b"") + b"?" + bytes(request.scope.get("query_string") or b"")
+        if b"%00" in raw:
+            return JSONResponse(status_code=400, content={"detail": "NUL characters (%00) are not allowed in URLs"})
+        length = request.headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > MAX_BODY):
+            return JSONResponse(status_code=413, content={"detail": f"request body larger than {MAX_BODY} bytes"})
+        response = await call_next(request)
+        # JSON is data: never let a browser sniff it into HTML, frame it, or run anything from it.
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        if request.url.path.startswith("/api/"):
+            response.headers.setdefault("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
+            response.headers.setdefault("Cache-Control", "no-store")
+        return response
 
     @app.exception_handler(TriageError)
     async def triage_error(_: Request, exc: TriageError) -> JSONResponse:
-        status = next((code for cls, code in ERROR_STATUS.items() if isinstance(exc, cls)), 400)
-        return JSONResponse(status_code=status, content={"detail": str(exc)})
+        status = status_of(exc)
+        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        return JSONResponse(status_code=status, content={"detail": str(exc)}, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
         errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", "")} for e in exc.errors()]
         if any(e.get("type") == "json_invalid" for e in exc.errors()):
             return JSONResponse(status_code=400, content={"detail": "request body is not valid JSON", "errors": errors})
-        return JSONResponse(status_code=422, content={"detail": "invalid request", "errors": errors})
+        reasons = "; ".join(f"{_where(e['loc'])}: {e['msg']}" for e in errors)
+        return JSONResponse(status_code=422, content={"detail": f"invalid request: {reasons}", "errors": errors})
 
-    @app.get("/health")
+    @app.get("/health", tags=["service"])
     def health() -> dict[str, Any]:
         return {"status": "ok", "version": __version__, "model_version": getattr(app.state, "model_version", None)}
 
-    @app.get("/api/v1/agencies", response_model=list[AgencyOut])
-    def agencies() -> list[AgencyOut]:
-        from triage.agencies import default_registry
+    from service.api.routes import agencies, auth, cases, nlp, stats, submissions
 
-        return [
-            AgencyOut(
-                code=a.code, name=a.name, kind=a.kind, parent=a.parent, aliases=list(a.aliases), fields=list(a.fields)
-            )
-            for a in default_registry()
-        ]
-
-    @app.post("/api/v1/route", response_model=RouteResponse)
-    def route(body: RouteRequest, request: Request) -> RouteResponse:
-        from triage.text import normalize
-
-        text = normalize(body.text)
-        if not text:
-            raise InvalidInput("text is empty after removing whitespace and control characters")
-        ranked = request.app.state.router.predict_top_k([text], k=body.top_k)[0]
-        return RouteResponse(
-            predictions=[RankedLabel(label=p.label, score=round(p.score, 6)) for p in ranked],
-            model_version=request.app.state.model_version,
-        )
-
-    @app.post("/api/v1/similar", response_model=SimilarResponse)
-    def similar(body: SimilarRequest, request: Request) -> SimilarResponse:
-        from triage.text import normalize
-
-        vecs = request.app.state.embedder.encode([normalize(body.text1), normalize(body.text2)])
-        return SimilarResponse(score=round(float(vecs[0] @ vecs[1]), 6))
-
+    for module in (submissions, auth, cases, stats, agencies, nlp):
+        app.include_router(module.router)
     return app

@@ -211,5 +211,15 @@ def serve(
     uvicorn.run("service.app:create_app", factory=True, host=host, port=port, workers=workers)
 
 
+
+def _register_ops() -> None:
+    # users, audit, db, escalate: kept in their own module (they work on the database, not on models).
+    from triage.ops_cli import register
+
+    register(app)
+
+
+_register_ops()
+
 if __name__ == "__main__":
     app()

@@ -1,0 +1,26 @@
+"""OAuth2 password flow: username + password in, a short-lived bearer token out."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+from fastapi.security import OAuth2PasswordRequestForm
+
+from service.deps import State
+from service.schemas.auth import TokenOut
+from triage.accounts import authenticate, issue_token
+
+router = APIRouter(prefix="/api/v1/auth", tags=["accounts"])
+
+
+@router.post("/token", response_model=TokenOut)
+def token(form: Annotated[OAuth2PasswordRequestForm, Depends()], svc: State) -> TokenOut:
+    with svc.db.read() as s:
+        who = authenticate(s, form.username, form.password)
+    minutes = svc.settings.token_minutes
+    return TokenOut(
+        access_token=issue_token(who, svc.token_secret, minutes),  # real time: what PyJWT checks
+        expires_in=minutes * 60,
+        role=who.role.value,
+    )

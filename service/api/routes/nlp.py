@@ -1,0 +1,30 @@
+"""Stateless text endpoints: rank agencies for a text, score two texts' similarity."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+
+from service.deps import State
+from service.schemas.nlp import RankedLabel, RouteRequest, RouteResponse, SimilarRequest, SimilarResponse
+from triage.errors import InvalidInput
+from triage.text import normalize
+
+router = APIRouter(prefix="/api/v1", tags=["text"])
+
+
+@router.post("/route", response_model=RouteResponse)
+def route(body: RouteRequest, svc: State) -> RouteResponse:
+    text = normalize(body.text)
+    if not text:
+        raise InvalidInput("text is empty after removing whitespace and control characters")
+    ranked = svc.pipeline.agency_router.predict_top_k([text], k=body.top_k)[0]
+    return RouteResponse(
+        predictions=[RankedLabel(label=p.label, score=round(p.score, 6)) for p in ranked],
+        model_version=svc.pipeline.model_version,
+    )
+
+
+@router.post("/similar", response_model=SimilarResponse)
+def similar(body: SimilarRequest, request: Request, svc: State) -> SimilarResponse:
+    vecs = svc.pipeline.embedder.encode([normalize(body.text1), normalize(body.text2)])
+    return SimilarResponse(score=round(float(vecs[0] @ vecs[1]), 6))

@@ -1,0 +1,59 @@
+"""Per-agency handling statistics (analysts and admins)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from fastapi import APIRouter, Query
+
+from service.deps import Staff, State
+from service.schemas.stats import AgencyStatsOut, StatsOut
+from triage.calendar import to_local_date
+from triage.errors import InvalidInput
+from triage.stats import agency_stats
+
+router = APIRouter(prefix="/api/v1", tags=["reports"])
+EARLIEST, LATEST = date(2000, 1, 1), date(2100, 12, 31)
+
+
+@router.get("/stats", response_model=StatsOut)
+def stats(
+    who: Staff,
+    svc: State,
+    start: date | None = Query(default=None, description="First day (local); default: the 1st of this month."),
+    end: date | None = Query(default=None, description="Last day (local, included); default: today."),
+    agency: str | None = Query(default=None, max_length=200, description="One agency (code or name)."),
+) -> StatsOut:
+    """Received, answered, on-time %, backlog and overdue per agency for a period."""
+    who.require("stats.read")
+    today = to_local_date(svc.now())
+    end = end or today
+    start = start or end.replace(day=1)
+    for day in (start, end):
+        if not EARLIEST <= day <= LATEST:
+            raise InvalidInput(f"dates must lie between {EARLIEST} and {LATEST}, got {day}")
+    code = None
+    if agency:
+        from triage.agencies import default_registry
+
+        code = default_registry().resolve(agency).code
+    with svc.db.read() as s:
+        rows = agency_stats(s, start, end, today=today, agency_code=code)
+    return StatsOut(
+        start=start,
+        end=end,
+        as_of=min(end, today),
+        agencies=[
+            AgencyStatsOut(
+                agency_code=r.agency_code,
+                agency_name=r.agency_name,
+                received=r.received,
+                answered=r.answered,
+                answered_on_time=r.answered_on_time,
+                on_time_pct=r.on_time_pct,
+                backlog=r.backlog,
+                overdue=r.overdue,
+            )
+            for r in rows
+        ],
+    )

@@ -1,0 +1,40 @@
+"""The stateless text endpoints: route one text, compare two."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from service.schemas.common import MAX_CONTENT
+
+
+class RouteRequest(BaseModel):
+    text: str = Field(min_length=1, max_length=MAX_CONTENT, description="The submission's text (Vietnamese).")
+    top_k: int = Field(default=3, ge=1, le=20)
+
+
+class RankedLabel(BaseModel):
+    label: str
+    score: float
+
+
+class RouteResponse(BaseModel):
+    predictions: list[RankedLabel]
+    model_version: str
+
+
+class SimilarRequest(BaseModel):
+    text1: str = Field(min_length=1, max_length=MAX_CONTENT)
+    text2: str = Field(min_length=1, max_length=MAX_CONTENT)
+
+
+class SimilarResponse(BaseModel):
+    score: float
+
+
+class AgencyOut(BaseModel):
+    code: str
+    name: str
+    kind: str
+    parent: str | None
+    aliases: list[str]
+    fields: list[str]

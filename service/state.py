@@ -1,0 +1,37 @@
+"""What the running service holds: settings, database, models, limiter, token key, clock."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from fastapi import Request
+
+from service.ratelimit import TokenBucketLimiter
+from triage.calendar import WorkingCalendar, default_calendar
+from triage.config import Settings
+from triage.pipeline import Pipeline
+from triage.store.db import Database
+from triage.store.models import utcnow
+from triage.workflow import DeadlinePolicy
+
+
+@dataclass
+class ServiceState:
+    settings: Settings
+    db: Database
+    pipeline: Pipeline
+    limiter: TokenBucketLimiter
+    token_secret: str
+    policy: DeadlinePolicy
+    calendar: WorkingCalendar = field(default_factory=default_calendar)
+    clock: Callable[[], datetime] = utcnow
+
+    def now(self) -> datetime:
+        return self.clock()
+
+
+def service_state(request: Request) -> ServiceState:
+    svc: ServiceState = request.app.state.svc
+    return svc

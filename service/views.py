@@ -1,0 +1,146 @@
+"""Stored rows -> response models, with each role's view applied in one place.
+
+Analysts get texts through ``mask_pii`` and no contact details or raw texts; everything else is the
+stored data as data (JSON strings): markup a citizen typed stays inert text for any client.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from service.schemas.cases import (
+    CaseDetail,
+    CaseSummary,
+    ContactOut,
+    EventOut,
+    ResponseOut,
+    SubmissionOut,
+)
+from service.state import ServiceState
+from triage.accounts import Principal
+from triage.agencies import default_registry
+from triage.calendar import to_local_date
+from triage.store.models import Case, Submission, User
+from triage.store.repositories import OPEN_STATES, Submissions, Timeline, Users
+from triage.text import mask_pii
+from triage.workflow import allowed_actions, deadline_status, working_days_left
+
+
+def _agency_name(code: str | None) -> str | None:
+    registry = default_registry()
+    return registry.get(code).name if code and code in registry else None
+
+
+def _masked(value: Any) -> Any:
+    """Mask personal data in every string of a JSON value (for analysts' view of the timeline)."""
+    if isinstance(value, str):
+        return mask_pii(value)
+    if isinstance(value, dict):
+        return {k: _masked(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_masked(v) for v in value]
+    return value
+
+
+def _summary_fields(
+    case: Case, first: Submission | None, who: Principal, users: dict[int, User], svc: ServiceState
+) -> dict[str, Any]:
+    today = to_local_date(svc.now())
+    running = case.state in OPEN_STATES and case.answer_due is not None
+    status = deadline_status(case.answer_due, today, svc.calendar, svc.policy) if running and case.answer_due else None
+    suggestion = case.suggestion or {}
+    title = first.title if first is not None else ""
+    assignee = users.get(case.assignee_id) if case.assignee_id else None
+    return {
+        "id": case.id,
+        "state": case.state,
+        "kind": case.kind,
+        "agency_code": case.agency_code,
+        "agency_name": _agency_name(case.agency_code),
+        "suggested_agency": next((a.get("code") for a in suggestion.get("agencies", [])), None),
+        "field": case.field,
+        "title": mask_pii(title) if who.masked else title,
+        "assignee": assignee.username if assignee else None,
+        "received_at": case.received_at,
+        "answer_due": case.answer_due,
+        "deadline_status": status,
+    }
+
+
+def case_summaries(session: Session, cases: list[Case], who: Principal, svc: ServiceState) -> list[CaseSummary]:
+    users = Users(session).by_ids([c.assignee_id for c in cases if c.assignee_id])
+    first = Submissions(session).first_of_cases([c.id for c in cases])
+    return [CaseSummary(**_summary_fields(case, first.get(case.id), who, users, svc)) for case in cases]
+
+
+def _submission(sub: Submission, who: Principal) -> SubmissionOut:
+    masked = who.masked
+    contact = None
+    if not masked and any((sub.contact_name, sub.contact_email, sub.contact_phone, sub.contact_address)):
+        contact = ContactOut(
+            name=sub.contact_name, email=sub.contact_email, phone=sub.contact_phone, address=sub.contact_address
+        )
+    return SubmissionOut(
+        id=sub.id,
+        tracking_code=sub.tracking_code,
+        kind=sub.kind,
+        submitter_type=sub.submitter_type,
+        title=mask_pii(sub.title) if masked else sub.title,
+        content=mask_pii(sub.content) if masked else sub.content,
+        title_raw=None if masked else sub.title_raw,
+        content_raw=None if masked else sub.content_raw,
+        province_code=sub.province_code,
+        received_at=sub.created_at,
+        contact=contact,
+    )
+
+
+def case_detail(session: Session, case: Case, who: Principal, svc: ServiceState) -> CaseDetail:
+    timeline = Timeline(session)
+    subs = Submissions(session).of_case(case.id)
+    responses = timeline.responses(case.id)
+    user_ids = [r.author_id for r in responses] + ([case.assignee_id] if case.assignee_id else [])
+    users = Users(session).by_ids(user_ids)
+    fields = _summary_fields(case, subs[0] if subs else None, who, users, svc)
+    today = to_local_date(svc.now())
+    running = case.state in OPEN_STATES and case.answer_due is not None
+    events = [
+        EventOut(
+            seq=e.seq,
+            at=e.at,
+            actor=e.actor,
+            action=e.action,
+            before=_masked(e.before) if who.masked else e.before,
+            after=_masked(e.after) if who.masked else e.after,
+            model_version=e.model_version,
+        )
+        for e in timeline.events(case.id)
+    ]
+    return CaseDetail(
+        **fields,
+        forward_due=case.forward_due,
+        working_days_left=working_days_left(case.answer_due, today, svc.calendar)
+        if running and case.answer_due
+        else None,
+        duplicate_of=case.duplicate_of,
+        merged_into=case.merged_into,
+        answered_at=case.answered_at,
+        ended_at=case.ended_at,
+        suggestion=case.suggestion,
+        model_version=case.model_version,
+        submissions=[_submission(s, who) for s in subs],
+        responses=[
+            ResponseOut(
+                id=r.id,
+                author=users[r.author_id].username if r.author_id in users else None,
+                agency_code=r.agency_code,
+                body=mask_pii(r.body) if who.masked else r.body,
+                at=r.at,
+            )
+            for r in responses
+        ],
+        timeline=events,
+        allowed_actions=[a.value for a in allowed_actions(case.state) if who.may(a.value)],
+    )

@@ -1,0 +1,81 @@
+"""Fresh databases for the storage and API tests: a SQLite file, and a new schema on the local PostgreSQL.
+
+PostgreSQL (127.0.0.1:5432, trust auth, database ``test``; override with TRIAGE_TEST_PG_DSN) is required:
+if it cannot be reached the PostgreSQL-parametrised tests FAIL with the reason, they are never skipped.
+Every schema made here is dropped at the end of the session.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+BACKENDS = ["sqlite", "postgresql"]
+PG_DSN = os.environ.get("TRIAGE_TEST_PG_DSN", "host=127.0.0.1 port=5432 dbname=test user=postgres connect_timeout=5")
+
+
+def _pg_parts() -> dict[str, str]:
+    return dict(item.split("=", 1) for item in PG_DSN.split())
+
+
+class FreshDatabases:
+    """Hands out empty databases and cleans up the PostgreSQL schemas afterwards."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.schemas: list[str] = []
+        self._n = 0
+
+    def _admin(self):  # type: ignore[no-untyped-def]
+        import psycopg
+
+        try:
+            return psycopg.connect(PG_DSN, autocommit=True)
+        except psycopg.OperationalError as exc:
+            pytest.fail(
+                f"PostgreSQL is not reachable with {PG_DSN!r}: {exc}. The storage and API tests must pass on "
+                "PostgreSQL too: start it (127.0.0.1:5432, trust auth, database 'test') or set TRIAGE_TEST_PG_DSN.",
+                pytrace=False,
+            )
+
+    def new(self, backend: str) -> str:
+        self._n += 1
+        if backend == "sqlite":
+            return f"sqlite:///{self.root / f'triage-{self._n}.db'}"
+        schema = f"triage_test_{os.getpid()}_{secrets.token_hex(4)}"
+        with self._admin() as conn:
+            conn.execute(f'CREATE SCHEMA "{schema}"')
+        self.schemas.append(schema)
+        p = _pg_parts()
+        where = f"{p.get('user', 'postgres')}@{p.get('host', '127.0.0.1')}:{p.get('port', '5432')}/{p['dbname']}"
+        return f"postgresql+psycopg://{where}?options=-csearch_path%3D{schema}"
+
+    def close(self) -> None:
+        if not self.schemas:
+            return
+        with self._admin() as conn:
+            for schema in self.schemas:
+                conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+@pytest.fixture(scope="session")
+def fresh_databases(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FreshDatabases]:
+    made = FreshDatabases(tmp_path_factory.mktemp("db"))
+    yield made
+    made.close()
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def db_url(request: pytest.FixtureRequest, fresh_databases: FreshDatabases) -> str:
+    """An empty database per test module and backend (tests in a module share it: use distinct names)."""
+    return fresh_databases.new(str(request.param))
+
+
+@pytest.fixture(params=BACKENDS)
+def empty_db_url(request: pytest.FixtureRequest, fresh_databases: FreshDatabases) -> str:
+    """An empty database for one test (for tests that damage it on purpose, e.g. audit tampering)."""
+    return fresh_databases.new(str(request.param))

@@ -1,0 +1,168 @@
+"""The service on each database backend, built once per test session, plus helpers to stage cases.
+
+Cases are staged through the real core (``triage.intake.receive`` and ``Casework`` as an admin),
+which is fast and exercises the same code paths; the behaviour under test then goes through HTTP.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from service.app import create_app
+from service.state import ServiceState
+from tests.db import BACKENDS, FreshDatabases, db_url, empty_db_url, fresh_databases  # noqa: F401  (fixtures)
+from triage.accounts import Principal, Role, create_user, principal_of
+from triage.casework import Casework
+from triage.config import Settings
+from triage.intake import NewSubmission, receive
+from triage.workflow import CaseState
+
+PASSWORD = "mật-khẩu-đủ-dài-123"
+_ids = itertools.count(1)
+
+BODY: dict[str, Any] = {
+    "kind": "phan_anh",
+    "submitter_type": "citizen",
+    "title": "Hoàn thuế thu nhập cá nhân chậm",
+    "content": "Tôi nộp hồ sơ hoàn thuế thu nhập cá nhân từ tháng 3 nhưng chưa được giải quyết.",
+    "contact": {"name": "Nguyễn Văn An", "phone": "0912 345 678", "email": "an.nguyen@example.vn"},
+}
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}{next(_ids)}"
+
+
+@dataclass
+class Service:
+    """One running app (TestClient) on one backend, and shortcuts for tests."""
+
+    backend: str
+    client: TestClient
+    svc: ServiceState
+    _tokens: dict[tuple[str, str | None], tuple[str, Principal]] = field(default_factory=dict)
+    _admin_id: int | None = None
+
+    # ---- accounts ----
+    def user(self, role: str, agency: str | None = None) -> tuple[str, Principal]:
+        """A fresh account and a token for it (cached per role and agency)."""
+        key = (role, agency)
+        if key not in self._tokens:
+            name = unique(f"{role}-")
+            with self.svc.db.session() as s:
+                who = principal_of(create_user(s, username=name, password=PASSWORD, role=role, agency_code=agency))
+            r = self.client.post("/api/v1/auth/token", data={"username": name, "password": PASSWORD})
+            assert r.status_code == 200, r.text
+            self._tokens[key] = (r.json()["access_token"], who)
+        return self._tokens[key]
+
+    def headers(self, role: str | None, agency: str | None = None) -> dict[str, str]:
+        if role is None:
+            return {}
+        return {"Authorization": f"Bearer {self.user(role, agency)[0]}"}
+
+    def handler_name(self, agency: str) -> str:
+        return self.user("handler", agency)[1].username
+
+    # ---- cases ----
+    def submit(self, **overrides: Any) -> int:
+        """A new case through the core intake (models skipped: fast); returns its id."""
+        data = {**BODY, **overrides}
+        contact = data.pop("contact", None) or {}
+        receipt = receive(
+            self.svc.db,
+            NewSubmission(
+                kind=data["kind"],
+                submitter_type=data["submitter_type"],
+                title=data["title"],
+                content=data["content"],
+                province=data.get("province"),
+                contact_name=contact.get("name"),
+                contact_phone=contact.get("phone"),
+                contact_email=contact.get("email"),
+            ),
+            policy=self.svc.policy,
+            now=data.get("now"),
+        )
+        return receipt.case_id
+
+    def admin_id(self) -> int:
+        """A real admin row for staged actions (reviewed labels and responses need an author)."""
+        if self._admin_id is None:
+            with self.svc.db.session() as s:
+                self._admin_id = create_user(s, username=unique("stager-"), password=PASSWORD, role="admin").id
+        return self._admin_id
+
+    @contextmanager
+    def work(self, now: datetime | None = None) -> Iterator[Casework]:
+        """An admin's ``Casework`` in one committed transaction (open no other write session inside it)."""
+        admin = Principal(user_id=self.admin_id(), username="stager", role=Role.ADMIN)
+        with self.svc.db.session() as s:
+            yield Casework(s, admin, policy=self.svc.policy, calendar=self.svc.calendar, now=now)
+
+    def case_in(self, state: CaseState | str, agency: str = "BTC", **submit: Any) -> int:
+        """A case driven to ``state`` along the normal path; ends with ``agency`` responsible (except NEW)."""
+        state = CaseState(state)
+        cid = self.submit(**submit)
+        if state is CaseState.NEW:
+            return cid
+        other = "BYT" if agency != "BYT" else "BGDDT"
+        handler = self.handler_name(agency)
+        duplicate_target = self.submit() if state is CaseState.DUPLICATE else 0
+        with self.work() as w:
+            if state is CaseState.TRANSFERRED:
+                w.route(cid, agency=other)
+                w.transfer(cid, agency=agency, reason="đúng thẩm quyền")
+                return cid
+            w.route(cid, agency=agency)
+            if state is CaseState.RETURNED:
+                w.return_for_info(cid, reason="thiếu số hồ sơ")
+            elif state is CaseState.REJECTED:
+                w.reject(cid, reason="nội dung không thuộc phạm vi")
+            elif state is CaseState.DUPLICATE:
+                w.mark_duplicate(cid, target=duplicate_target)
+            elif state is not CaseState.TRIAGED:
+                w.assign(cid, assignee=handler)
+                if state is not CaseState.ASSIGNED:
+                    w.start(cid)
+                    if state in (CaseState.RESPONDED, CaseState.CLOSED):
+                        w.respond(cid, body="Cơ quan đã trả lời.")
+                        if state is CaseState.CLOSED:
+                            w.close(cid)
+        return cid
+
+    def state_of(self, case_id: int) -> str:
+        r = self.client.get(f"/api/v1/cases/{case_id}", headers=self.headers("admin"))
+        assert r.status_code == 200, r.text
+        return str(r.json()["state"])
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def service(
+    request: pytest.FixtureRequest,
+    encoder_path: Path,
+    fresh_databases: FreshDatabases,  # noqa: F811
+) -> Iterator[Service]:
+    """The app on one backend for the whole session (models load once per backend)."""
+    url = fresh_databases.new(str(request.param))
+    settings = Settings(
+        encoder_path=encoder_path,
+        database_url=url,
+        escalate_interval_s=0,
+        intake_rate_per_minute=100_000,
+        intake_burst=100_000,
+    )
+    with TestClient(create_app(settings)) as client:
+        yield Service(backend=str(request.param), client=client, svc=client.app.state.svc)  # type: ignore[attr-defined]
+
+
+__all__ = ["BODY", "PASSWORD", "Service", "unique"]

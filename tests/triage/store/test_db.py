@@ -1,0 +1,121 @@
+"""Schema, migrations and engine settings on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import func, inspect, select, text
+from sqlalchemy.exc import IntegrityError, StatementError
+
+from triage.config import Settings
+from triage.store.db import Database, database_url, init_db
+from triage.store.models import Agency, AuditHead, Base, Case, Submission
+
+
+def test_migrations_match_the_models(db: Database) -> None:
+    with db.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": False}), Base.metadata)
+    assert diff == []
+    tables = set(inspect(db.engine).get_table_names())
+    assert set(Base.metadata.tables) | {"alembic_version"} == tables
+
+
+def test_upgrade_is_idempotent_and_mirrors_the_registry(db: Database) -> None:
+    init_db(db)
+    with db.read() as s:
+        assert s.scalar(select(func.count()).select_from(Agency)) == 54
+        assert s.get(Agency, "BTC").name == "Bộ Tài chính"  # type: ignore[union-attr]
+        head = s.get(AuditHead, 1)
+        assert head is not None and (head.seq == 0) == (head.hash == "0" * 64)
+
+
+def test_engine_settings(db: Database) -> None:
+    """SQLite: WAL, foreign keys, fsync on commit, busy timeout. PostgreSQL: UTF-8 and the test's own schema."""
+    if db.is_postgresql:
+        with db.engine.connect() as conn:
+            assert conn.exec_driver_sql("SHOW server_encoding").scalar() == "UTF8"
+            assert conn.exec_driver_sql("SELECT current_schema()").scalar().startswith("triage_test_")
+        return
+    with db.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30000
+
+
+def _case(**kw: object) -> Case:
+    now = datetime.now(UTC)
+    return Case(state="new", kind="phan_anh", received_at=now, updated_at=now, **kw)  # type: ignore[arg-type]
+
+
+def test_times_come_back_exactly_as_aware_utc(db: Database) -> None:
+    moment = datetime(2026, 2, 16, 23, 59, 59, 123456, tzinfo=timezone(timedelta(hours=7)))
+    with db.session() as s:
+        case = _case()
+        case.received_at = moment
+        s.add(case)
+        s.flush()
+        cid = case.id
+    with db.read() as s:
+        back = s.get(Case, cid)
+        assert back is not None
+        assert back.received_at == moment and back.received_at.tzinfo == UTC
+        assert back.received_at.isoformat() == "2026-02-16T16:59:59.123456+00:00"
+    with pytest.raises(StatementError, match="naive"), db.session() as s:
+        bad = _case()
+        bad.received_at = datetime(2026, 1, 1)
+        s.add(bad)
+        s.flush()
+
+
+def test_foreign_keys_are_enforced(db: Database) -> None:
+    with pytest.raises(IntegrityError), db.session() as s:
+        s.add(_case(agency_code="NO-SUCH-AGENCY"))
+        s.flush()
+
+
+def test_idempotency_key_is_unique(db: Database) -> None:
+    def sub(case_id: int, code: str) -> Submission:
+        return Submission(
+            tracking_code=code,
+            idempotency_key="same-key",
+            request_hash="h",
+            case_id=case_id,
+            kind="phan_anh",
+            submitter_type="citizen",
+            title_raw="t",
+            content_raw="c",
+            title="t",
+            content="c",
+            search_text="t c",
+            forward_due=date(2026, 3, 9),
+            answer_due=date(2026, 3, 23),
+        )
+
+    with db.session() as s:
+        case = _case()
+        s.add(case)
+        s.flush()
+        s.add(sub(case.id, "PAKN-UNIQ-0000-0001"))
+    with pytest.raises(IntegrityError), db.session() as s:
+        s.add(sub(case.id, "PAKN-UNIQ-0000-0002"))
+        s.flush()
+
+
+def test_default_url_is_a_sqlite_file_under_the_data_folder(tmp_path: Path) -> None:
+    url = database_url(Settings(data_dir=tmp_path, database_url=None))
+    assert url == f"sqlite:///{tmp_path / 'triage.db'}"
+    assert database_url(Settings(database_url="postgresql+psycopg://u@h/db")) == "postgresql+psycopg://u@h/db"
+
+
+def test_fresh_sqlite_file_is_created_with_its_folder(tmp_path: Path) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'deep' / 'er' / 'triage.db'}")
+    init_db(db)
+    with db.engine.connect() as conn:
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0001"
+    db.dispose()
+    assert (tmp_path / "deep" / "er" / "triage.db").exists()

@@ -1,0 +1,162 @@
+"""Queries with domain names, so callers say what they want rather than how SQL gets it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import Select, exists, func, select
+from sqlalchemy.orm import Session
+
+from triage.store.models import Assignment, Case, Event, Response, ReviewedLabel, Submission, User
+from triage.workflow import CaseState
+
+# States whose answer deadline is running: RETURNED waits for the submitter, RESPONDED has its answer.
+OPEN_STATES: tuple[str, ...] = tuple(
+    s.value
+    for s in (CaseState.NEW, CaseState.TRIAGED, CaseState.ASSIGNED, CaseState.IN_PROGRESS, CaseState.TRANSFERRED)
+)
+
+
+def _like_pattern(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def search_key(text: str) -> str:
+    """What text search compares: the normalised text, case-folded (SQLite's LOWER only knows ASCII)."""
+    return text.casefold()
+
+
+class Submissions:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def by_idempotency_key(self, key: str) -> Submission | None:
+        return self.session.scalar(select(Submission).where(Submission.idempotency_key == key))
+
+    def by_tracking_code(self, code: str) -> Submission | None:
+        return self.session.scalar(select(Submission).where(Submission.tracking_code == code))
+
+    def first_of_cases(self, case_ids: Sequence[int]) -> dict[int, Submission]:
+        """Each case's first submission (its title stands for the case in lists), in one query."""
+        if not case_ids:
+            return {}
+        stmt = select(Submission).where(Submission.case_id.in_(list(set(case_ids)))).order_by(Submission.id)
+        first: dict[int, Submission] = {}
+        for sub in self.session.scalars(stmt):
+            first.setdefault(sub.case_id, sub)
+        return first
+
+    def of_case(self, case_id: int) -> list[Submission]:
+        return list(
+            self.session.scalars(select(Submission).where(Submission.case_id == case_id).order_by(Submission.id))
+        )
+
+
+@dataclass(frozen=True)
+class CaseFilter:
+    """Filters of the staff case list; every one optional."""
+
+    states: Sequence[str] = ()
+    agency_code: str | None = None
+    kind: str | None = None
+    overdue: bool = False
+    due_before: date | None = None  # "due soon": open, answer due on or after today and before this date
+    text: str | None = None
+    assignee_id: int | None = None
+
+
+class Cases:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def get(self, case_id: int, *, for_update: bool = False) -> Case | None:
+        """One case; ``for_update`` locks the row on PostgreSQL so concurrent actions take turns."""
+        stmt = select(Case).where(Case.id == case_id)
+        if for_update and self.session.get_bind().dialect.name == "postgresql":
+            stmt = stmt.with_for_update()
+        return self.session.scalar(stmt.execution_options(populate_existing=True))
+
+    def _filtered(self, f: CaseFilter, today: date) -> Select[Case]:
+        stmt = select(Case)
+        if f.states:
+            stmt = stmt.where(Case.state.in_(list(f.states)))
+        if f.agency_code:
+            stmt = stmt.where(Case.agency_code == f.agency_code)
+        if f.kind:
+            stmt = stmt.where(Case.kind == f.kind)
+        if f.assignee_id is not None:
+            stmt = stmt.where(Case.assignee_id == f.assignee_id)
+        if f.overdue:
+            stmt = stmt.where(Case.state.in_(OPEN_STATES), Case.answer_due < today)
+        if f.due_before is not None:
+            stmt = stmt.where(Case.state.in_(OPEN_STATES), Case.answer_due >= today, Case.answer_due < f.due_before)
+        if f.text:
+            pattern = _like_pattern(search_key(f.text))
+            stmt = stmt.where(
+                exists().where(Submission.case_id == Case.id, Submission.search_text.like(pattern, escape="\\"))
+            )
+        return stmt
+
+    def find(self, f: CaseFilter, today: date, *, limit: int = 50, offset: int = 0) -> tuple[list[Case], int]:
+        """A page of matching cases, newest first, and the total count."""
+        stmt = self._filtered(f, today)
+        total = int(self.session.scalar(select(func.count()).select_from(stmt.subquery())) or 0)
+        rows = self.session.scalars(stmt.order_by(Case.received_at.desc(), Case.id.desc()).limit(limit).offset(offset))
+        return list(rows), total
+
+    def open_with_deadline(self) -> list[Case]:
+        return list(
+            self.session.scalars(
+                select(Case).where(Case.state.in_(OPEN_STATES), Case.answer_due.is_not(None)).order_by(Case.id)
+            )
+        )
+
+    def without_suggestion(self, limit: int = 100) -> list[Case]:
+        """NEW cases whose automatic triage failed at intake (retried by the periodic job)."""
+        stmt = select(Case).where(Case.state == "new", Case.suggestion.is_(None)).order_by(Case.id).limit(limit)
+        return list(self.session.scalars(stmt))
+
+
+class Users:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def by_username(self, username: str) -> User | None:
+        return self.session.scalar(select(User).where(User.username == username))
+
+    def by_ids(self, ids: Sequence[int]) -> dict[int, User]:
+        if not ids:
+            return {}
+        return {u.id: u for u in self.session.scalars(select(User).where(User.id.in_(list(set(ids)))))}
+
+
+class Timeline:
+    """What happened to a case: events, assignments, responses."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def events(self, case_id: int) -> list[Event]:
+        return list(self.session.scalars(select(Event).where(Event.case_id == case_id).order_by(Event.seq)))
+
+    def responses(self, case_id: int) -> list[Response]:
+        return list(self.session.scalars(select(Response).where(Response.case_id == case_id).order_by(Response.id)))
+
+    def assignments(self, case_id: int) -> list[Assignment]:
+        stmt = select(Assignment).where(Assignment.case_id == case_id).order_by(Assignment.id)
+        return list(self.session.scalars(stmt))
+
+
+class Labels:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def of_case(self, case_id: int) -> list[ReviewedLabel]:
+        stmt = select(ReviewedLabel).where(ReviewedLabel.case_id == case_id).order_by(ReviewedLabel.id)
+        return list(self.session.scalars(stmt))
+
+    def all(self) -> list[ReviewedLabel]:
+        return list(self.session.scalars(select(ReviewedLabel).order_by(ReviewedLabel.id)))
