@@ -140,7 +140,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         db = Database.from_settings(settings)
         init_db(db)
         _bootstrap_admin(settings, db)
-        pipeline = Pipeline.from_settings(settings, similar=CaseVectors(db))
+        from triage.embed import BatchingEmbedder, load_embedder
+
+        embedder = load_embedder(
+            settings.encoder_path,
+            settings.model_dir,
+            backend=settings.encoder_backend,
+            threads=settings.encoder_threads,
+        )
+        if settings.encoder_batch_wait_ms > 0:  # concurrent requests share one model call
+            embedder = BatchingEmbedder(embedder, max_wait_ms=settings.encoder_batch_wait_ms)
+        pipeline = Pipeline.from_settings(settings, embedder=embedder, similar=CaseVectors(db))
         pipeline.calendar = default_calendar()
         svc = ServiceState(
             settings=settings,

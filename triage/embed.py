@@ -166,3 +166,67 @@ def load_embedder(path: Path | None, model_dir: Path, *, backend: str = "onnx", 
 def cached_embedder(path: str | None, model_dir: str, backend: str = "onnx", threads: int = 0) -> Any:
     """One loaded encoder per process and setting (loading costs seconds and ~100 MB)."""
     return load_embedder(Path(path) if path else None, Path(model_dir), backend=backend, threads=threads)
+
+
+class BatchingEmbedder:
+    """Coalesces concurrent ``encode`` calls from many threads into one batched model call.
+
+    A service answers one submission per request; encoding them one at a time leaves the int8
+    kernels mostly idle (one 30-token row per call). Requests arriving within ``max_wait_ms`` of
+    each other share a batch, which is what lets one worker keep up with bursts of intake.
+    """
+
+    def __init__(self, inner: Embedder, *, max_batch: int = 32, max_wait_ms: float = 2.0) -> None:
+        import queue
+        import threading
+
+        self.inner = inner
+        self.dimension = inner.dimension
+        self.model_id = inner.model_id
+        self.max_batch = max_batch
+        self.max_wait_ms = max_wait_ms
+        self._queue: queue.Queue[tuple[list[str], str, Any]] = queue.Queue()
+        self._worker = threading.Thread(target=self._run, name="embed-batcher", daemon=True)
+        self._worker.start()
+
+    def _run(self) -> None:
+        import queue
+        import time
+
+        while True:
+            jobs = [self._queue.get()]
+            size = len(jobs[0][0])
+            deadline = time.monotonic() + self.max_wait_ms / 1000
+            while size < self.max_batch:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                try:
+                    job = self._queue.get(timeout=left)
+                except queue.Empty:
+                    break
+                jobs.append(job)
+                size += len(job[0])
+            for prompt in {j[1] for j in jobs}:
+                group = [j for j in jobs if j[1] == prompt]
+                texts = [t for j in group for t in j[0]]
+                try:
+                    vecs = self.inner.encode(texts, batch_size=max(len(texts), 1), prompt_name=prompt)
+                except Exception as exc:  # hand the failure to every waiting caller
+                    for j in group:
+                        j[2].set_exception(exc)
+                    continue
+                start = 0
+                for j in group:
+                    j[2].set_result(vecs[start : start + len(j[0])])
+                    start += len(j[0])
+
+    def encode(self, texts: Sequence[str], *, batch_size: int = 32, prompt_name: str = "query") -> np.ndarray:
+        from concurrent.futures import Future
+
+        items = _check_texts(texts)
+        if len(items) > self.max_batch:  # big jobs (re-indexing) go straight through
+            return self.inner.encode(items, batch_size=batch_size, prompt_name=prompt_name)
+        future: Future[np.ndarray] = Future()
+        self._queue.put((items, prompt_name, future))
+        return future.result()

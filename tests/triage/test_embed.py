@@ -90,3 +90,20 @@ def test_any_local_sentence_transformers_folder_loads(encoder_path: Path, tmp_pa
     assert isinstance(emb, SentenceEmbedder) and emb.dimension == 16
     v = emb.encode(["Xin chào", "Thủ tục hành chính"])
     assert v.shape == (2, 16) and np.allclose(np.linalg.norm(v, axis=1), 1.0, atol=1e-4)
+
+
+def test_batching_embedder_serves_concurrent_callers(embedder: OnnxEmbedder) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from triage.embed import BatchingEmbedder
+
+    texts = [f"Kiến nghị số {i} về sửa đường liên xã và cầu dân sinh" for i in range(24)]
+    batcher = BatchingEmbedder(embedder, max_batch=8, max_wait_ms=20)
+    with ThreadPoolExecutor(8) as pool:
+        got = list(pool.map(lambda t: batcher.encode([t])[0], texts))
+    direct = embedder.encode(texts)
+    cos = (np.stack(got) * direct).sum(axis=1)
+    assert cos.min() >= 0.995  # each caller got its own text's vector back
+    assert batcher.encode(texts).shape == (24, embedder.dimension)  # larger jobs pass straight through
+    with pytest.raises(InvalidInput):
+        batcher.encode([1])  # type: ignore[list-item]
