@@ -203,13 +203,16 @@ def bench(
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
-    workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
+    workers: Annotated[int, typer.Option(help="Worker processes (each loads the models, ~0.5 GB).")] = 1,
 ) -> None:
     """Run the HTTP service (SQLite file and local models by default)."""
     import uvicorn
 
-    uvicorn.run("service.app:create_app", factory=True, host=host, port=port, workers=workers)
+    from triage.store.db import Database, init_db
 
+    # Migrate once here, so that several workers starting together never race on the schema.
+    init_db(Database.from_settings(get_settings()))
+    uvicorn.run("service.app:create_app", factory=True, host=host, port=port, workers=workers)
 
 
 def _register_ops() -> None:

@@ -96,16 +96,16 @@ async def drive(url: str, rate: float, seconds: float) -> dict[str, Any]:
     }
 
 
-def main(rate: float = 50.0, seconds: float = 60.0) -> dict[str, Any]:
+def main(rate: float = 50.0, seconds: float = 60.0, workers: int = 1) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="triage-load-") as tmp:
-        server = Server(Path(tmp))
+        server = Server(Path(tmp), workers=workers)
         server.start()
         try:
             out = asyncio.run(drive(server.url, rate, seconds))
         finally:
             server.stop()
     out["passed"] = out["errors"] == 0 and out["acknowledged_and_stored"] == out["acknowledged_201"]
-    out["server"] = "triage serve (1 uvicorn worker), SQLite default, ONNX int8 encoder"
+    out["server"] = f"triage serve ({workers} uvicorn worker(s)), SQLite default, ONNX int8 encoder"
     write_result("load", out)
     return out
 
@@ -114,5 +114,6 @@ if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--rate", type=float, default=50.0)
     ap.add_argument("--seconds", type=float, default=60.0)
+    ap.add_argument("--workers", type=int, default=1)
     args = ap.parse_args()
-    print(main(args.rate, args.seconds))
+    print(main(args.rate, args.seconds, args.workers))

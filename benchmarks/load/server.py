@@ -24,8 +24,11 @@ def free_port() -> int:
 class Server:
     """One service process with its own data folder; ``kill()`` is a real SIGKILL."""
 
-    def __init__(self, data_dir: Path, port: int | None = None, extra_env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, data_dir: Path, port: int | None = None, extra_env: dict[str, str] | None = None, workers: int = 1
+    ) -> None:
         self.data_dir = data_dir
+        self.workers = workers
         self.port = port or free_port()
         self.env = {
             **os.environ,
@@ -45,7 +48,18 @@ class Server:
     def start(self, timeout: float = 180.0) -> None:
         log = (self.data_dir / "server.log").open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "triage.cli", "serve", "--host", "127.0.0.1", "--port", str(self.port)],
+            [
+                sys.executable,
+                "-m",
+                "triage.cli",
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--workers",
+                str(self.workers),
+            ],
             cwd=REPO,
             env=self.env,
             stdout=log,
