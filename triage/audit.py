@@ -121,33 +121,21 @@ def record(
     # Round to what both backends store (microseconds) and normalise JSON before hashing.
     before_j, after_j = _jsonable(before), _jsonable(after)
     seq = head.seq + 1
-    digest = event_hash(
-        seq=seq,
-        at=moment,
-        actor=actor,
-        case_id=case_id,
-        action=action,
-        before=before_j,
-        after=after_j,
-        model_version=model_version,
-        prev_ref=prev_ref,
-        prev_hash=head.hash,
-    )
-    event = Event(
-        seq=seq,
-        at=moment,
-        actor=actor,
-        case_id=case_id,
-        action=action,
-        before=before_j,
-        after=after_j,
-        model_version=model_version,
-        prev_ref=prev_ref,
-        prev_hash=head.hash,
-        hash=digest,
-    )
+    fields: dict[str, Any] = {
+        "seq": seq,
+        "at": moment,
+        "actor": actor,
+        "case_id": case_id,
+        "action": action,
+        "before": before_j,
+        "after": after_j,
+        "model_version": model_version,
+        "prev_ref": prev_ref,
+        "prev_hash": head.hash,
+    }
+    event = Event(**fields, hash=event_hash(**fields))
     session.add(event)
-    head.seq, head.hash = seq, digest
+    head.seq, head.hash = seq, event.hash
     head.ref = {"case_id": case_id, "action": action}
     session.flush()
     return event
