@@ -147,6 +147,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             settings.model_dir,
             backend=settings.encoder_backend,
             threads=settings.encoder_threads,
+            spin=settings.encoder_spin,
         )
         if settings.encoder_batch_wait_ms > 0:  # concurrent requests share one model call
             embedder = BatchingEmbedder(embedder, max_wait_ms=settings.encoder_batch_wait_ms)

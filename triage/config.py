@@ -24,6 +24,9 @@ class Settings(BaseSettings):
     )
     encoder_backend: str = Field(default="onnx", description="'onnx' (int8 fast path) or 'torch' (fp32).")
     encoder_threads: int = Field(default=0, description="Threads for inference; 0 = all cores.")
+    encoder_spin: bool = Field(
+        default=False, description="Let ONNX Runtime threads spin between ops (faster alone, costly beside requests)."
+    )
     encoder_batch_wait_ms: float = Field(
         default=2.0, ge=0.0, le=100.0, description="Service: wait this long to batch concurrent encodes; 0 = off."
     )

@@ -98,7 +98,7 @@ class SentenceEmbedder:
 class OnnxEmbedder:
     """The int8 ONNX Runtime graph (pooling and normalisation inside) plus a Rust tokenizer."""
 
-    def __init__(self, path: Path, *, threads: int = 0, max_length: int = 512) -> None:
+    def __init__(self, path: Path, *, threads: int = 0, max_length: int = 512, spin: bool = True) -> None:
         path = Path(path)
         graph = path / ONNX_DIR / INT8_NAME
         if not graph.exists():
@@ -110,6 +110,10 @@ class OnnxEmbedder:
         opts.intra_op_num_threads = _threads(threads)
         opts.inter_op_num_threads = 1
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if not spin:
+            # Idle ORT threads otherwise spin after each op, taking CPU that a service's request
+            # threads need between model calls (batch jobs keep spinning: it is faster there).
+            opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self._session = ort.InferenceSession(str(graph), opts, providers=["CPUExecutionProvider"])
         tok = Tokenizer.from_file(str(path / "tokenizer.json"))
         tok.enable_truncation(max_length=max_length)
@@ -152,13 +156,15 @@ def default_encoder_path(model_dir: Path) -> Path:
     return built[-1]
 
 
-def load_embedder(path: Path | None, model_dir: Path, *, backend: str = "onnx", threads: int = 0) -> Embedder:
+def load_embedder(
+    path: Path | None, model_dir: Path, *, backend: str = "onnx", threads: int = 0, spin: bool = True
+) -> Embedder:
     """Open the configured encoder; ONNX when the folder has the fast path, else torch."""
     folder = Path(path) if path else default_encoder_path(model_dir)
     if backend not in {"onnx", "torch"}:
         raise InvalidInput(f"encoder backend must be 'onnx' or 'torch', not {backend!r}")
     if backend == "onnx" and (folder / ONNX_DIR / INT8_NAME).exists():
-        return OnnxEmbedder(folder, threads=threads)
+        return OnnxEmbedder(folder, threads=threads, spin=spin)
     return SentenceEmbedder(folder, threads=threads)
 
 

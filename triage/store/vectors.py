@@ -69,8 +69,15 @@ class CaseVectors:
         if matrix is None or k <= 0:
             return []
         scores = matrix @ np.asarray(vector, dtype=np.float32)
+        # Only the head of the ranking is needed: partition first (O(n)), sort just that head. A case
+        # can hold several submissions, so take a few more rows than k before de-duplicating by case.
+        head = min(len(scores), 4 * k + 1)
+        top = np.argpartition(-scores, head - 1)[:head] if head < len(scores) else np.arange(len(scores))
+        order = top[np.argsort(-scores[top])]
+        if len({int(c) for c in cases[order]} - {exclude_case}) < k:
+            order = np.argsort(-scores)  # many submissions per case in the head: fall back to a full sort
         best: dict[int, float] = {}
-        for i in np.argsort(-scores):
+        for i in order:
             case = int(cases[i])
             if case == exclude_case or case in best:
                 continue
