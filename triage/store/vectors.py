@@ -32,10 +32,25 @@ class CaseVectors:
         self.db = db
         self._lock = threading.Lock()
         self._last_id = 0
-        self._chunks: list[np.ndarray] = []
-        self._case_chunks: list[np.ndarray] = []
-        self._matrix: np.ndarray | None = None
-        self._cases: np.ndarray = np.zeros(0, dtype=np.int64)
+        # Append-only buffers with doubling capacity: adding a row costs O(1) amortised instead of
+        # re-concatenating the whole matrix after every new submission.
+        self._buffer: np.ndarray | None = None
+        self._case_buffer = np.zeros(0, dtype=np.int64)
+        self._size = 0
+
+    def _append(self, vecs: np.ndarray, cases: np.ndarray) -> None:
+        need = self._size + len(vecs)
+        if self._buffer is None or need > len(self._buffer):
+            capacity = max(need, 2 * (0 if self._buffer is None else len(self._buffer)), 1024)
+            grown = np.empty((capacity, vecs.shape[1]), dtype=np.float32)
+            grown_cases = np.empty(capacity, dtype=np.int64)
+            if self._buffer is not None:
+                grown[: self._size] = self._buffer[: self._size]
+                grown_cases[: self._size] = self._case_buffer[: self._size]
+            self._buffer, self._case_buffer = grown, grown_cases
+        self._buffer[self._size : need] = vecs
+        self._case_buffer[self._size : need] = cases
+        self._size = need
 
     def refresh(self) -> int:
         """Read embeddings stored since the last call; returns how many were added."""
@@ -48,19 +63,16 @@ class CaseVectors:
             if not rows:
                 return 0
             vecs = np.stack([from_bytes(r.embedding) for r in rows])
-            self._chunks.append(vecs)
-            self._case_chunks.append(np.asarray([r.case_id for r in rows], dtype=np.int64))
+            self._append(vecs, np.asarray([r.case_id for r in rows], dtype=np.int64))
             self._last_id = rows[-1].id
-            self._matrix = None
             return len(rows)
 
     def _snapshot(self) -> tuple[np.ndarray | None, np.ndarray]:
+        """Views of the filled part; rows are never rewritten, so readers need no copy."""
         with self._lock:
-            if self._matrix is None and self._chunks:
-                self._matrix = np.concatenate(self._chunks)
-                self._cases = np.concatenate(self._case_chunks)
-                self._chunks, self._case_chunks = [self._matrix], [self._cases]
-            return self._matrix, self._cases
+            if self._buffer is None or self._size == 0:
+                return None, np.zeros(0, dtype=np.int64)
+            return self._buffer[: self._size], self._case_buffer[: self._size]
 
     def search(self, vector: np.ndarray, k: int, *, exclude_case: int | None = None) -> list[tuple[int, float]]:
         """Top-``k`` earlier cases (best submission per case) with cosine scores, best first."""
