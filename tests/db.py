@@ -10,9 +10,13 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+from triage.store.models import Submission
 
 BACKENDS = ["sqlite", "postgresql"]
 PG_DSN = os.environ.get("TRIAGE_TEST_PG_DSN", "host=127.0.0.1 port=5432 dbname=test user=postgres connect_timeout=5")
@@ -79,3 +83,22 @@ def db_url(request: pytest.FixtureRequest, fresh_databases: FreshDatabases) -> s
 def empty_db_url(request: pytest.FixtureRequest, fresh_databases: FreshDatabases) -> str:
     """An empty database for one test (for tests that damage it on purpose, e.g. audit tampering)."""
     return fresh_databases.new(str(request.param))
+
+
+def minimal_submission(case_id: int, tracking_code: str, **fields: Any) -> Submission:
+    """A valid Submission row with placeholder texts and dates, for storage tests that need just a row."""
+    row: dict[str, Any] = {
+        "tracking_code": tracking_code,
+        "request_hash": "h",
+        "case_id": case_id,
+        "kind": "phan_anh",
+        "submitter_type": "citizen",
+        "title_raw": "t",
+        "content_raw": "c",
+        "title": "t",
+        "content": "c",
+        "search_text": "t c",
+        "forward_due": date(2026, 3, 9),
+        "answer_due": date(2026, 3, 23),
+    }
+    return Submission(**{**row, **fields})

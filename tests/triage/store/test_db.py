@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -11,6 +11,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import func, inspect, select, text
 from sqlalchemy.exc import IntegrityError, StatementError
 
+from tests.db import minimal_submission
 from triage.config import Settings
 from triage.store.db import Database, database_url, init_db
 from triage.store.models import Agency, AuditHead, Base, Case, Submission
@@ -80,21 +81,7 @@ def test_foreign_keys_are_enforced(db: Database) -> None:
 
 def test_idempotency_key_is_unique(db: Database) -> None:
     def sub(case_id: int, code: str) -> Submission:
-        return Submission(
-            tracking_code=code,
-            idempotency_key="same-key",
-            request_hash="h",
-            case_id=case_id,
-            kind="phan_anh",
-            submitter_type="citizen",
-            title_raw="t",
-            content_raw="c",
-            title="t",
-            content="c",
-            search_text="t c",
-            forward_due=date(2026, 3, 9),
-            answer_due=date(2026, 3, 23),
-        )
+        return minimal_submission(case_id, code, idempotency_key="same-key")
 
     with db.session() as s:
         case = _case()

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 
 import numpy as np
 
+from tests.db import minimal_submission
 from triage.store.db import Database
 from triage.store.models import Case, Submission
 from triage.store.vectors import CaseVectors, from_bytes, to_bytes
@@ -26,20 +27,10 @@ def add(db: Database, vector: np.ndarray | None, case_id: int | None = None) -> 
             case_id = case.id
         n = s.query(Submission).count()
         s.add(
-            Submission(
-                tracking_code=f"PAKN-VEC{n:04d}-{case_id:04d}",
-                request_hash="h",
-                case_id=case_id,
-                kind="phan_anh",
-                submitter_type="citizen",
-                title_raw="t",
-                content_raw="c",
-                title="t",
-                content="c",
-                search_text="t c",
+            minimal_submission(
+                case_id,
+                f"PAKN-VEC{n:04d}-{case_id:04d}",
                 embedding=None if vector is None else to_bytes(vector),
-                forward_due=date(2026, 3, 9),
-                answer_due=date(2026, 3, 23),
             )
         )
     return case_id
