@@ -121,6 +121,22 @@ async def _periodic(svc: Any, interval: float) -> None:
             log.exception("periodic maintenance failed")
 
 
+def _limit_threads(settings: Settings) -> None:
+    """Keep the thread count near the core count: oversubscription was the intake's bottleneck.
+
+    OpenBLAS starts one busy-waiting thread per core for every small numpy product (the similar-case
+    search), fighting ONNX Runtime's own threads; and the default 40 request threads thrash the GIL
+    when requests queue. One BLAS thread and a small request pool served more submissions per second.
+    """
+    import anyio.to_thread
+
+    if settings.blas_threads > 0:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(limits=settings.blas_threads, user_api="blas")
+    anyio.to_thread.current_default_thread_limiter().total_tokens = settings.request_threads
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app for ``settings`` (tests pass their own; `triage serve` uses the environment)."""
     settings = settings or get_settings()
@@ -153,6 +169,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             embedder = BatchingEmbedder(embedder, max_wait_ms=settings.encoder_batch_wait_ms)
         pipeline = Pipeline.from_settings(settings, embedder=embedder, similar=CaseVectors(db))
         pipeline.calendar = default_calendar()
+        _limit_threads(settings)  # after the models load: each library brings its own BLAS copy
         svc = ServiceState(
             settings=settings,
             db=db,

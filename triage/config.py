@@ -30,6 +30,14 @@ class Settings(BaseSettings):
     encoder_batch_wait_ms: float = Field(
         default=2.0, ge=0.0, le=100.0, description="Service: wait this long to batch concurrent encodes; 0 = off."
     )
+    blas_threads: int = Field(
+        default=1,
+        ge=0,
+        description="Service: BLAS threads for numpy/scikit-learn (0 = library default); ONNX Runtime has its own.",
+    )
+    request_threads: int = Field(
+        default=8, ge=1, le=256, description="Service: threads running blocking request handlers (per worker)."
+    )
     router_path: Path | None = Field(
         default=None, description="Supervised agency router folder; None = cold start only."
     )

@@ -72,3 +72,19 @@ def test_core_never_imports_the_web_stack() -> None:
     )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_service_keeps_threads_near_the_core_count(tmp_path: Path) -> None:
+    """One BLAS thread and a small request pool at start-up (oversubscription slowed the intake)."""
+    import anyio.to_thread
+    from fastapi.testclient import TestClient
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    with threadpool_limits(limits=None):  # restore the library default for the rest of the session
+        app = create_app(Settings(data_dir=tmp_path, escalate_interval_s=0, request_threads=5))
+        with TestClient(app) as client:
+            assert client.get("/health").status_code == 200
+            blas = [p for p in threadpool_info() if p["user_api"] == "blas"]
+            assert blas and all(p["num_threads"] == 1 for p in blas)
+            tokens = client.portal.call(lambda: anyio.to_thread.current_default_thread_limiter().total_tokens)  # type: ignore[union-attr]
+            assert tokens == 5

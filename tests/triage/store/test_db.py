@@ -106,3 +106,43 @@ def test_fresh_sqlite_file_is_created_with_its_folder(tmp_path: Path) -> None:
         assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0001"
     db.dispose()
     assert (tmp_path / "deep" / "er" / "triage.db").exists()
+
+
+def test_sqlite_writers_in_one_process_take_turns(tmp_path: Path) -> None:
+    """Writers queue on the in-process lock (handed over at once) instead of SQLite's sleeping busy handler."""
+    import threading
+
+    db = Database(f"sqlite:///{tmp_path / 'turns.db'}")
+    init_db(db)
+    inside = 0
+    most = 0
+    guard = threading.Lock()
+    errors: list[BaseException] = []
+
+    def write(i: int) -> None:
+        nonlocal inside, most
+        try:
+            with db.session() as s:
+                with guard:
+                    inside += 1
+                    most = max(most, inside)
+                case = _case()
+                s.add(case)
+                s.flush()
+                s.add(minimal_submission(case.id, f"PAKN-TURN-0000-{i:04d}"))
+                s.flush()
+                with guard:
+                    inside -= 1
+        except BaseException as exc:  # collected: a failing thread must fail the test
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write, args=(i,)) for i in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert most == 1
+    with db.read() as s:
+        assert s.scalar(select(func.count()).select_from(Submission)) == 12
+    db.dispose()
