@@ -117,3 +117,27 @@ def _cpus() -> int:
     import os
 
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def cached_embeddings(embedder: Any, texts: Sequence[str], encode: Any) -> np.ndarray:
+    """``encode(texts)``, kept on disk under var/bench-cache keyed by the model and the exact texts.
+
+    A VNTC run encodes ~34,000 articles (most of its time); a run stopped half-way or repeated for
+    another metric must not pay that again. The key covers every text, so any change re-encodes.
+    """
+    import hashlib
+
+    digest = hashlib.sha256(str(getattr(embedder, "model_id", type(embedder).__name__)).encode())
+    for t in texts:
+        digest.update(t.encode("utf-8"))
+        digest.update(b"\x00")
+    path = Path(__file__).resolve().parents[1] / "var" / "bench-cache" / f"{digest.hexdigest()[:24]}.npy"
+    if path.exists():
+        return np.load(path)
+    vectors = np.asarray(encode(texts), dtype=np.float32)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.npy")
+    np.save(tmp, vectors)
+    tmp.replace(path)
+    return vectors
+

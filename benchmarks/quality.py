@@ -10,7 +10,7 @@ import numpy as np
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold, train_test_split
 
-from benchmarks.common import Baseline, ece, label_metrics, load, topk_accuracy
+from benchmarks.common import Baseline, cached_embeddings, ece, label_metrics, load, topk_accuracy
 from triage.agencies import default_registry
 from triage.agency_router import AgencyRouter, ColdStartRouter
 from triage.embed import Embedder
@@ -62,7 +62,7 @@ def train_test(
     warm_segmentation(tx + sx)
     progress(f"{name}: encoding {len(tx) + len(sx)} texts")
     router = Router(embedder=embedder)
-    emb = router.embed_texts(tx + sx)
+    emb = cached_embeddings(embedder, tx + sx, router.embed_texts)
     progress(f"{name}: training")
     out = _compare_split(embedder, tx, ty, sx, sy, emb[: len(tx)], emb[len(tx) :])
     return {"dataset": name, "protocol": "train -> test", **out}
