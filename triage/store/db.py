@@ -4,16 +4,17 @@ SQLite is tuned for a service that must not lose acknowledged writes: WAL (reade
 the writer), ``synchronous=FULL`` (a commit survives power loss), foreign keys on, and a busy
 timeout. Every SQLite transaction starts with ``BEGIN IMMEDIATE``: the write lock is taken up
 front, so two requests can never both read the audit head and then both append (the deferred
-default would fail one of them with SQLITE_BUSY instead of waiting). Within one process, SQLite
-writers also queue on a Python lock before BEGIN: SQLite's own busy handler polls with sleeps of up
-to 100 ms, so under load a waiting writer would sleep long after the lock was free (measured: the
-intake fell behind at 50 submissions/s); a lock hands over at once. Other processes still meet the
-busy timeout, which stays the safety net.
+default would fail one of them with SQLITE_BUSY instead of waiting). Writers also queue on a
+``WriterLock`` before BEGIN (a thread lock plus ``flock`` on a file beside the database, so threads
+and worker processes alike): SQLite's own busy handler polls with sleeps of up to 100 ms, so under
+load a waiting writer slept long after the lock was free (the intake fell behind at 50
+submissions/s); a blocked lock wakes at once. The busy timeout stays as the safety net.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -67,6 +68,62 @@ def make_engine(url: str, *, immediate: bool = True, **kwargs: Any) -> Engine:
     return create_engine(url, **kwargs)
 
 
+class WriterLock:
+    """One SQLite writer at a time across threads (``RLock``) and processes (``flock`` on ``path``).
+
+    Re-entrant within a thread; the file lock is taken by the outermost holder only. Where ``flock``
+    is unavailable (not POSIX) the thread lock alone still orders this process's writers.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._thread_lock = threading.RLock()
+        self._depth = 0
+        self._fd: int | None = None
+
+    def __enter__(self) -> WriterLock:
+        self._thread_lock.acquire()
+        try:
+            if self._depth == 0:
+                self._lock_file()
+        except BaseException:
+            self._thread_lock.release()
+            raise
+        self._depth += 1
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._depth -= 1
+        try:
+            if self._depth == 0 and self._fd is not None:
+                import fcntl
+
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+        finally:
+            self._thread_lock.release()
+
+    def _lock_file(self) -> None:
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - Windows
+            return
+        if self._fd is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        fcntl.flock(self._fd, fcntl.LOCK_EX)
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+def _sqlite_file(url: str) -> Path | None:
+    if not url.startswith("sqlite:///") or ":memory:" in url:
+        return None
+    return Path(url.removeprefix("sqlite:///").split("?", 1)[0])
+
+
 class Database:
     """An engine plus its session factory; one per process (and per test backend)."""
 
@@ -79,8 +136,13 @@ class Database:
             make_engine(url, immediate=False, **engine_kwargs) if url.startswith("sqlite") else self.engine
         )
         self.readers = sessionmaker(self.read_engine, expire_on_commit=False)
+        file = _sqlite_file(url)
         self._writer: contextlib.AbstractContextManager[Any] = (
-            threading.RLock() if url.startswith("sqlite") else contextlib.nullcontext()
+            WriterLock(file.with_name(file.name + ".writer-lock"))
+            if file is not None
+            else threading.RLock()
+            if url.startswith("sqlite")
+            else contextlib.nullcontext()
         )
 
     @classmethod
@@ -115,6 +177,8 @@ class Database:
     def dispose(self) -> None:
         self.engine.dispose()
         self.read_engine.dispose()
+        if isinstance(self._writer, WriterLock):
+            self._writer.close()
 
 
 def alembic_config(url: str) -> Any:

@@ -146,3 +146,36 @@ def test_sqlite_writers_in_one_process_take_turns(tmp_path: Path) -> None:
     with db.read() as s:
         assert s.scalar(select(func.count()).select_from(Submission)) == 12
     db.dispose()
+
+
+def test_sqlite_writer_lock_orders_processes_too(tmp_path: Path) -> None:
+    """Another process holding the writer lock file makes this process's writer wait, then proceed."""
+    import subprocess
+    import sys
+    import time
+
+    db = Database(f"sqlite:///{tmp_path / 'procs.db'}")
+    init_db(db)
+    lock_file = tmp_path / "procs.db.writer-lock"
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import fcntl, os, sys, time; fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT); "
+            "fcntl.flock(fd, fcntl.LOCK_EX); print('held', flush=True); time.sleep(1.0)",
+            str(lock_file),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+    start = time.monotonic()
+    with db.session() as s:
+        case = _case()
+        s.add(case)
+    waited = time.monotonic() - start
+    holder.wait(timeout=10)
+    assert waited >= 0.3, f"the write did not wait for the other process's lock ({waited:.2f}s)"
+    with db.read() as s:
+        assert s.get(Case, case.id) is not None
+    db.dispose()
