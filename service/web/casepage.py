@@ -31,6 +31,7 @@ class ActionSpec:
     button: str
     fields: tuple[Field, ...] = ()
     danger: bool = False
+    primary: bool = False  # the usual next step: shown open; the others sit under "Thao tác khác"
 
 
 _REASON = Field("reason", "Lý do", "textarea", required=True)
@@ -49,24 +50,26 @@ ACTIONS: dict[str, ActionSpec] = {
                 Field("kind", "Loại", "kind"),
                 _NOTE,
             ),
+            primary=True,
         ),
-        ActionSpec("take", "Nhận xử lý hồ sơ này"),
+        ActionSpec("take", "Nhận xử lý hồ sơ này", primary=True),
         ActionSpec("assign", "Giao xử lý", (Field("assignee", "Cán bộ xử lý", "handler", required=True), _NOTE)),
-        ActionSpec("start", "Bắt đầu xử lý"),
+        ActionSpec("start", "Bắt đầu xử lý", primary=True),
         ActionSpec(
             "respond",
             "Gửi trả lời",
             (Field("body", "Nội dung trả lời người gửi", "textarea", required=True),),
+            primary=True,
         ),
-        ActionSpec("close", "Kết thúc hồ sơ", (_NOTE,)),
-        ActionSpec("accept_transfer", "Nhận hồ sơ được chuyển đến"),
+        ActionSpec("close", "Kết thúc hồ sơ", (_NOTE,), primary=True),
+        ActionSpec("accept_transfer", "Nhận hồ sơ được chuyển đến", primary=True),
         ActionSpec(
             "transfer",
             "Chuyển cơ quan khác",
             (Field("agency", "Cơ quan có thẩm quyền", "agency", required=True), Field("reason", "Lý do", "textarea")),
         ),
         ActionSpec("return_for_info", "Yêu cầu bổ sung", (Field("reason", "Thông tin cần bổ sung", "textarea", True),)),
-        ActionSpec("resubmit", "Đã nhận bổ sung", (_NOTE,)),
+        ActionSpec("resubmit", "Đã nhận bổ sung", (_NOTE,), primary=True),
         ActionSpec("reopen", "Mở lại", (_REASON,)),
         ActionSpec("mark_duplicate", "Đánh dấu trùng", (_TARGET,)),
         ActionSpec("merge", "Gộp vào hồ sơ kia", (_TARGET,), danger=True),

@@ -12,10 +12,11 @@ from html import escape
 
 from markupsafe import Markup
 
-WIDTH = 640
-ROW = 26
-LABEL_W = 210
-PAD = 8
+WIDTH = 320  # viewBox units ≈ CSS px in a desktop column; the SVG scales down on a phone
+LABEL_H = 16
+BAR_H = 11
+GAP = 10
+VALUE_W = 40
 
 
 @dataclass(frozen=True)
@@ -44,46 +45,39 @@ def bar_chart(
     max_value: float | None = None,
     pct: bool = False,
 ) -> Markup:
-    """Horizontal grouped bars: one row per label, one bar per series (``values[series][row]``)."""
-    n_series = max(1, len(series))
-    bar_h = max(6, (ROW - 6) // n_series)
-    top = 24 if len(series) > 1 else 4
-    height = top + ROW * max(1, len(labels)) + PAD
+    """Horizontal grouped bars, each group under its label (``values[series][row]``)."""
+    legend = 22 if len(series) > 1 else 0
+    group = LABEL_H + BAR_H * len(series) + GAP
+    height = legend + group * max(1, len(labels)) + 4
     peak = max_value or max([v for vs in values for v in vs if v is not None] + [1.0])
-    plot_w = WIDTH - LABEL_W - 60
+    plot_w = WIDTH - VALUE_W
+    cid = escape(chart_id)
     parts = [
-        f'<svg class="chart" id="{escape(chart_id)}" role="img" viewBox="0 0 {WIDTH} {height}" '
-        f'aria-labelledby="{escape(chart_id)}-t" preserveAspectRatio="xMinYMin meet">',
-        f'<title id="{escape(chart_id)}-t">{escape(title)}</title>',
+        f'<svg class="chart" id="{cid}" role="img" viewBox="0 0 {WIDTH} {height}" aria-labelledby="{cid}-t">',
+        f'<title id="{cid}-t">{escape(title)}</title>',
     ]
-    if len(series) > 1:  # legend
-        x = LABEL_W
-        for s in series:
-            parts.append(f'<rect class="{escape(s.css)}" x="{x}" y="4" width="12" height="12"/>')
-            parts.append(f'<text class="legend" x="{x + 16}" y="14">{escape(s.name)}</text>')
-            x += 24 + 8 * len(s.name)
+    x = 0
+    for s in series if len(series) > 1 else ():  # legend
+        parts.append(f'<rect class="{escape(s.css)}" x="{x}" y="3" width="12" height="12"/>')
+        parts.append(f'<text class="legend" x="{x + 16}" y="13">{escape(s.name)}</text>')
+        x += 28 + 7 * len(s.name)
     if not labels:
-        parts.append(f'<text class="empty" x="{PAD}" y="{top + 16}">Không có số liệu trong kỳ này.</text>')
+        parts.append(f'<text class="empty" x="0" y="{legend + 14}">Không có số liệu trong kỳ này.</text>')
     for i, label in enumerate(labels):
-        y = top + i * ROW
-        parts.append(
-            f'<text class="axis" x="{LABEL_W - 6}" y="{y + ROW / 2 + 4}" text-anchor="end">'
-            f"<title>{escape(label)}</title>{escape(_short(label))}</text>"
-        )
+        y = legend + i * group
+        parts.append(f'<text class="axis" x="0" y="{y + 12}">{escape(_short(label, 60))}</text>')
         for j, s in enumerate(series):
             value = values[j][i]
-            by = y + 3 + j * bar_h
+            by = y + LABEL_H + j * BAR_H
             if value is None:
-                parts.append(f'<text class="value" x="{LABEL_W + 4}" y="{by + bar_h - 1}">—</text>')
+                parts.append(f'<text class="value" x="0" y="{by + BAR_H - 2}">—</text>')
                 continue
             w = 0.0 if peak <= 0 else plot_w * max(0.0, float(value)) / peak
             parts.append(
-                f'<rect class="bar {escape(s.css)}" x="{LABEL_W}" y="{by}" width="{w:.1f}" height="{bar_h - 1}">'
+                f'<rect class="bar {escape(s.css)}" x="0" y="{by}" width="{w:.1f}" height="{BAR_H - 2}">'
                 f"<title>{escape(label)} — {escape(s.name)}: {_fmt(value, pct)}</title></rect>"
             )
-            parts.append(
-                f'<text class="value" x="{LABEL_W + w + 4:.1f}" y="{by + bar_h - 1}">{_fmt(value, pct)}</text>'
-            )
+            parts.append(f'<text class="value" x="{w + 4:.1f}" y="{by + BAR_H - 2}">{_fmt(value, pct)}</text>')
     parts.append("</svg>")
     return Markup("".join(parts))
 

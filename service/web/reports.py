@@ -83,14 +83,14 @@ def reports(
     chart_list = [
         charts.bar_chart(
             "chart-volume",
-            "Tiếp nhận và đã trả lời theo cơ quan",
+            "Tiếp nhận và đã trả lời",
             names,
             [charts.Series("Tiếp nhận", "s-received"), charts.Series("Đã trả lời", "s-answered")],
             [[float(r.received) for r in top], [float(r.answered) for r in top]],
         ),
         charts.bar_chart(
             "chart-ontime",
-            "Tỷ lệ trả lời đúng hạn (%)",
+            "Tỷ lệ trả lời đúng hạn",
             [r.agency_name for r in answered],
             [charts.Series("Đúng hạn", "s-ontime")],
             [[r.on_time_pct for r in answered]],
@@ -99,17 +99,18 @@ def reports(
         ),
         charts.bar_chart(
             "chart-backlog",
-            "Tồn đọng và quá hạn theo cơ quan",
+            "Tồn đọng và quá hạn",
             names,
             [charts.Series("Tồn đọng", "s-backlog"), charts.Series("Quá hạn", "s-overdue")],
             [[float(r.backlog) for r in top], [float(r.overdue) for r in top]],
         ),
     ]
+    titles = ["Tiếp nhận và đã trả lời", "Tỷ lệ trả lời đúng hạn (%)", "Tồn đọng và quá hạn"]
     report = themes.latest_report(svc)
     context = {
         "rows": rows,
         "totals": totals,
-        "charts": chart_list,
+        "charts": list(zip(titles, chart_list, strict=True)),
         "start": start_d,
         "end": end_d,
         "as_of": min(end_d, today),
