@@ -57,7 +57,7 @@ def check_csrf(request: Request, form: Any, svc: ServiceState) -> None:
         raise PermissionDenied("Yêu cầu gửi từ trang web khác bị từ chối (CSRF).")
     seed = request.cookies.get(CSRF_COOKIE)
     sent = str(form.get(CSRF_FIELD) or "")
-    if not seed or not sent or not hmac.compare_digest(sent, csrf_token(request, svc)):
+    if not seed or not sent or not hmac.compare_digest(sent.encode(), csrf_token(request, svc).encode()):
         raise PermissionDenied(
             "Phiên làm việc của biểu mẫu không hợp lệ hoặc đã hết hạn (CSRF). Vui lòng tải lại trang và gửi lại."
         )
