@@ -165,7 +165,12 @@ def test_citizen_clerk_handler_and_tracking(live: Live) -> None:
     assert suggested
     assert chosen.text.startswith(suggestions[0].find_element("css selector", ".top3-name").text)
     p.check_and_shoot("04-inbox")
-    p.d.execute_script("arguments[0].focus()", card)
+    # j moves the focus down the list until it reaches this case; Enter then confirms its route.
+    p.d.execute_script("document.activeElement.blur(); window.scrollTo(0, 0)")
+    cards = [c.get_attribute("data-case") for c in p.els(".case-card")]
+    for _ in range(cards.index(case_id) + 1):
+        ActionChains(p.d).send_keys("j").perform()
+    assert p.d.execute_script("return document.activeElement.dataset.case") == case_id
     old = p.el("html")
     ActionChains(p.d).send_keys(Keys.ENTER).perform()
     p.wait.until(lambda d: old.id != d.find_element("css selector", "html").id)
