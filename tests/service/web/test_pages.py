@@ -302,3 +302,35 @@ def test_unknown_page_is_a_vietnamese_404_page(service: Service) -> None:
     r = TestClient(service.client.app).get("/khong-co-trang-nay")
     assert r.status_code == 404 and "text/html" in r.headers["content-type"] and "Không tìm thấy" in r.text
     assert "default-src 'self'" in r.headers["content-security-policy"]
+
+
+def test_inbox_and_case_page_show_duplicates_and_flags_found_in_the_suggestion(service: Service) -> None:
+    from triage.store.models import Case
+
+    earlier = service.submit(title="Hoàn thuế chậm ở Chi cục Thuế", content="Hồ sơ hoàn thuế nộp từ tháng 3 chưa xong.")
+    case_id = service.submit()
+    suggestion = {
+        "agencies": [
+            {"name": "Bộ Tài chính", "code": "BTC", "score": 0.81},
+            {"name": "Bộ Y tế", "code": "BYT", "score": 0.11},
+            {"name": "Bộ Nội vụ", "code": "BNV", "score": 0.05},
+        ],
+        "kind": "phan_anh",
+        "similar": [],
+        "duplicates": [{"case_id": earlier, "score": 0.97}],
+        "flags": [{"label": "ngôn từ xúc phạm", "score": 0.91}, "quảng cáo"],
+    }
+    with service.svc.db.session() as s:
+        row = s.get(Case, case_id)
+        assert row is not None
+        row.suggestion = suggestion
+    client = browser(service, "clerk")
+    inbox = client.get("/staff/inbox").text
+    card = inbox[inbox.index(f'data-case="{case_id}"') :]
+    card = card[: card.index("</li>\n", card.index('class="route-form"'))]
+    assert f'href="/staff/cases/{earlier}">Hồ sơ #{earlier}</a>' in card and "giống 97%" in card
+    assert "⚑ ngôn từ xúc phạm" in card and "(91%)" in card and "⚑ quảng cáo" in card
+    assert card.count('<rect class="conf-fg') == 3
+    assert '<option value="BTC" selected>Bộ Tài chính (81%)</option>' in card
+    page = client.get(f"/staff/cases/{case_id}").text
+    assert "Hoàn thuế chậm ở Chi cục Thuế" in page and "có thể trùng" in page and "⚑ ngôn từ xúc phạm" in page
