@@ -210,10 +210,11 @@ def event_lines(e: EventOut) -> list[str]:
         elif key == "answer_due":
             value = "/".join(reversed(str(value).split("-")))
         lines.append(f"{word}: {value}")
-    if after.get("confirmed") is True:
-        lines.append("xác nhận đúng gợi ý của hệ thống")
-    elif after.get("confirmed") is False:
-        lines.append("sửa gợi ý của hệ thống")
+    if after.get("suggested_agency"):  # without a suggestion there was nothing to confirm or correct
+        if after.get("confirmed") is True:
+            lines.append("xác nhận đúng gợi ý của hệ thống")
+        elif after.get("confirmed") is False:
+            lines.append(f"sửa gợi ý của hệ thống ({agency_name(str(after['suggested_agency']))})")
     if after.get("response_chars"):
         lines.append(f"trả lời {after['response_chars']} ký tự")
     return lines
