@@ -14,7 +14,7 @@ from service.web.labels import PUBLIC_STATUS_LABELS
 from service.web.render import error_page, render
 from service.web.session import check_csrf
 from triage.agencies import default_registry
-from triage.errors import InvalidInput
+from triage.errors import InvalidInput, PermissionDenied
 from triage.intake import receive
 from triage.store.repositories import Submissions, Timeline
 
@@ -41,8 +41,12 @@ def submit_page(request: Request) -> HTMLResponse:
 async def submit(request: Request, svc: State) -> Response:
     """Check the form; on errors show it again with the messages and the person's input kept."""
     form_data = await request.form()
-    check_csrf(request, form_data, svc)
     form = SubmissionForm.from_form(form_data)
+    try:
+        check_csrf(request, form_data, svc)
+    except PermissionDenied as exc:  # e.g. the browser dropped its cookie: nothing stored, the text is kept
+        form.errors["form"] = str(exc)
+        return _form_page(request, form, status_code=403)
     if not form.validate():
         return _form_page(request, form, status_code=422)
     wait = svc.limiter.retry_after(client_key(request, svc))

@@ -88,6 +88,10 @@ def test_posts_without_a_valid_csrf_token_or_from_another_origin_change_nothing(
     client = browser(service, "clerk")
     case_id = service.submit()
     assert client.post("/login", data={"username": "x", "password": "y"}).status_code == 403
+    public = client.post("/", data=valid_form("giả-mạo", form_id="csrf-" + "b" * 16))
+    assert public.status_code == 403 and "CSRF" in public.text and "Thủ tục cấp phép xây dựng kéo dài" in public.text
+    with service.svc.db.read() as s:
+        assert Submissions(s).by_idempotency_key("web-csrf-" + "b" * 16) is None
     r = client.post(f"/staff/cases/{case_id}/act/triage", data={"csrf_token": "giả-mạo", "agency": "BTC"})
     assert r.status_code == 403 and "CSRF" in r.text
     good = csrf(client, "/staff/inbox")
