@@ -2,6 +2,13 @@
 # Idempotent set-up for a fresh machine: venv, torch (CPU build FIRST), the project, default models.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+# Headless Chromium and its driver for the browser (end-to-end) tests of the web UI; Debian packages,
+# because Playwright's own browser download needs the network. Skipped when both are present.
+if ! { command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; }; then
+  if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  $SUDO apt-get install -y chromium chromium-driver || { $SUDO apt-get update && $SUDO apt-get install -y chromium chromium-driver; }
+fi
 PY=${PYTHON:-python3.11}
 command -v "$PY" >/dev/null 2>&1 || PY=python3
 

@@ -17,7 +17,8 @@ from typing import Any
 
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from triage import __version__
 from triage.config import Settings, get_settings
@@ -55,6 +56,14 @@ def _where(loc: list[Any]) -> str:
     """'content' for a body field, 'limit' for a query parameter: what a person reading the error needs."""
     parts = [str(p) for p in loc]
     return ".".join(parts[1:]) or (parts[0] if parts else "request")
+
+
+_NOT_PAGES = ("/api/", "/docs", "/redoc", "/openapi.json", "/health", "/static/")
+
+
+def is_page(request: Request) -> bool:
+    """A request for a web page (answered with HTML), not for the JSON API, docs or static files."""
+    return not request.url.path.startswith(_NOT_PAGES)
 
 
 def status_of(exc: TriageError) -> int:
@@ -220,13 +229,33 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return response
 
     @app.exception_handler(TriageError)
-    async def triage_error(_: Request, exc: TriageError) -> JSONResponse:
+    async def triage_error(request: Request, exc: TriageError) -> Response:
         status = status_of(exc)
+        if is_page(request):  # the same statuses, as pages; a browser without a session goes to the login
+            from service.web.render import error_page
+
+            if status == 401:
+                from urllib.parse import quote
+
+                return RedirectResponse(f"/login?next={quote(request.url.path)}", status_code=303)
+            return error_page(request, status, str(exc))
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
         return JSONResponse(status_code=status, content={"detail": str(exc)}, headers=headers)
 
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if is_page(request):
+            from service.web.render import error_page
+
+            return error_page(request, exc.status_code, str(exc.detail))
+        return JSONResponse(status_code=exc.status_code, content={"detail": exc.detail}, headers=exc.headers)
+
     @app.exception_handler(RequestValidationError)
-    async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def invalid(request: Request, exc: RequestValidationError) -> Response:
+        if is_page(request):
+            from service.web.render import error_page
+
+            return error_page(request, 422, "Địa chỉ hoặc dữ liệu gửi lên không hợp lệ.")
         errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", "")} for e in exc.errors()]
         if any(e.get("type") == "json_invalid" for e in exc.errors()):
             return JSONResponse(status_code=400, content={"detail": "request body is not valid JSON", "errors": errors})
@@ -241,4 +270,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     for module in (submissions, auth, cases, stats, agencies, nlp):
         app.include_router(module.router)
+    from service.web import mount
+
+    mount(app)  # the web pages (service/web/, templates and static files)
     return app

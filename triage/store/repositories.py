@@ -132,6 +132,15 @@ class Users:
             return {}
         return {u.id: u for u in self.session.scalars(select(User).where(User.id.in_(list(set(ids)))))}
 
+    def handlers_of(self, agency_code: str) -> list[User]:
+        """Active handler accounts of one agency (whom a case of that agency may be assigned to)."""
+        stmt = (
+            select(User)
+            .where(User.role == "handler", User.agency_code == agency_code, User.active.is_(True))
+            .order_by(User.username)
+        )
+        return list(self.session.scalars(stmt))
+
 
 class Timeline:
     """What happened to a case: events, assignments, responses."""
@@ -160,3 +169,11 @@ class Labels:
 
     def all(self) -> list[ReviewedLabel]:
         return list(self.session.scalars(select(ReviewedLabel).order_by(ReviewedLabel.id)))
+
+    def counts(self) -> tuple[int, int]:
+        """(reviewed labels, of which confirmations of the suggestion): what a retraining would learn from."""
+        total = self.session.scalar(select(func.count()).select_from(ReviewedLabel)) or 0
+        confirmed = self.session.scalar(
+            select(func.count()).select_from(ReviewedLabel).where(ReviewedLabel.confirmed.is_(True))
+        )
+        return int(total), int(confirmed or 0)

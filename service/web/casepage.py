@@ -1,0 +1,224 @@
+"""What the case pages show, built from the API's own view (``service.views.case_detail``).
+
+Using the API's view means the page masks exactly what the API masks (analysts: texts through
+``mask_pii``, no contact details, no raw texts) and offers exactly the actions the API allows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from service.schemas.cases import CaseDetail, EventOut
+from service.web.labels import ACTION_LABELS, KIND_LABELS, STATE_LABELS
+from triage.accounts import Principal, Role
+from triage.agencies import Agency, default_registry
+from triage.workflow import CaseState
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    label: str
+    widget: str  # agency | handler | kind | text | textarea | number
+    required: bool = False
+    hint: str = ""
+
+
+@dataclass(frozen=True)
+class ActionSpec:
+    action: str
+    button: str
+    fields: tuple[Field, ...] = ()
+    danger: bool = False
+    primary: bool = False  # the usual next step: shown open; the others sit under "Thao tác khác"
+
+
+_REASON = Field("reason", "Lý do", "textarea", required=True)
+_NOTE = Field("note", "Ghi chú (không bắt buộc)", "textarea")
+_TARGET = Field("target", "Số hồ sơ kia", "number", required=True, hint="Ví dụ: 12")
+
+ACTIONS: dict[str, ActionSpec] = {
+    spec.action: spec
+    for spec in (
+        ActionSpec(
+            "triage",
+            "Xác nhận tuyến chuyển",
+            (
+                Field("agency", "Cơ quan chịu trách nhiệm", "agency", required=True),
+                Field("field", "Lĩnh vực (không bắt buộc)", "text"),
+                Field("kind", "Loại", "kind"),
+                _NOTE,
+            ),
+            primary=True,
+        ),
+        ActionSpec("take", "Nhận xử lý hồ sơ này", primary=True),
+        ActionSpec("assign", "Giao xử lý", (Field("assignee", "Cán bộ xử lý", "handler", required=True), _NOTE)),
+        ActionSpec("start", "Bắt đầu xử lý", primary=True),
+        ActionSpec(
+            "respond",
+            "Gửi trả lời",
+            (Field("body", "Nội dung trả lời người gửi", "textarea", required=True),),
+            primary=True,
+        ),
+        ActionSpec("close", "Kết thúc hồ sơ", (_NOTE,), primary=True),
+        ActionSpec("accept_transfer", "Nhận hồ sơ được chuyển đến", primary=True),
+        ActionSpec(
+            "transfer",
+            "Chuyển cơ quan khác",
+            (Field("agency", "Cơ quan có thẩm quyền", "agency", required=True), Field("reason", "Lý do", "textarea")),
+        ),
+        ActionSpec("return_for_info", "Yêu cầu bổ sung", (Field("reason", "Thông tin cần bổ sung", "textarea", True),)),
+        ActionSpec("resubmit", "Đã nhận bổ sung", (_NOTE,), primary=True),
+        ActionSpec("reopen", "Mở lại", (_REASON,)),
+        ActionSpec("mark_duplicate", "Đánh dấu trùng", (_TARGET,)),
+        ActionSpec("merge", "Gộp vào hồ sơ kia", (_TARGET,), danger=True),
+        ActionSpec("reject", "Từ chối xử lý", (_REASON,), danger=True),
+    )
+}
+REQUIRED_MESSAGES = {
+    "agency": "Vui lòng chọn cơ quan.",
+    "assignee": "Vui lòng chọn cán bộ xử lý.",
+    "reason": "Vui lòng nhập lý do.",
+    "body": "Vui lòng nhập nội dung trả lời.",
+    "target": "Vui lòng nhập số hồ sơ (một số nguyên dương).",
+}
+
+
+def offered_actions(detail: CaseDetail, who: Principal) -> list[ActionSpec]:
+    """The forms to show: the API's allowed actions, plus 'take' (assign to me and start) for a handler."""
+    allowed = set(detail.allowed_actions)
+    specs = [ACTIONS[a] for a in ACTIONS if a in allowed]
+    if who.role is Role.HANDLER and detail.state in (CaseState.TRIAGED, CaseState.ASSIGNED):
+        mine = detail.assignee == who.username
+        if not (detail.state == CaseState.ASSIGNED and mine) and who.may("assign") and who.may("start"):
+            specs.insert(0, ACTIONS["take"])
+    return specs
+
+
+def agency_choices() -> list[tuple[str, list[Agency]]]:
+    reg = default_registry()
+    central = sorted(reg.ministries(), key=lambda a: a.name)
+    local = sorted(reg.provinces(), key=lambda a: a.name)
+    return [("Bộ, ngành trung ương", central), ("Tỉnh, thành phố", local)]
+
+
+def agency_name(code: str | None) -> str:
+    if not code:
+        return "—"
+    reg = default_registry()
+    return reg.get(code).name if code in reg else code
+
+
+def countdown(days_left: int | None) -> str:
+    """Working days to the answer deadline, in words."""
+    if days_left is None:
+        return ""
+    if days_left > 0:
+        return f"Còn {days_left} ngày làm việc"
+    if days_left == 0:
+        return "Hôm nay là hạn cuối"
+    return f"Quá hạn {-days_left} ngày làm việc"
+
+
+@dataclass
+class SuggestionView:
+    agencies: list[dict[str, Any]] = field(default_factory=list)
+    fields: list[dict[str, Any]] = field(default_factory=list)
+    provinces: list[dict[str, Any]] = field(default_factory=list)
+    similar: list[dict[str, Any]] = field(default_factory=list)
+    flags: list[dict[str, str]] = field(default_factory=list)
+    kind: str | None = None
+    model_version: str | None = None
+    present: bool = False
+
+
+def _flag(raw: Any) -> dict[str, str]:
+    """One moderation flag from whatever form the stored suggestion holds (a word, or a dict)."""
+    if isinstance(raw, dict):
+        label = raw.get("label") or raw.get("name") or raw.get("kind") or raw.get("type") or "cờ kiểm duyệt"
+        detail = raw.get("reason") or raw.get("detail") or ""
+        score = raw.get("score")
+        if isinstance(score, int | float):
+            detail = f"{detail} ({score:.0%})".strip()
+        return {"label": str(label), "detail": str(detail)}
+    return {"label": str(raw), "detail": ""}
+
+
+def suggestion_view(suggestion: dict[str, Any] | None) -> SuggestionView:
+    """Read the stored suggestion dict: agency top-3, fields, provinces, similar cases or duplicates, flags."""
+    if not suggestion:
+        return SuggestionView()
+    duplicates = suggestion.get("duplicates")
+    similar_raw = duplicates if isinstance(duplicates, list) and duplicates else suggestion.get("similar") or []
+    similar = []
+    for item in similar_raw:
+        if isinstance(item, dict) and item.get("case_id") is not None:
+            similar.append(
+                {
+                    "case_id": int(item["case_id"]),
+                    "score": float(item.get("score") or 0.0),
+                    "duplicate": bool(duplicates) or bool(item.get("duplicate")),
+                }
+            )
+    flags_raw = suggestion.get("flags") or []
+    flags = [_flag(f) for f in (flags_raw if isinstance(flags_raw, list) else [flags_raw])]
+    return SuggestionView(
+        agencies=[a for a in suggestion.get("agencies", []) if isinstance(a, dict)][:3],
+        fields=[f for f in suggestion.get("fields", []) if isinstance(f, dict)][:3],
+        provinces=[p for p in suggestion.get("provinces", []) if isinstance(p, dict)][:3],
+        similar=similar,
+        flags=flags,
+        kind=suggestion.get("kind"),
+        model_version=suggestion.get("model_version"),
+        present=True,
+    )
+
+
+_SHOWN_KEYS = {
+    "agency_code": "cơ quan",
+    "field": "lĩnh vực",
+    "kind": "loại",
+    "assignee": "cán bộ",
+    "reason": "lý do",
+    "note": "ghi chú",
+    "tracking_code": "mã theo dõi",
+    "answer_due": "hạn trả lời",
+    "duplicate_of": "trùng với hồ sơ",
+    "merged_into": "gộp vào hồ sơ",
+    "from": "từ cơ quan",
+    "absorbed_case": "nhận hồ sơ",
+}
+
+
+def event_lines(e: EventOut) -> list[str]:
+    """What an audit event changed, in words (state first, then the fields that moved)."""
+    before, after = e.before or {}, e.after or {}
+    lines: list[str] = []
+    if after.get("state") and after.get("state") != before.get("state"):
+        old = STATE_LABELS.get(str(before.get("state")), "") if before.get("state") else ""
+        new = STATE_LABELS.get(str(after["state"]), str(after["state"]))
+        lines.append(f"{old} → {new}" if old else new)
+    for key, word in _SHOWN_KEYS.items():
+        value = after.get(key)
+        if value in (None, "", []) or before.get(key) == value:
+            continue
+        if key in ("agency_code", "from"):
+            value = agency_name(str(value))
+        elif key == "kind":
+            value = KIND_LABELS.get(str(value), value)
+        elif key == "answer_due":
+            value = "/".join(reversed(str(value).split("-")))
+        lines.append(f"{word}: {value}")
+    if after.get("suggested_agency"):  # without a suggestion there was nothing to confirm or correct
+        if after.get("confirmed") is True:
+            lines.append("xác nhận đúng gợi ý của hệ thống")
+        elif after.get("confirmed") is False:
+            lines.append(f"sửa gợi ý của hệ thống ({agency_name(str(after['suggested_agency']))})")
+    if after.get("response_chars"):
+        lines.append(f"trả lời {after['response_chars']} ký tự")
+    return lines
+
+
+def action_label(action: str) -> str:
+    return ACTION_LABELS.get(action, action)

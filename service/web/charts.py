@@ -1,0 +1,95 @@
+"""Charts as inline SVG built on the server: no chart library, no script, nothing fetched.
+
+Each chart is ``role="img"`` with a title and a description, and every bar carries its number as
+text, so the figures can be read without colour and by a screen reader.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from html import escape
+
+from markupsafe import Markup
+
+WIDTH = 320  # viewBox units ≈ CSS px in a desktop column; the SVG scales down on a phone
+LABEL_H = 16
+BAR_H = 11
+GAP = 10
+VALUE_W = 40
+
+
+@dataclass(frozen=True)
+class Series:
+    name: str
+    css: str  # a class in app.css (fill colour), e.g. "s-received"
+
+
+def _short(text: str, limit: int = 30) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _fmt(value: float, pct: bool) -> str:
+    if pct:
+        return f"{value:.0f}%".replace(".", ",")
+    return f"{int(value):,}".replace(",", ".")
+
+
+def bar_chart(
+    chart_id: str,
+    title: str,
+    labels: Sequence[str],
+    series: Sequence[Series],
+    values: Sequence[Sequence[float | None]],
+    *,
+    max_value: float | None = None,
+    pct: bool = False,
+) -> Markup:
+    """Horizontal grouped bars, each group under its label (``values[series][row]``)."""
+    legend = 22 if len(series) > 1 else 0
+    group = LABEL_H + BAR_H * len(series) + GAP
+    height = legend + group * max(1, len(labels)) + 4
+    peak = max_value or max([v for vs in values for v in vs if v is not None] + [1.0])
+    plot_w = WIDTH - VALUE_W
+    cid = escape(chart_id)
+    parts = [
+        f'<svg class="chart" id="{cid}" role="img" viewBox="0 0 {WIDTH} {height}" aria-labelledby="{cid}-t">',
+        f'<title id="{cid}-t">{escape(title)}</title>',
+    ]
+    x = 0
+    for s in series if len(series) > 1 else ():  # legend
+        parts.append(f'<rect class="{escape(s.css)}" x="{x}" y="3" width="12" height="12"/>')
+        parts.append(f'<text class="legend" x="{x + 16}" y="13">{escape(s.name)}</text>')
+        x += 28 + 7 * len(s.name)
+    if not labels:
+        parts.append(f'<text class="empty" x="0" y="{legend + 14}">Không có số liệu trong kỳ này.</text>')
+    for i, label in enumerate(labels):
+        y = legend + i * group
+        parts.append(f'<text class="axis" x="0" y="{y + 12}">{escape(_short(label, 60))}</text>')
+        for j, s in enumerate(series):
+            value = values[j][i]
+            by = y + LABEL_H + j * BAR_H
+            if value is None:
+                parts.append(f'<text class="value" x="0" y="{by + BAR_H - 2}">—</text>')
+                continue
+            w = 0.0 if peak <= 0 else plot_w * max(0.0, float(value)) / peak
+            parts.append(
+                f'<rect class="bar {escape(s.css)}" x="0" y="{by}" width="{w:.1f}" height="{BAR_H - 2}">'
+                f"<title>{escape(label)} — {escape(s.name)}: {_fmt(value, pct)}</title></rect>"
+            )
+            parts.append(f'<text class="value" x="{w + 4:.1f}" y="{by + BAR_H - 2}">{_fmt(value, pct)}</text>')
+    parts.append("</svg>")
+    return Markup("".join(parts))
+
+
+def sparkline(counts: Sequence[int | float], *, label: str, width: int = 120, height: int = 28) -> Markup:
+    """A small trend line (e.g. a theme's submissions per week)."""
+    if not counts:
+        return Markup("")
+    peak = max(max(counts), 1)
+    step = width / max(1, len(counts) - 1)
+    points = " ".join(f"{i * step:.1f},{height - 2 - (height - 4) * c / peak:.1f}" for i, c in enumerate(counts))
+    return Markup(
+        f'<svg class="spark" role="img" viewBox="0 0 {width} {height}" width="{width}" height="{height}">'
+        f'<title>{escape(label)}</title><polyline points="{points}"/></svg>'
+    )

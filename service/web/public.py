@@ -1,0 +1,112 @@
+"""Public pages: send a submission, its receipt, and tracking by code (no account needed)."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from service.deps import State, client_key
+from service.web.forms import SubmissionForm
+from service.web.labels import PUBLIC_STATUS_LABELS
+from service.web.render import error_page, render
+from service.web.session import check_csrf
+from triage.agencies import default_registry
+from triage.errors import InvalidInput, PermissionDenied
+from triage.intake import receive
+from triage.store.repositories import Submissions, Timeline
+
+router = APIRouter(include_in_schema=False)
+MAX_CODE = 32
+
+
+def _form_page(request: Request, form: SubmissionForm, status_code: int = 200) -> HTMLResponse:
+    provinces = sorted(default_registry().provinces(), key=lambda a: a.name)
+    return render(
+        request,
+        "public/submit.html",
+        {"form": form, "provinces": provinces, "form_id": secrets.token_urlsafe(16)},
+        status_code=status_code,
+    )
+
+
+@router.get("/", response_class=HTMLResponse)
+def submit_page(request: Request) -> HTMLResponse:
+    return _form_page(request, SubmissionForm.empty())
+
+
+@router.post("/", response_class=HTMLResponse)
+async def submit(request: Request, svc: State) -> Response:
+    """Check the form; on errors show it again with the messages and the person's input kept."""
+    form_data = await request.form()
+    form = SubmissionForm.from_form(form_data)
+    try:
+        check_csrf(request, form_data, svc)
+    except PermissionDenied as exc:  # e.g. the browser dropped its cookie: nothing stored, the text is kept
+        form.errors["form"] = str(exc)
+        return _form_page(request, form, status_code=403)
+    if not form.validate():
+        return _form_page(request, form, status_code=422)
+    wait = svc.limiter.retry_after(client_key(request, svc))
+    if wait:
+        page = error_page(request, 429, f"Bạn đã gửi nhiều lần liên tiếp; vui lòng thử lại sau {wait} giây.")
+        page.headers["Retry-After"] = str(wait)
+        return page
+    # The form's one-time id makes a double click or a resent post return the same receipt.
+    form_id = str(form_data.get("form_id") or "")[:64]
+    key = f"web-{form_id}" if form_id.isprintable() and len(form_id) >= 16 else None
+    try:
+        receipt = receive(
+            svc.db, form.to_submission(), pipeline=svc.pipeline, idempotency_key=key, policy=svc.policy, now=svc.now()
+        )
+    except InvalidInput as exc:
+        form.errors["form"] = f"Không gửi được: {exc}"
+        return _form_page(request, form, status_code=422)
+    return RedirectResponse(f"/receipt/{receipt.tracking_code}", status_code=303)
+
+
+def _by_code(svc: State, code: str):  # type: ignore[no-untyped-def]
+    clean = code.strip().upper()
+    if not clean or len(clean) > MAX_CODE:
+        return None
+    with svc.db.read() as s:
+        sub = Submissions(s).by_tracking_code(clean)
+        if sub is None:
+            return None
+        case = sub.case
+        responses = Timeline(s).responses(case.id)
+        return {
+            "code": sub.tracking_code,
+            "kind": sub.kind,
+            "received_at": sub.created_at,
+            "forward_due": sub.forward_due,
+            "answer_due": case.answer_due or sub.answer_due,
+            "state": case.state,
+            "status_label": PUBLIC_STATUS_LABELS.get(case.state, case.state),
+            "answered_at": case.answered_at,
+            "closed_at": case.ended_at,
+            "last_update": case.updated_at,
+            # The agency's answer is written to the submitter, who holds the (unguessable) code.
+            "responses": [{"body": r.body, "at": r.at} for r in responses],
+        }
+
+
+@router.get("/receipt/{code}", response_class=HTMLResponse)
+def receipt_page(request: Request, code: str, svc: State) -> HTMLResponse:
+    found = _by_code(svc, code)
+    if found is None:
+        return error_page(request, 404, "")
+    return render(request, "public/receipt.html", {"sub": found})
+
+
+@router.get("/track", response_class=HTMLResponse)
+def track_page(request: Request, svc: State, code: Annotated[str | None, Query(max_length=200)] = None) -> HTMLResponse:
+    if not code:
+        return render(request, "public/track.html", {"code": "", "sub": None, "error": None})
+    found = _by_code(svc, code)
+    if found is None:
+        error = "Không tìm thấy phản ánh với mã này. Vui lòng kiểm tra lại mã theo dõi (dạng PAKN-XXXX-XXXX-XXXX)."
+        return render(request, "public/track.html", {"code": code, "sub": None, "error": error}, status_code=404)
+    return render(request, "public/track.html", {"code": found["code"], "sub": found, "error": None})

@@ -1,0 +1,160 @@
+"""Analyst and admin pages: the KPI dashboard per agency, emerging topics, and the models in use."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse
+
+from service.deps import State
+from service.web import charts, themes
+from service.web.render import render
+from service.web.session import WebStaff
+from triage.accounts import Role
+from triage.calendar import to_local_date
+from triage.errors import PermissionDenied
+from triage.stats import agency_stats
+from triage.store.repositories import Labels
+
+router = APIRouter(include_in_schema=False)
+EARLIEST, LATEST = date(2000, 1, 1), date(2100, 12, 31)
+CHART_ROWS = 15
+
+
+def presets(today: date) -> list[tuple[str, date, date]]:
+    quarter_start = date(today.year, 3 * ((today.month - 1) // 3) + 1, 1)
+    last_month_end = today.replace(day=1) - timedelta(days=1)
+    return [
+        ("Tháng này", today.replace(day=1), today),
+        ("Tháng trước", last_month_end.replace(day=1), last_month_end),
+        ("30 ngày qua", today - timedelta(days=29), today),
+        ("Quý này", quarter_start, today),
+        ("Năm nay", date(today.year, 1, 1), today),
+    ]
+
+
+def _parse(value: str | None, default: date) -> tuple[date, str | None]:
+    if not value:
+        return default, None
+    try:
+        day = date.fromisoformat(value)
+    except ValueError:
+        return default, f"Ngày không hợp lệ: {value!r} (định dạng năm-tháng-ngày)."
+    if not EARLIEST <= day <= LATEST:
+        return default, f"Ngày phải nằm trong khoảng {EARLIEST:%d/%m/%Y} – {LATEST:%d/%m/%Y}."
+    return day, None
+
+
+@router.get("/staff/reports", response_class=HTMLResponse)
+def reports(
+    request: Request,
+    who: WebStaff,
+    svc: State,
+    start: Annotated[str | None, Query(max_length=10)] = None,
+    end: Annotated[str | None, Query(max_length=10)] = None,
+) -> HTMLResponse:
+    """Received, on-time %, backlog and overdue per agency for a period (the data of GET /api/v1/stats)."""
+    who.require("stats.read")
+    today = to_local_date(svc.now())
+    end_d, end_err = _parse(end, today)
+    start_d, start_err = _parse(start, end_d.replace(day=1))
+    errors = [e for e in (start_err, end_err) if e]
+    if start_d > end_d:
+        errors.append("Ngày bắt đầu phải trước ngày kết thúc; đã đổi chỗ hai ngày.")
+        start_d, end_d = end_d, start_d
+    with svc.db.read() as s:
+        rows = agency_stats(s, start_d, end_d, today=today)
+    answered_all, on_time_all = sum(r.answered for r in rows), sum(r.answered_on_time for r in rows)
+    totals: dict[str, float | None] = {
+        "received": sum(r.received for r in rows),
+        "answered": answered_all,
+        "on_time": on_time_all,
+        "backlog": sum(r.backlog for r in rows),
+        "overdue": sum(r.overdue for r in rows),
+        "on_time_pct": round(100.0 * on_time_all / answered_all, 1) if answered_all else None,
+    }
+    top = sorted(rows, key=lambda r: (-r.received, -r.backlog, r.agency_name))[:CHART_ROWS]
+    names = [r.agency_name for r in top]
+    answered = [r for r in top if r.answered]
+    chart_list = [
+        charts.bar_chart(
+            "chart-volume",
+            "Tiếp nhận và đã trả lời",
+            names,
+            [charts.Series("Tiếp nhận", "s-received"), charts.Series("Đã trả lời", "s-answered")],
+            [[float(r.received) for r in top], [float(r.answered) for r in top]],
+        ),
+        charts.bar_chart(
+            "chart-ontime",
+            "Tỷ lệ trả lời đúng hạn",
+            [r.agency_name for r in answered],
+            [charts.Series("Đúng hạn", "s-ontime")],
+            [[r.on_time_pct for r in answered]],
+            max_value=100.0,
+            pct=True,
+        ),
+        charts.bar_chart(
+            "chart-backlog",
+            "Tồn đọng và quá hạn",
+            names,
+            [charts.Series("Tồn đọng", "s-backlog"), charts.Series("Quá hạn", "s-overdue")],
+            [[float(r.backlog) for r in top], [float(r.overdue) for r in top]],
+        ),
+    ]
+    titles = ["Tiếp nhận và đã trả lời", "Tỷ lệ trả lời đúng hạn (%)", "Tồn đọng và quá hạn"]
+    report = themes.latest_report(svc)
+    context = {
+        "rows": rows,
+        "totals": totals,
+        "charts": list(zip(titles, chart_list, strict=True)),
+        "start": start_d,
+        "end": end_d,
+        "as_of": min(end_d, today),
+        "presets": presets(today),
+        "errors": errors,
+        "theme_report": report,
+        "sparkline": charts.sparkline,
+    }
+    return render(request, "staff/reports.html", context, status_code=422 if errors else 200)
+
+
+def _manifest(folder: Path | None) -> dict[str, Any] | None:
+    if folder is None:
+        return None
+    path = Path(folder) / "manifest.json"
+    try:
+        data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data
+
+
+@router.get("/staff/models", response_class=HTMLResponse)
+def models(request: Request, who: WebStaff, svc: State) -> HTMLResponse:
+    """The models that make the suggestions now (version, sources, metrics where a manifest has them)."""
+    if who.role not in (Role.ADMIN, Role.HANDLER):
+        raise PermissionDenied("only handlers and admins see the models page")
+    pipeline = svc.pipeline
+    embedder = getattr(pipeline.embedder, "inner", pipeline.embedder)
+    encoder_dir = getattr(embedder, "path", None) or getattr(pipeline.embedder, "path", None)
+    parts = dict(p.split(":", 1) for p in pipeline.model_version.split("|")[1:] if ":" in p)
+    sup = getattr(pipeline.agency_router, "supervised_", None)
+    with svc.db.read() as s:
+        labels_total, labels_confirmed = Labels(s).counts()
+    context = {
+        "model_version": pipeline.model_version,
+        "encoder_id": pipeline.model_version.split("|")[0],
+        "encoder": _manifest(encoder_dir),
+        "agency_part": parts.get("agency", ""),
+        "field_part": parts.get("field", ""),
+        "router": _manifest(svc.settings.router_path) if sup is not None else None,
+        "field_router": _manifest(svc.settings.field_router_path) if pipeline.field_router is not None else None,
+        "settings": svc.settings,
+        "labels_total": labels_total,
+        "labels_confirmed": labels_confirmed,
+    }
+    return render(request, "staff/models.html", context)

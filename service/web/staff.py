@@ -1,0 +1,273 @@
+"""Staff pages: sign in and out, the clerk's inbox, a handler's queue, the case page and its actions."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from service.app import status_of
+from service.deps import State
+from service.schemas.cases import MAX_ID
+from service.state import ServiceState
+from service.views import case_detail, case_summaries
+from service.web import casepage
+from service.web.render import error_page, render
+from service.web.session import (
+    WebStaff,
+    check_csrf,
+    end_session,
+    optional_principal,
+    safe_next,
+    start_session,
+)
+from triage.accounts import Principal, Role, authenticate, issue_token
+from triage.calendar import to_local_date
+from triage.casework import Casework
+from triage.errors import AuthenticationFailed, InvalidInput, InvalidTransition, NotFound, PermissionDenied, TriageError
+from triage.store.repositories import OPEN_STATES, CaseFilter, Cases, Submissions, Users
+from triage.text import mask_pii
+from triage.workflow import CaseState
+
+router = APIRouter(include_in_schema=False)
+CaseId = Annotated[int, Path(ge=1, le=MAX_ID)]
+HOME = {Role.CLERK: "/staff/inbox", Role.HANDLER: "/staff/queue", Role.ANALYST: "/staff/reports"}
+EXCERPT = 280
+
+
+def _work(s: Any, who: Principal, svc: ServiceState) -> Casework:
+    return Casework(s, who, policy=svc.policy, calendar=svc.calendar, now=svc.now())
+
+
+# ---- sign in / out ---------------------------------------------------------------------------------
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_page(request: Request, svc: State, next: Annotated[str | None, Query(max_length=500)] = None) -> Response:
+    who = optional_principal(request, svc)
+    if who is not None:
+        return RedirectResponse(safe_next(next, HOME.get(who.role, "/staff/inbox")), status_code=303)
+    return render(request, "staff/login.html", {"next": safe_next(next, ""), "error": None, "username": ""})
+
+
+@router.post("/login", response_class=HTMLResponse)
+async def login(request: Request, svc: State) -> Response:
+    form = await request.form()
+    check_csrf(request, form, svc)
+    username, password = str(form.get("username") or ""), str(form.get("password") or "")
+    target = str(form.get("next") or "")
+    try:
+        with svc.db.read() as s:
+            who = authenticate(s, username, password)
+    except AuthenticationFailed:
+        context = {"next": safe_next(target, ""), "error": "Sai tên đăng nhập hoặc mật khẩu.", "username": username}
+        return render(request, "staff/login.html", context, status_code=401)
+    minutes = svc.settings.token_minutes
+    response = RedirectResponse(safe_next(target, HOME.get(who.role, "/staff/inbox")), status_code=303)
+    start_session(request, response, issue_token(who, svc.token_secret, minutes), minutes)
+    return response
+
+
+@router.post("/logout")
+async def logout(request: Request, svc: State) -> Response:
+    check_csrf(request, await request.form(), svc)
+    response = RedirectResponse("/login", status_code=303)
+    end_session(response)
+    return response
+
+
+@router.get("/staff")
+def staff_home(who: WebStaff) -> Response:
+    return RedirectResponse(HOME.get(who.role, "/staff/inbox"), status_code=303)
+
+
+# ---- clerk inbox -----------------------------------------------------------------------------------
+
+
+@router.get("/staff/inbox", response_class=HTMLResponse)
+def inbox(request: Request, who: WebStaff, svc: State) -> HTMLResponse:
+    """NEW and TRIAGED cases with the suggested route: confirm or correct each with one action."""
+    who.require("triage")
+    with svc.db.read() as s:
+        cases, total = _work(s, who, svc).find(CaseFilter(states=[CaseState.NEW, CaseState.TRIAGED]), limit=100)
+        summaries = case_summaries(s, cases, who, svc)
+        first = Submissions(s).first_of_cases([c.id for c in cases])
+        items: list[dict[str, Any]] = []
+        for case, summary in zip(cases, summaries, strict=True):
+            sub = first.get(case.id)
+            content = sub.content if sub is not None else ""
+            content = mask_pii(content) if who.masked else content
+            items.append(
+                {
+                    "case": summary,
+                    "excerpt": content[:EXCERPT] + ("…" if len(content) > EXCERPT else ""),
+                    "suggestion": casepage.suggestion_view(case.suggestion),
+                }
+            )
+    items.sort(key=lambda it: bool(it["case"].state != CaseState.NEW))  # waiting for a route first, newest first
+    context = {"items": items, "total": total, "agency_groups": casepage.agency_choices()}
+    return render(request, "staff/inbox.html", context)
+
+
+# ---- handler queue ---------------------------------------------------------------------------------
+
+_URGENCY = {"overdue": 0, "due_soon": 1, "on_track": 2, None: 3}
+
+
+@router.get("/staff/queue", response_class=HTMLResponse)
+def queue(
+    request: Request,
+    who: WebStaff,
+    svc: State,
+    view: Annotated[str, Query(pattern="^(all|due_soon|overdue)$")] = "all",
+    agency: Annotated[str | None, Query(max_length=16)] = None,
+) -> HTMLResponse:
+    """Open cases (a handler: its agency's only), the most urgent first; due soon and overdue highlighted."""
+    today = to_local_date(svc.now())
+    f = CaseFilter(
+        states=[*list(OPEN_STATES), CaseState.RETURNED, CaseState.RESPONDED],
+        agency_code=agency or None,
+        overdue=view == "overdue",
+        due_before=svc.calendar.add_working_days(today, svc.policy.due_soon_days + 1) if view == "due_soon" else None,
+    )
+    with svc.db.read() as s:
+        cases, total = _work(s, who, svc).find(f, limit=200)
+        items = case_summaries(s, cases, who, svc)
+    items.sort(key=lambda c: (_URGENCY.get(c.deadline_status, 3), c.answer_due or today, c.id))
+    counts = {k: sum(1 for c in items if c.deadline_status == k) for k in ("overdue", "due_soon")}
+    context = {
+        "items": items,
+        "total": total,
+        "view": view,
+        "agency": agency or "",
+        "counts": counts,
+        "agency_groups": casepage.agency_choices(),
+        "scoped_agency": casepage.agency_name(who.agency_code) if who.scoped else None,
+    }
+    return render(request, "staff/queue.html", context)
+
+
+# ---- the case page ---------------------------------------------------------------------------------
+
+
+def _case_page(
+    request: Request,
+    who: Principal,
+    svc: ServiceState,
+    case_id: int,
+    *,
+    error: str | None = None,
+    values: dict[str, str] | None = None,
+    failed: str | None = None,
+    status_code: int = 200,
+) -> HTMLResponse:
+    with svc.db.read() as s:
+        work = _work(s, who, svc)
+        case = work.case(case_id)
+        detail = case_detail(s, case, who, svc)
+        handlers = [u.username for u in Users(s).handlers_of(case.agency_code)] if case.agency_code else []
+        sug = casepage.suggestion_view(detail.suggestion)
+        # Titles of similar cases this account may see; the others are named by number only.
+        titles: dict[int, str] = {}
+        for cid, sub in Submissions(s).first_of_cases([x["case_id"] for x in sug.similar]).items():
+            other = Cases(s).get(cid)
+            if other is not None and who.sees(other.agency_code):
+                titles[cid] = mask_pii(sub.title) if who.masked else sub.title
+    context = {
+        "c": detail,
+        "sug": sug,
+        "similar_titles": titles,
+        "actions": casepage.offered_actions(detail, who),
+        "handlers": handlers,
+        "agency_groups": casepage.agency_choices(),
+        "agency_name": casepage.agency_name,
+        "countdown": casepage.countdown(detail.working_days_left),
+        "event_lines": casepage.event_lines,
+        "error": error,
+        "values": values or {},
+        "failed": failed,
+    }
+    return render(request, "staff/case.html", context, status_code=status_code)
+
+
+@router.get("/staff/cases/{case_id}", response_class=HTMLResponse)
+def case_page(request: Request, case_id: CaseId, who: WebStaff, svc: State) -> HTMLResponse:
+    return _case_page(request, who, svc, case_id)
+
+
+def _message(exc: TriageError) -> str:
+    if isinstance(exc, InvalidTransition):
+        return f"Thao tác không được phép ở trạng thái hiện tại của hồ sơ. ({exc})"
+    if isinstance(exc, PermissionDenied):
+        return f"Vai trò của bạn không được thực hiện thao tác này. ({exc})"
+    if isinstance(exc, InvalidInput):
+        return f"Dữ liệu chưa hợp lệ: {exc}"
+    return str(exc)
+
+
+def _do(work: Casework, who: Principal, case_id: int, action: str, v: dict[str, str]) -> None:
+    """One action through ``Casework`` (the same calls as the API's endpoints)."""
+    match action:
+        case "triage":
+            work.route(case_id, agency=v["agency"], field=v.get("field") or None, kind=v.get("kind") or None,
+                       note=v.get("note") or None)  # fmt: skip
+        case "take":  # a handler takes the case: assign it to itself and start, in one transaction
+            case = work.case(case_id, for_update=True)
+            if case.state == CaseState.TRIAGED or case.assignee_id != who.user_id:
+                work.assign(case_id, assignee=who.username)
+            work.start(case_id)
+        case "assign":
+            work.assign(case_id, assignee=v["assignee"], note=v.get("note") or None)
+        case "start":
+            work.start(case_id)
+        case "transfer":
+            work.transfer(case_id, agency=v["agency"], reason=v.get("reason") or None)
+        case "accept_transfer":
+            work.accept_transfer(case_id)
+        case "return_for_info":
+            work.return_for_info(case_id, reason=v["reason"])
+        case "resubmit":
+            work.resubmit(case_id, note=v.get("note") or None)
+        case "respond":
+            work.respond(case_id, body=v["body"])
+        case "close":
+            work.close(case_id, note=v.get("note") or None)
+        case "reopen":
+            work.reopen(case_id, reason=v["reason"])
+        case "reject":
+            work.reject(case_id, reason=v["reason"])
+        case "mark_duplicate":
+            work.mark_duplicate(case_id, target=int(v["target"]))
+        case "merge":
+            work.merge(case_id, target=int(v["target"]))
+        case _:
+            raise NotFound(f"unknown action {action!r}")
+
+
+@router.post("/staff/cases/{case_id}/act/{action}", response_class=HTMLResponse)
+async def act(request: Request, case_id: CaseId, action: str, who: WebStaff, svc: State) -> Response:
+    """Run one workflow action from a form; on a refusal show the case again with the reason."""
+    form = await request.form()
+    check_csrf(request, form, svc)
+    spec = casepage.ACTIONS.get(action)
+    if spec is None:
+        return error_page(request, 404, "")
+    values = {f.name: str(form.get(f.name) or "").strip() for f in spec.fields}
+    missing = [f for f in spec.fields if f.required and not values.get(f.name)]
+    if "target" in values and values["target"] and not values["target"].isdigit():
+        missing.append(casepage.Field("target", "", "number"))
+    if missing:
+        error = " ".join(casepage.REQUIRED_MESSAGES.get(f.name, f"Vui lòng nhập {f.label.lower()}.") for f in missing)
+        return _case_page(request, who, svc, case_id, error=error, values=values, failed=action, status_code=422)
+    try:
+        with svc.db.session() as s:
+            _do(_work(s, who, svc), who, case_id, action, values)
+    except NotFound:
+        raise
+    except TriageError as exc:
+        return _case_page(
+            request, who, svc, case_id, error=_message(exc), values=values, failed=action, status_code=status_of(exc)
+        )
+    target = safe_next(str(form.get("next") or ""), f"/staff/cases/{case_id}")
+    return RedirectResponse(target, status_code=303)
