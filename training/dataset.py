@@ -160,9 +160,7 @@ def build_dataset(session: Session, *, seed: Path | None = None) -> Dataset:
             extra.append(row)
     train = [r for r in reviewed + extra if r.key not in frozen]
     evaluation = [r for r in reviewed if r.key in frozen]
-    return Dataset(
-        train=train, eval=evaluation, seed=None if seed is None else str(seed), duplicates_dropped=dropped
-    )
+    return Dataset(train=train, eval=evaluation, seed=None if seed is None else str(seed), duplicates_dropped=dropped)
 
 
 def grow_eval_slice(
@@ -192,14 +190,16 @@ def grow_eval_slice(
         total = len(candidates) + in_slice[agency]
         if total < min_labels:
             continue
-        want = int(round(fraction * total)) - in_slice[agency]
+        want = round(fraction * total) - in_slice[agency]
         take = min(max(want, 0), len(candidates) - 1)
         if take <= 0:
             continue
         for i in sorted(rng.choice(len(candidates), size=take, replace=False)):
             row = candidates[int(i)]
             session.add(
-                EvalSliceEntry(text_key=row.key, agency_code=agency, label_id=row.label_id, added_by=actor, added_at=now)
+                EvalSliceEntry(
+                    text_key=row.key, agency_code=agency, label_id=row.label_id, added_by=actor, added_at=now
+                )
             )
         added[agency] = take
     session.flush()
