@@ -212,3 +212,18 @@ def slice_size(session: Session) -> int:
 
 def texts_and_agencies(rows: Sequence[LabelRow]) -> tuple[list[str], list[str]]:
     return [r.text for r in rows], [r.agency for r in rows]
+
+
+def freeze_labels(session: Session, label_ids: Sequence[int], *, actor: str) -> int:
+    """Freeze the texts of these reviewed labels into the slice (an explicit, hand-picked slice); returns how many."""
+    frozen = slice_keys(session)
+    added = 0
+    for label in session.scalars(select(ReviewedLabel).where(ReviewedLabel.id.in_(list(label_ids)))):
+        key = text_key(label.text)
+        if key in frozen:
+            continue
+        frozen.add(key)
+        session.add(EvalSliceEntry(text_key=key, agency_code=label.agency_code, label_id=label.id, added_by=actor))
+        added += 1
+    session.flush()
+    return added
