@@ -257,7 +257,7 @@ def retrain(
         }
         write_card(folder, card)
         (Path(tmp) / "confusion_matrix.json").write_text(json.dumps(metrics["confusion"], ensure_ascii=False))
-        gate = {
+        gate: dict[str, Any] = {
             "promoted": decision.promoted,
             "reasons": decision.reasons,
             "champion_version": None if champ is None else champ.version,

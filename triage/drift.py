@@ -50,12 +50,12 @@ def drift_report(session: Session, *, now: datetime, recent_weeks: int = 1, refe
     label_part: dict[str, Any] = {"reference_n": int(ref.sum()), "recent_n": int(new.sum())}
     if ref.sum() and new.sum():
         share_ref, share_new = ref / ref.sum(), new / new.sum()
-        moves = sorted(
+        moves: list[dict[str, Any]] = sorted(
             (
                 {"agency": c, "reference": round(float(a), 4), "recent": round(float(b), 4)}
                 for c, a, b in zip(codes, share_ref, share_new, strict=True)
             ),
-            key=lambda m: -abs(m["recent"] - m["reference"]),
+            key=lambda m: -abs(float(m["recent"]) - float(m["reference"])),
         )
         psi = population_stability_index(ref, new)
         label_part.update(

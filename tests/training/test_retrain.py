@@ -18,7 +18,7 @@ from triage.config import Settings
 from triage.errors import InvalidInput
 from triage.store.db import Database
 
-GATE = {"tolerance": 0.0, "min_support": 5, "max_drop": 0.1}
+GATE: dict[str, Any] = {"tolerance": 0.0, "min_support": 5, "max_drop": 0.1}
 
 
 def _m(macro: float, **per: tuple[float, int]) -> dict[str, Any]:
