@@ -66,11 +66,15 @@ class ModelManager:
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _refresh_lock: threading.Lock = field(default_factory=threading.Lock)
     _running: str | None = None
+    _registry: Any = None
 
     def registry(self) -> Any:
-        from training.registry import ModelRegistry
+        """One client per service (the poll reuses its connection pool)."""
+        if self._registry is None:
+            from training.registry import ModelRegistry
 
-        return ModelRegistry(self.settings)
+            self._registry = ModelRegistry(self.settings)
+        return self._registry
 
     def refresh(self) -> bool:
         """Serve the registry's champion if it changed; True when the models were swapped."""

@@ -245,6 +245,7 @@ def _store(
             "forward_due": forward_due.isoformat(),
             "answer_due": answer_due.isoformat(),
             "suggested_agencies": [] if suggestion is None else [a.code for a in suggestion.agencies],
+            "suggested_scores": [] if suggestion is None else [a.score for a in suggestion.agencies],
         }
         audit.record(
             s,
@@ -311,7 +312,10 @@ def retriage_missing(db: Database, pipeline: Pipeline, *, limit: int = 50) -> in
                 actor="system",
                 action="suggest",
                 case_id=cid,
-                after={"suggested_agencies": [a.code for a in sug.agencies]},
+                after={
+                    "suggested_agencies": [a.code for a in sug.agencies],
+                    "suggested_scores": [a.score for a in sug.agencies],
+                },
                 model_version=sug.model_version,
             )
         done += 1

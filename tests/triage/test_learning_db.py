@@ -51,6 +51,9 @@ def test_auto_route_only_above_the_threshold_and_only_when_enabled(db: Database,
         event = s.scalars(select(Event).where(Event.case_id == on.case_id, Event.action == "triage")).one()
         assert event.actor == "system" and event.after["auto"] is True and event.after["threshold"] == 0.0  # type: ignore[index]
         assert event.model_version == routed.model_version
+        submit = s.scalars(select(Event).where(Event.case_id == on.case_id, Event.action == "submit")).one()
+        top = routed.suggestion["agencies"][0]  # type: ignore[index]
+        assert submit.after["suggested_scores"][0] == top["score"] == event.after["score"]  # type: ignore[index]
         # Not a person's decision: no reviewed label comes from it.
         assert s.scalars(select(ReviewedLabel).where(ReviewedLabel.case_id == on.case_id)).first() is None
 
