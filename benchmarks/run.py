@@ -12,13 +12,24 @@ from rich.console import Console
 
 from benchmarks import quality, speed
 from benchmarks.common import RESULTS, load, write_result
+from benchmarks.learning_curve import learning_curve
 from triage.config import get_settings
 from triage.embed import OnnxEmbedder, SentenceEmbedder, default_encoder_path
 from triage.errors import InvalidInput
 
 console = Console(stderr=True)
 README = Path(__file__).resolve().parent.parent / "README.md"
-ORDER = ["uit_vsfc", "vntc", "pubhealthqa", "zalo_agency", "cold_start", "vnpara", "embedding_speed", "router_latency"]
+ORDER = [
+    "uit_vsfc",
+    "vntc",
+    "pubhealthqa",
+    "zalo_agency",
+    "cold_start",
+    "vnpara",
+    "embedding_speed",
+    "router_latency",
+    "learning_curve",
+]
 
 
 def main(only: list[str] | None = None, quick: bool = False) -> dict[str, Any]:
@@ -56,6 +67,7 @@ def main(only: list[str] | None = None, quick: bool = False) -> dict[str, Any]:
         "vnpara": lambda: quality.vnpara(embedder, None if quick else SentenceEmbedder(folder), say),
         "embedding_speed": lambda: speed.embedding_speed(folder, threads=2, quick=quick),
         "router_latency": lambda: speed.router_latency(embedder, quick=quick),
+        "learning_curve": lambda: learning_curve(embedder, say, quick=quick),
     }
     results: dict[str, Any] = {}
     for name in ORDER:
@@ -128,6 +140,14 @@ def summary_table() -> str:
             f"{r['supervised_plus_cold_start']['p95_ms']} | cold start only "
             f"{r['cold_start_only']['p50_ms']} / {r['cold_start_only']['p95_ms']} |"
         )
+    r = _get("learning_curve")
+    if r and not r.get("quick"):
+        first, last = r["points"][0], r["points"][-1]
+        for m in ("top1", "top3", "macro_f1"):
+            lines.append(
+                f"| learning curve, Zalo slice ({first['n_labels']} -> {last['n_labels']} reviewed labels) | {m} | "
+                f"{first['router'][m]} -> {last['router'][m]} | {last['baseline'][m]} (at {last['n_labels']}) |"
+            )
     return "\n".join(lines)
 
 

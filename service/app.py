@@ -121,6 +121,16 @@ def run_maintenance(svc: Any) -> None:
         log.warning("escalated %d newly overdue case(s)", report.recorded)
 
 
+async def _poll_models(svc: Any, interval: float) -> None:
+    """Serve a new registry champion without a restart (promoted by the CLI or another process)."""
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await asyncio.to_thread(svc.models.refresh)
+        except Exception:
+            log.exception("checking the model registry failed; still serving %s", svc.pipeline.model_version)
+
+
 async def _periodic(svc: Any, interval: float) -> None:
     while True:
         await asyncio.sleep(interval)
@@ -188,15 +198,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             policy=DeadlinePolicy.from_settings(settings),
             calendar=pipeline.calendar,
         )
+        from service.learning import ModelManager
+
+        svc.models = ModelManager(settings=settings, db=db, pipeline=pipeline)
+        try:
+            svc.models.refresh()  # the registry's champion, when one exists
+        except Exception:  # a broken registry must not keep the service down: cold start still routes
+            log.exception("could not load the registry's champion; serving %s", pipeline.model_version)
         app.state.svc = svc
-        app.state.model_version = pipeline.model_version
-        job = (
-            asyncio.create_task(_periodic(svc, settings.escalate_interval_s)) if settings.escalate_interval_s else None
-        )
+        jobs = []
+        if settings.escalate_interval_s:
+            jobs.append(asyncio.create_task(_periodic(svc, settings.escalate_interval_s)))
+        if settings.model_poll_s:
+            jobs.append(asyncio.create_task(_poll_models(svc, settings.model_poll_s)))
         try:
             yield
         finally:
-            if job is not None:
+            for job in jobs:
                 job.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await job
@@ -264,11 +282,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/health", tags=["service"])
     def health() -> dict[str, Any]:
-        return {"status": "ok", "version": __version__, "model_version": getattr(app.state, "model_version", None)}
+        svc = getattr(app.state, "svc", None)
+        return {"status": "ok", "version": __version__, "model_version": svc.pipeline.model_version if svc else None}
 
-    from service.api.routes import agencies, auth, cases, nlp, stats, submissions
+    from service.api.routes import agencies, auth, cases, models, nlp, stats, submissions
 
-    for module in (submissions, auth, cases, stats, agencies, nlp):
+    for module in (submissions, auth, cases, stats, agencies, nlp, models):
         app.include_router(module.router)
     from service.web import mount
 

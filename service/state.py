@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from fastapi import Request
 
@@ -15,6 +16,9 @@ from triage.pipeline import Pipeline
 from triage.store.db import Database
 from triage.store.models import utcnow
 from triage.workflow import DeadlinePolicy
+
+if TYPE_CHECKING:
+    from service.learning import ModelManager
 
 
 @dataclass
@@ -27,6 +31,7 @@ class ServiceState:
     policy: DeadlinePolicy
     calendar: WorkingCalendar = field(default_factory=default_calendar)
     clock: Callable[[], datetime] = utcnow
+    models: ModelManager | None = None
 
     def now(self) -> datetime:
         return self.clock()

@@ -54,6 +54,9 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "mark_duplicate": _STAFF,
     "merge": _STAFF,
     "escalate": frozenset({Role.ADMIN}),
+    "models.read": frozenset({Role.HANDLER, Role.ANALYST, Role.ADMIN}),
+    "models.retrain": frozenset({Role.HANDLER, Role.ADMIN}),
+    "models.promote": frozenset({Role.ADMIN}),
 }
 
 

@@ -217,9 +217,11 @@ def serve(
 
 def _register_ops() -> None:
     # users, audit, db, escalate: kept in their own module (they work on the database, not on models).
+    from training.cli import register as register_learning
     from triage.ops_cli import register
 
     register(app)
+    register_learning(app)  # retrain, models, eval-slice, drift (MLflow is imported only when they run)
 
 
 _register_ops()

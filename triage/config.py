@@ -95,6 +95,42 @@ class Settings(BaseSettings):
     )
     similar_top_k: int = Field(default=5, ge=0, le=50, description="Similar earlier cases shown with a suggestion.")
 
+    # --- learning loop: reviewed labels -> retrain -> MLflow registry -> champion gate ---
+    mlflow_uri: str | None = Field(
+        default=None,
+        description="MLflow tracking and registry URI (e.g. http://mlflow:5000); None = sqlite:///data_dir/mlflow.db.",
+    )
+    mlflow_artifacts: Path | None = Field(
+        default=None, description="Artifact folder for a local MLflow store; None = data_dir/mlruns."
+    )
+    mlflow_experiment: str = Field(default="pakn-triage-routing", description="MLflow experiment of retrain runs.")
+    registry_model: str = Field(default="pakn-agency-router", description="Registered model name in MLflow.")
+    model_poll_s: float = Field(
+        default=30.0, ge=0, description="Service: seconds between checks of the registry's 'champion' alias; 0 = off."
+    )
+    eval_fraction: float = Field(
+        default=0.2, gt=0.0, lt=1.0, description="Share of each agency's new labels frozen by `triage eval-slice grow`."
+    )
+    gate_tolerance: float = Field(
+        default=0.0, ge=0.0, le=1.0, description="Champion gate: a challenger's macro F1 may be this much lower."
+    )
+    gate_min_support: int = Field(
+        default=5, ge=1, description="Champion gate: agencies with at least this many eval labels are checked."
+    )
+    gate_max_agency_drop: float = Field(
+        default=0.10, ge=0.0, le=1.0, description="Champion gate: largest allowed F1 drop of one checked agency."
+    )
+    auto_route_precision: float = Field(
+        default=0.97, gt=0.0, le=1.0, description="Target precision for the auto-routing threshold (eval slice)."
+    )
+    auto_route: bool = Field(
+        default=False, description="Route a case automatically when the top agency's score clears the threshold."
+    )
+    drift_recent_weeks: int = Field(default=1, ge=1, le=52, description="Drift report: weeks compared (the latest).")
+    drift_reference_weeks: int = Field(
+        default=8, ge=1, le=520, description="Drift report: weeks before them that serve as the reference."
+    )
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:

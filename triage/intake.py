@@ -119,8 +119,14 @@ def receive(
     idempotency_key: str | None = None,
     policy: DeadlinePolicy | None = None,
     now: datetime | None = None,
+    auto_route: bool = False,
 ) -> Receipt:
-    """Store a submission and open its case; returns the receipt (tracking code, deadlines)."""
+    """Store a submission and open its case; returns the receipt (tracking code, deadlines).
+
+    ``auto_route``: when the suggestion's top agency clears the models' precision-targeted threshold,
+    the case is routed to it at once (TRIAGE by the ``system`` actor, audited with score and
+    threshold); it is not a reviewed label, since no person decided it.
+    """
     kind = validate_kind(new.kind)
     if new.submitter_type not in SUBMITTER_TYPES:
         raise InvalidInput(f"submitter_type must be one of {', '.join(SUBMITTER_TYPES)}, got {new.submitter_type!r}")
@@ -166,6 +172,7 @@ def receive(
                 suggestion,
                 idempotency_key,
                 fingerprint,
+                auto_route,
             )
         except IntegrityError:
             if idempotency_key is not None:
@@ -190,6 +197,7 @@ def _store(
     suggestion: Suggestion | None,
     idempotency_key: str | None,
     fingerprint: str,
+    auto_route: bool = False,
 ) -> Receipt:
     with db.session() as s:
         case = Case(
@@ -237,6 +245,7 @@ def _store(
             "forward_due": forward_due.isoformat(),
             "answer_due": answer_due.isoformat(),
             "suggested_agencies": [] if suggestion is None else [a.code for a in suggestion.agencies],
+            "suggested_scores": [] if suggestion is None else [a.score for a in suggestion.agencies],
         }
         audit.record(
             s,
@@ -247,7 +256,31 @@ def _store(
             model_version=case.model_version,
             at=received,
         )
+        if auto_route and suggestion is not None and suggestion.auto_routable:
+            _auto_route(s, case, suggestion, received)
         return _receipt(sub, replayed=False)
+
+
+def _auto_route(s: Any, case: Case, suggestion: Suggestion, at: datetime) -> None:
+    """NEW -> TRIAGED to the top agency through the workflow table, audited as the system's decision."""
+    from triage.casework import snapshot
+    from triage.workflow import Action, apply
+
+    before = snapshot(case)
+    top = suggestion.agencies[0]
+    case.state = apply(case.state, Action.TRIAGE).value
+    case.agency_code = top.code
+    case.field = suggestion.top_field
+    audit.record(
+        s,
+        actor="system",
+        action=Action.TRIAGE.value,
+        case_id=case.id,
+        before=before,
+        after={**snapshot(case), "auto": True, "score": top.score, "threshold": suggestion.auto_threshold},
+        model_version=case.model_version,
+        at=at,
+    )
 
 
 def retriage_missing(db: Database, pipeline: Pipeline, *, limit: int = 50) -> int:
@@ -279,7 +312,10 @@ def retriage_missing(db: Database, pipeline: Pipeline, *, limit: int = 50) -> in
                 actor="system",
                 action="suggest",
                 case_id=cid,
-                after={"suggested_agencies": [a.code for a in sug.agencies]},
+                after={
+                    "suggested_agencies": [a.code for a in sug.agencies],
+                    "suggested_scores": [a.score for a in sug.agencies],
+                },
                 model_version=sug.model_version,
             )
         done += 1

@@ -87,6 +87,12 @@ class Suggestion:
     model_version: str
     masked_text: str
     embedding: np.ndarray | None = field(default=None, repr=False)
+    auto_threshold: float | None = None  # the models' precision-targeted threshold; None = never auto-route
+
+    @property
+    def auto_routable(self) -> bool:
+        """True when the top agency's score clears the threshold chosen for the target precision."""
+        return self.auto_threshold is not None and bool(self.agencies) and self.agencies[0].score >= self.auto_threshold
 
     @property
     def top_agency(self) -> str | None:
@@ -105,8 +111,22 @@ class Suggestion:
         return data
 
 
+@dataclass(frozen=True)
+class RoutingModels:
+    """The swappable part of the pipeline, replaced as one object so a request never mixes two versions."""
+
+    agency_router: AgencyRouter
+    field_router: Router | None = None
+    label: str | None = None  # the registry version, e.g. "pakn-agency-router/v3"
+    auto_threshold: float | None = None
+
+
 class Pipeline:
-    """The composed triage stages; build once per process (models load in seconds), call per submission."""
+    """The composed triage stages; build once per process (models load in seconds), call per submission.
+
+    The routing models can be replaced while the service runs (``swap_models``): each call reads
+    them once at its start, so in-flight requests finish on the models they began with.
+    """
 
     def __init__(
         self,
@@ -122,8 +142,7 @@ class Pipeline:
         similar_k: int = 5,
     ) -> None:
         self.embedder = embedder
-        self.agency_router = agency_router
-        self.field_router = field_router
+        self.models = RoutingModels(agency_router=agency_router, field_router=field_router)
         self.registry = registry or default_registry()
         self.similar = similar
         self.policy = policy or DeadlinePolicy()
@@ -162,11 +181,37 @@ class Pipeline:
         )
 
     @property
+    def agency_router(self) -> AgencyRouter:
+        return self.models.agency_router
+
+    @property
+    def field_router(self) -> Router | None:
+        return self.models.field_router
+
+    def swap_models(
+        self,
+        agency_router: AgencyRouter,
+        field_router: Router | None = None,
+        *,
+        label: str | None = None,
+        auto_threshold: float | None = None,
+    ) -> None:
+        """Replace the routing models atomically (one reference assignment); the field vectors stay valid."""
+        self.models = RoutingModels(agency_router, field_router, label, auto_threshold)
+
+    @property
     def model_version(self) -> str:
         """encoder | agency router | field ranker: enough to reproduce or audit a suggestion."""
-        sup = getattr(self.agency_router, "supervised_", None)
+        return self.version_of(self.models)
+
+    def version_of(self, models: RoutingModels) -> str:
+        """The version string of one set of models (registry version first when they came from the registry)."""
+        sup = getattr(models.agency_router, "supervised_", None)
         agency = "cold-start" if sup is None else f"router-{sup.data_hash_[:12]}"
-        fields = "similarity" if self.field_router is None else f"router-{self.field_router.data_hash_[:12]}"
+        if models.label:
+            agency = f"{models.label}+{agency}"
+        fr = models.field_router
+        fields = "similarity" if fr is None else f"router-{fr.data_hash_[:12]}"
         return f"{self.embedder.model_id}|agency:{agency}|field:{fields}"
 
     def _fields_of(self, code: str) -> tuple[list[str], np.ndarray]:
@@ -179,10 +224,18 @@ class Pipeline:
                 self._field_vectors[code] = vecs
         return names, vecs
 
-    def rank_fields(self, text: str, embedding: np.ndarray, agency_code: str | None, k: int = 3) -> list[Ranked]:
+    def rank_fields(
+        self,
+        text: str,
+        embedding: np.ndarray,
+        agency_code: str | None,
+        k: int = 3,
+        models: RoutingModels | None = None,
+    ) -> list[Ranked]:
         """Trained field router when configured, else the agency's fields ranked by similarity."""
-        if self.field_router is not None:
-            preds = self.field_router.predict_top_k([text], k=k, embeddings=embedding[None, :])[0]
+        field_router = (models or self.models).field_router
+        if field_router is not None:
+            preds = field_router.predict_top_k([text], k=k, embeddings=embedding[None, :])[0]
             return [Ranked(name=p.label, score=round(float(p.score), 6)) for p in preds]
         if agency_code is None:
             return []
@@ -198,14 +251,15 @@ class Pipeline:
     def triage(self, submission: SubmissionText, *, exclude_case: int | None = None) -> Suggestion:
         """Suggest agencies, field, kind, locality, similar cases and deadlines for one submission."""
         kind = validate_kind(submission.kind)
+        models = self.models  # read once: a concurrent swap_models does not affect this call
         masked = mask_pii(submission.text)
         embedding = self.embedder.encode([masked])[0]
-        ranked = self.agency_router.predict_codes_top_k([masked], k=self.top_k, embeddings=embedding[None, :])[0]
+        ranked = models.agency_router.predict_codes_top_k([masked], k=self.top_k, embeddings=embedding[None, :])[0]
         agencies = [
             Ranked(name=self.registry.get(p.label).name, score=round(float(p.score), 6), code=p.label) for p in ranked
         ]
         top = agencies[0].code if agencies else None
-        fields = self.rank_fields(masked, embedding, top)
+        fields = self.rank_fields(masked, embedding, top, models=models)
         named = self.registry.find_provinces(masked)
         if submission.province_code and submission.province_code not in {p.code for p in named}:
             named = [self.registry.get(submission.province_code), *named]
@@ -217,16 +271,17 @@ class Pipeline:
         return Suggestion(
             agencies=agencies,
             fields=fields,
-            field_source="similarity" if self.field_router is None else "router",
+            field_source="similarity" if models.field_router is None else "router",
             kind=kind,
             kind_source="submitted",
             provinces=provinces,
             similar=similar,
             forward_due=forward_deadline(submission.received_at, self.policy, self.calendar),
             answer_due=response_deadline(submission.received_at, kind, self.policy, self.calendar),
-            model_version=self.model_version,
+            model_version=self.version_of(models),
             masked_text=masked,
             embedding=embedding.astype(np.float32),
+            auto_threshold=models.auto_threshold,
         )
 
 

@@ -151,12 +151,15 @@ def service(
     request: pytest.FixtureRequest,
     encoder_path: Path,
     fresh_databases: FreshDatabases,  # noqa: F811
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Service]:
     """The app on one backend for the whole session (models load once per backend)."""
     url = fresh_databases.new(str(request.param))
     settings = Settings(
         encoder_path=encoder_path,
         database_url=url,
+        data_dir=tmp_path_factory.mktemp("service-data"),  # its own (empty) MLflow store: cold start
+        model_poll_s=0,
         escalate_interval_s=0,
         intake_rate_per_minute=100_000,
         intake_burst=100_000,

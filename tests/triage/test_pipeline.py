@@ -86,3 +86,37 @@ def test_unknown_kind_is_refused(pipeline: Pipeline) -> None:
 
 def test_module_function_uses_the_given_pipeline(pipeline: Pipeline) -> None:
     assert triage(sub("Bảo hiểm y tế hộ gia đình"), pipeline).agencies
+
+
+class PausingRouter(AgencyRouter):
+    """The real cold-start router, holding each call until the test lets it go (to swap models mid-request)."""
+
+    def __init__(self, **kw: Any) -> None:
+        super().__init__(**kw)
+        import threading
+
+        self.entered, self.release = threading.Event(), threading.Event()
+
+    def predict_codes_top_k(self, texts: Any, k: int = 3, embeddings: Any = None) -> list[list[Prediction]]:
+        self.entered.set()
+        assert self.release.wait(30)
+        return super().predict_codes_top_k(texts, k=k, embeddings=embeddings)
+
+
+def test_a_request_in_flight_finishes_on_the_models_it_started_with(embedder: Any) -> None:
+    import threading
+
+    old = PausingRouter(embedder=embedder).fit()
+    p = Pipeline(embedder=embedder, agency_router=old)
+    p.swap_models(old, label="reg/v1", auto_threshold=0.5)
+    done: list[Any] = []
+    worker = threading.Thread(target=lambda: done.append(p.triage(sub("Hoàn thuế thu nhập cá nhân chậm"))))
+    worker.start()
+    assert old.entered.wait(30)
+    p.swap_models(AgencyRouter(embedder=embedder).fit(), label="reg/v2", auto_threshold=None)
+    old.release.set()
+    worker.join(30)
+    assert "agency:reg/v1+cold-start" in done[0].model_version and done[0].auto_threshold == 0.5
+    after = p.triage(sub("Hoàn thuế thu nhập cá nhân chậm"))
+    assert "agency:reg/v2+cold-start" in after.model_version and after.auto_threshold is None
+    assert p.model_version == after.model_version

@@ -236,3 +236,19 @@ class AuditHead(Base):
     seq: Mapped[int] = mapped_column(Integer)
     hash: Mapped[str] = mapped_column(String(64))
     ref: Mapped[dict[str, Any] | None] = mapped_column(NULLABLE_JSON)  # the last event's case and action
+
+
+class EvalSliceEntry(Base):
+    """A text frozen into the evaluation slice: never trained on; the slice grows only by explicit command.
+
+    Keyed by the de-duplication key of the text (not a label id), so a later label for the same text
+    (a re-routed case) stays in the slice too and can never leak into training.
+    """
+
+    __tablename__ = "eval_slice"
+
+    text_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    agency_code: Mapped[str] = mapped_column(String(16), index=True)
+    label_id: Mapped[int | None] = mapped_column(ForeignKey("reviewed_labels.id"))
+    added_by: Mapped[str] = mapped_column(String(64))
+    added_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -7,7 +7,8 @@ case's state (the message lists what is allowed), 404 for a case this account ca
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, Any
+from dataclasses import asdict
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query
 
@@ -24,6 +25,7 @@ from service.schemas.cases import (
     TargetIn,
     TransferIn,
 )
+from service.schemas.models import UncertainCaseOut, UncertainOut
 from service.schemas.submissions import Kind
 from service.state import ServiceState
 from service.views import case_detail, case_summaries
@@ -73,6 +75,24 @@ def list_cases(
         work = Casework(s, who, policy=svc.policy, calendar=svc.calendar, now=svc.now())
         cases, total = work.find(f, limit=limit, offset=offset)
         return CaseList(total=total, items=case_summaries(s, cases, who, svc))
+
+
+@router.get("/uncertain", response_model=UncertainOut)
+def uncertain(
+    who: Staff,
+    svc: State,
+    by: Annotated[
+        Literal["margin", "entropy"], Query(description="Smallest margin or highest entropy first.")
+    ] = "margin",
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> UncertainOut:
+    """Cases waiting for a clerk whose routing is most uncertain: label these first (active learning)."""
+    from triage.active_learning import uncertain_cases
+
+    who.require("triage")
+    with svc.db.read() as s:
+        items = uncertain_cases(s, by=by, limit=limit)
+    return UncertainOut(by=by, items=[UncertainCaseOut(**asdict(u)) for u in items])
 
 
 @router.get("/{case_id}", response_model=CaseDetail, responses=_ERRORS)

@@ -17,10 +17,11 @@ def route(body: RouteRequest, svc: State) -> RouteResponse:
     text = normalize(body.text)
     if not text:
         raise InvalidInput("text is empty after removing whitespace and control characters")
-    ranked = svc.pipeline.agency_router.predict_top_k([text], k=body.top_k)[0]
+    models = svc.pipeline.models  # one version for the answer and its label, even during a swap
+    ranked = models.agency_router.predict_top_k([text], k=body.top_k)[0]
     return RouteResponse(
         predictions=[RankedLabel(label=p.label, score=round(p.score, 6)) for p in ranked],
-        model_version=svc.pipeline.model_version,
+        model_version=svc.pipeline.version_of(models),
     )
 
 

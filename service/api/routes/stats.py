@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 from fastapi import APIRouter, Query
 
@@ -57,3 +58,18 @@ def stats(
             for r in rows
         ],
     )
+
+
+@router.get("/reports/drift")
+def drift(who: Staff, svc: State) -> dict[str, Any]:
+    """Weekly drift: reviewed-label distribution (JS divergence, PSI) and suggestion confidence, recent vs reference."""
+    from triage.drift import drift_report
+
+    who.require("stats.read")
+    with svc.db.read() as s:
+        return drift_report(
+            s,
+            now=svc.now(),
+            recent_weeks=svc.settings.drift_recent_weeks,
+            reference_weeks=svc.settings.drift_reference_weeks,
+        )

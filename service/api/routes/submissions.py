@@ -71,6 +71,7 @@ def submit(
         idempotency_key=key,
         policy=svc.policy,
         now=svc.now(),
+        auto_route=svc.settings.auto_route,
     )
     if receipt.replayed:
         response.headers["Idempotent-Replayed"] = "true"

@@ -1,0 +1,57 @@
+"""The learning loop over HTTP: retrain in the background, follow the job, list the registered versions."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, status
+
+from service.deps import Staff, State
+from service.learning import ModelManager
+from service.schemas.models import JobOut, ModelsOut, ModelVersionOut
+from triage.errors import ModelMissing
+
+router = APIRouter(prefix="/api/v1/models", tags=["models"])
+JobId = Annotated[str, Path(min_length=1, max_length=32, pattern=r"^[0-9a-f]+$", description="The job's id.")]
+
+
+def _manager(svc: State) -> ModelManager:
+    if svc.models is None:
+        raise ModelMissing("model management is not available in this process")
+    return svc.models
+
+
+@router.post("/retrain", response_model=JobOut, status_code=status.HTTP_202_ACCEPTED)
+def retrain(who: Staff, svc: State) -> JobOut:
+    """Retrain on the reviewed labels (background job, one at a time: 409 while one runs)."""
+    who.require("models.retrain")
+    job = _manager(svc).start_retrain(who.username)
+    return JobOut(**job.as_dict())
+
+
+@router.get("/jobs/{job_id}", response_model=JobOut, responses={404: {"description": "No such job"}})
+def job(job_id: JobId, who: Staff, svc: State) -> JobOut:
+    """A retrain job's state, stage and progress; when done, the run, version and gate decision."""
+    who.require("models.retrain")
+    return JobOut(**_manager(svc).job(job_id).as_dict())
+
+
+@router.get("", response_model=ModelsOut)
+def list_models(who: Staff, svc: State) -> ModelsOut:
+    """Registered versions (newest first) with their gate decision, and the version served now."""
+    who.require("models.read")
+    manager = _manager(svc)
+    reg = manager.registry()
+    return ModelsOut(
+        served=svc.pipeline.model_version,
+        served_registry_version=manager.served_version,
+        versions=[ModelVersionOut(**v.as_dict()) for v in reg.versions()],
+    )
+
+
+@router.post("/reload", response_model=ModelsOut)
+def reload(who: Staff, svc: State) -> ModelsOut:
+    """Check the registry's champion now instead of waiting for the next poll (admin)."""
+    who.require("models.promote")
+    _manager(svc).refresh()
+    return list_models(who, svc)

@@ -1,0 +1,57 @@
+"""Fixtures for the learning loop: migrated databases on both backends, and reviewed labels staged in them."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy.orm import Session
+
+from tests.db import db_url, empty_db_url, fresh_databases  # noqa: F401  (fixtures)
+from triage.accounts import create_user
+from triage.store.db import Database, init_db
+from triage.store.models import Case, ReviewedLabel
+
+_names = itertools.count(1)
+T0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def empty_db(empty_db_url: str) -> Iterator[Database]:  # noqa: F811
+    """A migrated database for one test alone."""
+    database = Database(empty_db_url)
+    init_db(database)
+    yield database
+    database.dispose()
+
+
+def add_labels(db: Database, rows: list[tuple[str, str]], *, start: datetime = T0, field: str | None = None) -> None:
+    """Reviewed labels (text, agency code) as a clerk's route decisions, one case each, a minute apart."""
+    with db.session() as s:
+        clerk = _clerk(s)
+        for i, (text, agency) in enumerate(rows):
+            at = start + timedelta(minutes=i)
+            case = Case(state="triaged", kind="phan_anh", agency_code=agency, received_at=at, updated_at=at)
+            s.add(case)
+            s.flush()
+            s.add(
+                ReviewedLabel(
+                    case_id=case.id,
+                    text=text,
+                    agency_code=agency,
+                    field=field,
+                    kind="phan_anh",
+                    suggested_agency_code=None,
+                    confirmed=False,
+                    model_version=None,
+                    reviewer_id=clerk,
+                    at=at,
+                )
+            )
+
+
+def _clerk(s: Session) -> int:
+    user = create_user(s, username=f"clerk-{next(_names)}", password="mật-khẩu-đủ-dài-123", role="clerk")
+    return int(user.id)

@@ -1,0 +1,95 @@
+"""Retraining through the real path (database, dataset, MLflow tracking and registry) and the champion gate."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import read_rows
+from tests.training.conftest import T0, add_labels
+from training.dataset import grow_eval_slice, slice_keys, text_key
+from training.registry import ModelRegistry
+from training.retrain import champion_gate, retrain
+from triage.agencies import default_registry
+from triage.config import Settings
+from triage.errors import InvalidInput
+from triage.store.db import Database
+
+GATE: dict[str, Any] = {"tolerance": 0.0, "min_support": 5, "max_drop": 0.1}
+
+
+def _m(macro: float, **per: tuple[float, int]) -> dict[str, Any]:
+    return {"macro_f1": macro, "per_agency": {c: {"f1": f, "support": n} for c, (f, n) in per.items()}}
+
+
+def test_gate_rules() -> None:
+    assert champion_gate(_m(0.5), None, **GATE).promoted
+    assert champion_gate(_m(0.80, BTC=(0.9, 10)), _m(0.80, BTC=(0.9, 10)), **GATE).promoted  # equal is enough
+    lower = champion_gate(_m(0.79, BTC=(0.9, 10)), _m(0.80, BTC=(0.9, 10)), **GATE)
+    assert not lower.promoted and "macro F1 0.7900 is lower" in lower.reasons[0]
+    assert champion_gate(_m(0.79), _m(0.80), **{**GATE, "tolerance": 0.02}).promoted
+    dropped = champion_gate(_m(0.85, BTC=(0.7, 10), BYT=(1.0, 10)), _m(0.80, BTC=(0.9, 10), BYT=(0.7, 10)), **GATE)
+    assert not dropped.promoted and dropped.reasons == ["BTC: F1 0.7000 vs champion 0.9000 (drop > 0.1)"]
+    # An agency with too little support is not judged on its own.
+    assert champion_gate(_m(0.85, BQP=(0.0, 2)), _m(0.80, BQP=(1.0, 2)), **GATE).promoted
+
+
+@pytest.fixture
+def zalo(shared_data: Path) -> list[tuple[str, str]]:
+    """The five most frequent agencies of the Zalo questions, 24 each (labels as codes)."""
+    reg = default_registry()
+    rows = [
+        (r["text"], reg.resolve(r["agency"]).code) for r in read_rows(shared_data / "zalo_legal/agency_train.jsonl")
+    ]
+    top = {c for c, _ in Counter(c for _, c in rows).most_common(5)}
+    per: Counter[str] = Counter()
+    out = []
+    for text, code in rows:
+        if code in top and per[code] < 24:
+            per[code] += 1
+            out.append((text, code))
+    return out
+
+
+def test_gate_refuses_a_deliberately_worse_model(
+    empty_db: Database, zalo: list[tuple[str, str]], embedder: Any, tmp_path: Path
+) -> None:
+    settings = Settings(data_dir=tmp_path, registry_model="test-router")
+    with pytest.raises(InvalidInput, match="evaluation slice is empty"):
+        retrain(settings, empty_db, embedder=embedder)
+    add_labels(empty_db, zalo)
+    with empty_db.session() as s:
+        grow_eval_slice(s, fraction=0.25, actor="test")
+
+    first = retrain(settings, empty_db, embedder=embedder, created_by="test")
+    assert first.promoted and first.version == 1 and first.reasons == ["no champion yet"]
+    assert first.metrics["macro_f1"] > first.cold_start_metrics["macro_f1"]
+    assert {"ece_supervised_raw", "ece_supervised_calibrated", "ece_served"} <= set(first.calibration)
+    reg = ModelRegistry(settings)
+    assert reg.champion() is not None and reg.champion().version == 1  # type: ignore[union-attr]
+
+    # A careless batch: every training text re-labelled with the next agency in the list (later labels win).
+    with empty_db.read() as s:
+        frozen = slice_keys(s)
+    codes = sorted({c for _, c in zalo})
+    wrong = [(t, codes[(codes.index(c) + 1) % len(codes)]) for t, c in zalo if text_key(t) not in frozen]
+    add_labels(empty_db, wrong, start=T0.replace(month=4))
+    worse = retrain(settings, empty_db, embedder=embedder, created_by="test")
+    assert worse.version == 2 and not worse.promoted
+    assert worse.metrics["macro_f1"] < first.metrics["macro_f1"]
+    assert worse.champion_metrics is not None and worse.champion_metrics["macro_f1"] == first.metrics["macro_f1"]
+    assert any("lower than the champion" in r for r in worse.reasons)
+    assert reg.champion().version == 1  # type: ignore[union-attr]
+    assert reg.version(2).tags["gate"] == "refused"
+
+    # The run is in MLflow with its metrics and artifacts.
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=reg.uri)
+    run = client.get_run(worse.run_id)
+    assert run.data.tags["gate"] == "refused" and run.data.metrics["macro_f1"] == worse.metrics["macro_f1"]
+    names = {a.path for a in client.list_artifacts(worse.run_id)}
+    assert {"bundle", "confusion_matrix.json", "gate.json"} <= names
