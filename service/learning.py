@@ -139,7 +139,8 @@ class ModelManager:
                 k: result.as_dict()[k]
                 for k in ("run_id", "version", "promoted", "reasons", "champion_version", "auto_route", "dataset")
             }
-            job.result["metrics"] = {k: v for k, v in result.metrics.items() if k != "per_agency"}
+            job.result["metrics"] = result.metrics  # overall and per agency (the confusion matrix is in MLflow)
+            job.result["calibration"] = result.calibration
             if result.promoted:
                 job.stage = "loading the new champion"
                 self.refresh()

@@ -27,8 +27,13 @@ def empty_db(empty_db_url: str) -> Iterator[Database]:  # noqa: F811
     database.dispose()
 
 
-def add_labels(db: Database, rows: list[tuple[str, str]], *, start: datetime = T0, field: str | None = None) -> None:
-    """Reviewed labels (text, agency code) as a clerk's route decisions, one case each, a minute apart."""
+def add_labels(
+    db: Database, rows: list[tuple[str, str]], *, start: datetime = T0, fields: dict[str, str] | None = None
+) -> None:
+    """Reviewed labels (text, agency code) as a clerk's route decisions, one case each, a minute apart.
+
+    ``fields`` gives each agency's labels a field of state management (agency code -> field name).
+    """
     with db.session() as s:
         clerk = _clerk(s)
         for i, (text, agency) in enumerate(rows):
@@ -41,7 +46,7 @@ def add_labels(db: Database, rows: list[tuple[str, str]], *, start: datetime = T
                     case_id=case.id,
                     text=text,
                     agency_code=agency,
-                    field=field,
+                    field=(fields or {}).get(agency),
                     kind="phan_anh",
                     suggested_agency_code=None,
                     confirmed=False,

@@ -16,7 +16,7 @@ from training.retrain import champion_gate, retrain
 from triage.agencies import default_registry
 from triage.config import Settings
 from triage.errors import InvalidInput
-from triage.store.db import Database
+from triage.store.db import Database, init_db
 
 GATE: dict[str, Any] = {"tolerance": 0.0, "min_support": 5, "max_drop": 0.1}
 
@@ -93,3 +93,32 @@ def test_gate_refuses_a_deliberately_worse_model(
     assert run.data.tags["gate"] == "refused" and run.data.metrics["macro_f1"] == worse.metrics["macro_f1"]
     names = {a.path for a in client.list_artifacts(worse.run_id)}
     assert {"bundle", "confusion_matrix.json", "gate.json"} <= names
+
+
+def test_field_router_is_trained_when_labels_carry_fields(
+    zalo: list[tuple[str, str]], embedder: Any, tmp_path: Path
+) -> None:
+    from triage.model_bundle import load_bundle
+    from triage.pipeline import Pipeline, SubmissionText
+
+    db = Database(f"sqlite:///{tmp_path / 'fields.db'}")
+    init_db(db)
+    codes = sorted({c for _, c in zalo})
+    fields = {c: f"Lĩnh vực {i}" for i, c in enumerate(codes)}
+    add_labels(db, zalo, fields=fields)
+    with db.session() as s:
+        grow_eval_slice(s, fraction=0.25, actor="test")
+    settings = Settings(data_dir=tmp_path, registry_model="field-test")
+    result = retrain(settings, db, embedder=embedder)
+    assert result.field_metrics is not None and result.field_metrics["n"] > 0
+    assert result.params["field_router"] == "True"
+    reg = ModelRegistry(settings)
+    bundle = load_bundle(reg.download(reg.version(1)), embedder=embedder, label="field-test/v1")
+    assert bundle.field_router is not None and set(bundle.field_router.classes_) == set(fields.values())
+    assert bundle.card["auto_route"]["target_precision"] == 0.97
+    pipe = Pipeline(embedder=embedder, agency_router=bundle.agency_router)
+    pipe.swap_models(bundle.agency_router, bundle.field_router, label=bundle.label)
+    sug = pipe.triage(SubmissionText("Hỏi", zalo[0][0], "phan_anh", T0))
+    assert sug.field_source == "router" and sug.fields[0].name in fields.values()
+    assert "field-test/v1+router-" in sug.model_version and "|field:router-" in sug.model_version
+    db.dispose()
