@@ -91,7 +91,8 @@ def real_texts(limit: int | None = None) -> list[RealText]:
         for key in ("text1", "text2"):
             if add(str(row[key]), "vnpara", ""):
                 return out
-    articles = [(split_sentences(str(r["text"])), str(r.get("label", ""))) for r in _rows(base / "vntc" / "train.jsonl.gz")]
+    vntc = _rows(base / "vntc" / "train.jsonl.gz")
+    articles = [(split_sentences(str(r["text"])), str(r.get("label", ""))) for r in vntc]
     depth = max((len(s) for s, _ in articles), default=0)
     for i in range(depth):
         for sentences, label in articles:
