@@ -28,7 +28,7 @@ from benchmarks.common import data_dir
 from triage.text import normalize
 
 CACHE = Path(__file__).resolve().parents[1] / "var" / "bench-cache" / "corpora"
-CHUNK = 10_000
+CHUNK = 2_000
 _SENTENCE_END = re.compile(r"(?<=[.!?…])\s+(?=[\"“'(]?[A-ZÀ-Ỹ0-9Đ])")
 _SHORT_SETS: tuple[tuple[str, str, str | None], ...] = (
     # (file under data/, text field, label field)
@@ -106,7 +106,7 @@ def _embedder() -> object:
     from triage.embed import load_embedder
 
     s = get_settings()
-    return load_embedder(s.encoder_path, s.model_dir, backend="onnx", threads=0, spin=True)
+    return load_embedder(s.encoder_path, s.model_dir, backend="onnx", threads=1, spin=False)
 
 
 def real_embeddings(n: int, *, verbose: bool = True) -> tuple[list[RealText], np.ndarray]:
