@@ -142,6 +142,8 @@ class ModelRegistry:
     def version(self, version: int) -> VersionInfo:
         from mlflow.exceptions import MlflowException
 
+        if not self.available():  # asking must not create an empty store
+            raise NotFound(f"{self.name} has no version {version}")
         try:
             mv = self.client.get_model_version(self.name, str(version))
         except MlflowException:
