@@ -41,8 +41,8 @@
           failures = 0;
           show(job);
           if (job.state === "succeeded" || job.state === "failed") {
-            // The server renders the result and the new version list.
-            window.location.replace("/staff/models?job=" + encodeURIComponent(id) + "#retrain");
+            // The server renders the result and the new version list (reload: the URL may differ only by #retrain).
+            window.location.reload();
           } else {
             window.setTimeout(poll, 1000);
           }
