@@ -15,14 +15,18 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from triage import audit
 from triage.config import Settings
 from triage.errors import Conflict, NotFound
 from triage.model_bundle import load_bundle
 from triage.pipeline import Pipeline
 from triage.store.db import Database
 from triage.store.models import utcnow
+
+if TYPE_CHECKING:
+    from training.promotion import ChampionChange
 
 log = logging.getLogger("triage.service.models")
 MAX_JOBS_KEPT = 50
@@ -98,9 +102,30 @@ class ModelManager:
             log.warning("now serving %s (%s)", bundle.label, self.pipeline.model_version)
             return True
 
+    # ---- promote / rollback by hand ---------------------------------------------------------
+    def promote(self, version: int, actor: str) -> ChampionChange:
+        """Make ``version`` the champion (audited) and serve it here at once; other workers follow on their poll."""
+        from training.promotion import promote
+
+        change = promote(self.settings, self.db, version, actor=actor, registry=self.registry())
+        self.refresh()
+        return change
+
+    def rollback(self, actor: str) -> ChampionChange:
+        """Give the champion back to the previous holder (audited) and serve it here at once."""
+        from training.promotion import rollback
+
+        change = rollback(self.settings, self.db, actor=actor, registry=self.registry())
+        self.refresh()
+        return change
+
+    def running_job(self) -> Job | None:
+        running = self._running
+        return None if running is None else self.jobs.get(running)
+
     # ---- retrain jobs ---------------------------------------------------------------------
     def start_retrain(self, requested_by: str, *, seed: Path | None = None) -> Job:
-        """Queue a retrain in a background thread; Conflict while another one runs."""
+        """Queue a retrain in a background thread (audited as ``model_retrain``); Conflict while another one runs."""
         with self._lock:
             if self._running is not None:
                 raise Conflict(f"retrain job {self._running} is still running; one job at a time")
@@ -109,6 +134,20 @@ class ModelManager:
             self._running = job.id
             while len(self.jobs) > MAX_JOBS_KEPT:
                 self.jobs.pop(next(iter(self.jobs)))
+        try:
+            with self.db.session() as s:
+                audit.record(
+                    s,
+                    actor=requested_by,
+                    action="model_retrain",
+                    after={"job": job.id, "registry_model": self.settings.registry_model},
+                    model_version=self.pipeline.model_version,
+                )
+        except Exception:
+            with self._lock:
+                self._running = None
+                self.jobs.pop(job.id, None)
+            raise
         threading.Thread(target=self._run, args=(job, seed), name=f"retrain-{job.id}", daemon=True).start()
         return job
 

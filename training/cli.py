@@ -87,28 +87,36 @@ def models_list() -> None:
 
 @models_app.command("promote")
 def models_promote(version: Annotated[int, typer.Argument(help="Registered version to serve.")]) -> None:
-    """Make VERSION the champion by hand (bypasses the gate; recorded in the history). Services follow within a poll."""
-    from training.registry import ModelRegistry
+    """Make VERSION the champion by hand (bypasses the gate; audited). Services follow within a poll."""
+    from training.promotion import promote
+    from triage.ops_cli import _database
 
+    db = _database()
     try:
-        info = ModelRegistry(get_settings()).promote(version, reason="promoted by hand (triage models promote)")
+        change = promote(get_settings(), db, version, actor="cli", reason="promoted by hand (triage models promote)")
     except TriageError as exc:
         _fail(exc)
         return
-    console.print(f"champion is now version {info.version}")
+    finally:
+        db.dispose()
+    console.print(f"champion is now version {change.after} (was {change.before}; audit event {change.event_seq})")
 
 
 @models_app.command("rollback")
 def models_rollback() -> None:
-    """Give the champion alias back to the version that held it before."""
-    from training.registry import ModelRegistry
+    """Give the champion alias back to the version that held it before (audited); repeat to go further back."""
+    from training.promotion import rollback
+    from triage.ops_cli import _database
 
+    db = _database()
     try:
-        info = ModelRegistry(get_settings()).rollback()
+        change = rollback(get_settings(), db, actor="cli")
     except TriageError as exc:
         _fail(exc)
         return
-    console.print(f"champion is now version {info.version}")
+    finally:
+        db.dispose()
+    console.print(f"champion is now version {change.after} (was {change.before}; audit event {change.event_seq})")
 
 
 @slice_app.command("grow")

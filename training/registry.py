@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from triage.config import Settings
-from triage.errors import InvalidInput, NotFound
+from triage.errors import Conflict, NotFound
 
 log = logging.getLogger("training.registry")
 CHAMPION = "champion"
@@ -142,6 +142,8 @@ class ModelRegistry:
     def version(self, version: int) -> VersionInfo:
         from mlflow.exceptions import MlflowException
 
+        if not self.available():  # asking must not create an empty store
+            raise NotFound(f"{self.name} has no version {version}")
         try:
             mv = self.client.get_model_version(self.name, str(version))
         except MlflowException:
@@ -177,21 +179,56 @@ class ModelRegistry:
         log.warning("champion of %s is now version %s (%s)", self.name, version, reason)
         return info
 
-    def rollback(self) -> VersionInfo:
-        """Move `champion` back to the version that held it before the current one."""
-        history = self.history()
+    def predecessor(self) -> int | None:
+        """The version a rollback would serve: the last champion before the current one, if any."""
         champ = self.champion()
-        if champ is None or len(history) < 2:
-            raise InvalidInput("nothing to roll back to: the champion has no predecessor")
+        if champ is None:
+            return None
+        history = self.history()
         while history and history[-1] == champ.version:
             history.pop()
-        if not history:
-            raise InvalidInput("nothing to roll back to: the champion has no predecessor")
+        return history[-1] if history else None
+
+    def rollback(self) -> VersionInfo:
+        """Move `champion` back to the version that held it before the current one (Conflict when none did).
+
+        The current holder is dropped from the end of the history, so repeated rollbacks walk further back.
+        """
+        history = self.history()
+        champ = self.champion()
+        if champ is not None:
+            while history and history[-1] == champ.version:
+                history.pop()
+        if champ is None or not history:
+            raise Conflict("nothing to roll back to: the champion has no predecessor")
         previous = history[-1]
         self.client.set_registered_model_alias(self.name, CHAMPION, str(previous))
         self.client.set_registered_model_tag(self.name, HISTORY_TAG, json.dumps(history))
         self.tag_version(previous, "promoted_reason", f"rollback from version {champ.version}")
         return self.version(previous)
+
+    def run_metrics(self, info: VersionInfo) -> dict[str, Any]:
+        """The evaluation of a version's retrain run on the frozen slice: overall metrics and per agency.
+
+        Read from the run's MLflow metrics (``top1``, ``top3``, ``macro_f1``, ``ece``, ...,
+        ``f1_<code>``); an empty dict when the version has no run or the run is gone.
+        """
+        from mlflow.exceptions import MlflowException
+
+        if not info.run_id:
+            return {}
+        try:
+            logged: dict[str, float] = dict(self.client.get_run(info.run_id).data.metrics)
+        except MlflowException:
+            return {}
+        keys = ("top1", "top3", "macro_f1", "weighted_f1", "ece")
+        overall: dict[str, Any] = {k: logged[k] for k in keys if k in logged}
+        per: dict[str, dict[str, float]] = {}
+        for key, value in logged.items():
+            stat, _, code = key.partition("_")
+            if stat in ("precision", "recall", "f1", "support") and code:
+                per.setdefault(code, {})[stat] = value
+        return {**overall, "per_agency": dict(sorted(per.items()))}
 
     def download(self, info: VersionInfo, cache: Path | None = None) -> Path:
         """The version's bundle folder on local disk (downloaded once into a cache, atomically)."""

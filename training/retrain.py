@@ -119,8 +119,9 @@ def supervised_calibration(router: Router, texts: list[str], emb: np.ndarray, go
 def _flat_metrics(prefix: str, m: dict[str, Any]) -> dict[str, float]:
     out = {f"{prefix}{k}": float(v) for k, v in m.items() if isinstance(v, int | float) and k != "n"}
     for code, row in m.get("per_agency", {}).items():
-        for key in ("precision", "recall", "f1"):
-            out[f"{prefix}{key}_{code}"] = float(row[key])
+        for key in ("precision", "recall", "f1", "support"):
+            if key in row:
+                out[f"{prefix}{key}_{code}"] = float(row[key])
     return out
 
 

@@ -56,7 +56,8 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "escalate": frozenset({Role.ADMIN}),
     "models.read": frozenset({Role.HANDLER, Role.ANALYST, Role.ADMIN}),
     "models.retrain": frozenset({Role.HANDLER, Role.ADMIN}),
-    "models.promote": frozenset({Role.ADMIN}),
+    "models.promote": frozenset({Role.HANDLER, Role.ADMIN}),  # promote / rollback the served champion
+    "models.reload": frozenset({Role.ADMIN}),
 }
 
 

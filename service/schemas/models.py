@@ -39,6 +39,17 @@ class ModelsOut(BaseModel):
     versions: list[ModelVersionOut]
 
 
+class ChampionChangeOut(BaseModel):
+    action: str = Field(description="model_promote or model_rollback (the audit event's action).")
+    registry_model: str
+    before: int | None = Field(description="The champion before the move (None: there was none).")
+    after: int = Field(description="The champion now.")
+    actor: str
+    event_seq: int = Field(description="Sequence number of the audit event that records the move.")
+    served: str = Field(description="The model version string new suggestions carry from now on (this process).")
+    served_registry_version: int | None
+
+
 class UncertainCaseOut(BaseModel):
     case_id: int
     top_agency: str | None

@@ -17,8 +17,8 @@ STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 
 def mount(app: FastAPI) -> None:
     """Add the web pages and the local static files (no CDN: the machines are offline)."""
-    from service.web import public, reports, staff
+    from service.web import models, public, reports, staff
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    for module in (public, staff, reports):
+    for module in (public, staff, reports, models):
         app.include_router(module.router)

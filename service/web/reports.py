@@ -1,11 +1,9 @@
-"""Analyst and admin pages: the KPI dashboard per agency, emerging topics, and the models in use."""
+"""Analyst and admin pages: the KPI dashboard per agency and emerging topics (the models page: ``models.py``)."""
 
 from __future__ import annotations
 
-import json
 from datetime import date, timedelta
-from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
@@ -14,11 +12,8 @@ from service.deps import State
 from service.web import charts, themes
 from service.web.render import render
 from service.web.session import WebStaff
-from triage.accounts import Role
 from triage.calendar import to_local_date
-from triage.errors import PermissionDenied
 from triage.stats import agency_stats
-from triage.store.repositories import Labels
 
 router = APIRouter(include_in_schema=False)
 EARLIEST, LATEST = date(2000, 1, 1), date(2100, 12, 31)
@@ -120,41 +115,3 @@ def reports(
         "sparkline": charts.sparkline,
     }
     return render(request, "staff/reports.html", context, status_code=422 if errors else 200)
-
-
-def _manifest(folder: Path | None) -> dict[str, Any] | None:
-    if folder is None:
-        return None
-    path = Path(folder) / "manifest.json"
-    try:
-        data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return data
-
-
-@router.get("/staff/models", response_class=HTMLResponse)
-def models(request: Request, who: WebStaff, svc: State) -> HTMLResponse:
-    """The models that make the suggestions now (version, sources, metrics where a manifest has them)."""
-    if who.role not in (Role.ADMIN, Role.HANDLER):
-        raise PermissionDenied("only handlers and admins see the models page")
-    pipeline = svc.pipeline
-    embedder = getattr(pipeline.embedder, "inner", pipeline.embedder)
-    encoder_dir = getattr(embedder, "path", None) or getattr(pipeline.embedder, "path", None)
-    parts = dict(p.split(":", 1) for p in pipeline.model_version.split("|")[1:] if ":" in p)
-    sup = getattr(pipeline.agency_router, "supervised_", None)
-    with svc.db.read() as s:
-        labels_total, labels_confirmed = Labels(s).counts()
-    context = {
-        "model_version": pipeline.model_version,
-        "encoder_id": pipeline.model_version.split("|")[0],
-        "encoder": _manifest(encoder_dir),
-        "agency_part": parts.get("agency", ""),
-        "field_part": parts.get("field", ""),
-        "router": _manifest(svc.settings.router_path) if sup is not None else None,
-        "field_router": _manifest(svc.settings.field_router_path) if pipeline.field_router is not None else None,
-        "settings": svc.settings,
-        "labels_total": labels_total,
-        "labels_confirmed": labels_confirmed,
-    }
-    return render(request, "staff/models.html", context)

@@ -168,4 +168,57 @@ def service(
         yield Service(backend=str(request.param), client=client, svc=client.app.state.svc)  # type: ignore[attr-defined]
 
 
-__all__ = ["BODY", "PASSWORD", "Service", "unique"]
+def zalo_labels(shared_data: Path, agencies: int = 3, per_agency: int = 12) -> list[tuple[str, str]]:
+    """Real Zalo legal questions of the most frequent issuing agencies (text, agency code): tiny, fast to train."""
+    from collections import Counter
+
+    from tests.conftest import read_rows
+    from triage.agencies import default_registry
+
+    reg = default_registry()
+    rows = [
+        (r["text"], reg.resolve(r["agency"]).code) for r in read_rows(shared_data / "zalo_legal/agency_train.jsonl")
+    ]
+    top = {c for c, _ in Counter(c for _, c in rows).most_common(agencies)}
+    per: Counter[str] = Counter()
+    picked = []
+    for text, code in rows:
+        if code in top and per[code] < per_agency:
+            per[code] += 1
+            picked.append((text, code))
+    return picked
+
+
+def stage_versions(svc: ServiceState, shared_data: Path, *, labels: bool = True, copies: int = 1) -> None:
+    """Registered versions for promote / rollback tests: one real retrain (reviewed labels, frozen slice,
+    MLflow run, gate) gives v1, the champion, which the service then serves; ``copies`` more versions
+    register the same bundle again without promoting it (v2, ...: same model, their own version number,
+    which is what the served model version names). Training once keeps these tests to seconds."""
+    from tests.training.conftest import add_labels
+    from training.dataset import grow_eval_slice
+    from training.registry import ModelRegistry
+    from training.retrain import retrain
+
+    if labels:
+        add_labels(svc.db, zalo_labels(shared_data))
+        with svc.db.session() as s:
+            grow_eval_slice(s, fraction=0.25, actor="test")
+    reg = ModelRegistry(svc.settings)
+    first = retrain(
+        svc.settings,
+        svc.db,
+        embedder=svc.pipeline.embedder,
+        created_by="test",
+        cold_start=getattr(svc.pipeline.agency_router, "cold_", None),
+        registry=reg,
+    )
+    assert first.promoted and first.version is not None
+    info = reg.version(first.version)
+    for _ in range(copies):
+        tags = {**info.tags, "created_by": "test-copy", "gate": "refused", "reasons": f"copy of v{info.version}"}
+        reg.register(source=info.source, run_id=str(info.run_id), tags=tags)
+    assert svc.models is not None
+    svc.models.refresh()
+
+
+__all__ = ["BODY", "PASSWORD", "Service", "stage_versions", "unique", "zalo_labels"]

@@ -14,17 +14,21 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from service.app import create_app
 from tests.conftest import read_rows
 from tests.db import BACKENDS, FreshDatabases
-from tests.service.conftest import BODY, PASSWORD, unique
+from tests.service.conftest import BODY, PASSWORD, stage_versions, unique
 from tests.training.conftest import add_labels
 from training.dataset import grow_eval_slice
 from training.registry import ModelRegistry
+from triage import audit
 from triage.accounts import create_user
 from triage.agencies import default_registry
 from triage.config import Settings
+from triage.store.models import Case, Event
+from triage.store.repositories import Submissions
 
 JOB_DEADLINE_S = 600
 
@@ -126,4 +130,113 @@ def test_retrain_job_then_hot_reload_and_rollback_without_restart(app: TestClien
     assert "hot-reload/v1" in _version(app)
 
     assert app.get("/api/v1/models/jobs/ffffffff", headers=admin).status_code == 404
-    assert app.post("/api/v1/models/reload", headers=handler).status_code == 403
+    assert app.post("/api/v1/models/reload", headers=handler).status_code == 403  # admin only
+    # Starting a retrain is a staff action on the audit trail.
+    with svc.db.read() as s:
+        retrains = list(s.scalars(select(Event).where(Event.action == "model_retrain")))
+    assert [e.after["job"] for e in retrains] == [job_id, job2["id"]]  # type: ignore[index]
+
+
+# ---- promote and rollback by hand ----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def promo(
+    request: pytest.FixtureRequest,
+    encoder_path: Path,
+    fresh_databases: FreshDatabases,
+    tmp_path_factory: Any,
+    shared_data: Path,
+) -> Iterator[TestClient]:
+    """A service whose registry holds v1 (the champion, trained here) and v2 (never promoted)."""
+    settings = Settings(
+        encoder_path=encoder_path,
+        database_url=fresh_databases.new(str(request.param)),
+        data_dir=tmp_path_factory.mktemp("promote-api"),
+        registry_model="promo-api",
+        escalate_interval_s=0,
+        model_poll_s=0,
+        intake_rate_per_minute=100_000,
+        intake_burst=100_000,
+    )
+    with TestClient(create_app(settings)) as client:
+        stage_versions(client.app.state.svc, shared_data)  # type: ignore[attr-defined]
+        yield client
+
+
+def _suggestion_version(client: TestClient) -> str:
+    """The model version stored with a new submission's suggestion (the case and the suggestion both carry it)."""
+    r = client.post("/api/v1/submissions", json={**BODY, "title": unique("Hoàn thuế chậm ")})
+    assert r.status_code == 201, r.text
+    with client.app.state.svc.db.read() as s:  # type: ignore[attr-defined]
+        sub = Submissions(s).by_tracking_code(r.json()["tracking_code"])
+        assert sub is not None
+        case = s.get(Case, sub.case_id)
+        assert case is not None and case.suggestion is not None
+        assert case.suggestion["model_version"] == case.model_version
+        return str(case.model_version)
+
+
+def _events(client: TestClient, action: str) -> list[Event]:
+    with client.app.state.svc.db.read() as s:  # type: ignore[attr-defined]
+        return list(s.scalars(select(Event).where(Event.action == action).order_by(Event.seq)))
+
+
+def test_promote_and_rollback_are_audited_and_served_at_once(promo: TestClient) -> None:
+    handler, admin = _token(promo, "handler"), _token(promo, "admin")
+    assert "agency:promo-api/v1+router-" in _suggestion_version(promo)
+
+    # Nothing served before v1: a rollback has nowhere to go (409), an unknown version is 404.
+    r = promo.post("/api/v1/models/rollback", headers=admin)
+    assert r.status_code == 409 and "no predecessor" in r.json()["detail"]
+    r = promo.post("/api/v1/models/99/promote", headers=admin)
+    assert r.status_code == 404 and "no version 99" in r.json()["detail"]
+    assert promo.post("/api/v1/models/0/promote", headers=admin).status_code == 422
+    assert promo.post("/api/v1/models/v2/promote", headers=admin).status_code == 422
+    assert _events(promo, "model_promote") == [] and _events(promo, "model_rollback") == []
+
+    # A handler promotes v2: the answer, the next suggestion and /health all name v2 at once.
+    r = promo.post("/api/v1/models/2/promote", headers=handler)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    moved = (body["action"], body["before"], body["after"], body["served_registry_version"])
+    assert moved == ("model_promote", 1, 2, 2)
+    assert "promo-api/v2+router-" in body["served"]
+    assert "agency:promo-api/v2+router-" in _suggestion_version(promo)
+    assert "promo-api/v2" in promo.get("/health").json()["model_version"]
+    [event] = _events(promo, "model_promote")
+    assert event.seq == body["event_seq"] and event.actor == body["actor"] and event.actor.startswith("handler-")
+    assert event.before == {"registry_model": "promo-api", "champion": 1}
+    assert event.after is not None and event.after["champion"] == 2 and event.model_version == "promo-api/v2"
+
+    # Rollback gives v1 back; a second rollback has no older champion left (409), and changes nothing.
+    r = promo.post("/api/v1/models/rollback", headers=admin)
+    assert r.status_code == 200, r.text
+    assert (r.json()["before"], r.json()["after"]) == (2, 1)
+    assert "agency:promo-api/v1+router-" in _suggestion_version(promo)
+    [back] = _events(promo, "model_rollback")
+    assert back.before == {"registry_model": "promo-api", "champion": 2} and back.after["champion"] == 1  # type: ignore[index]
+    again = promo.post("/api/v1/models/rollback", headers=admin)
+    assert again.status_code == 409
+    assert len(_events(promo, "model_rollback")) == 1
+    listed = promo.get("/api/v1/models", headers=handler).json()
+    assert listed["served_registry_version"] == 1 and [v["champion"] for v in listed["versions"]] == [False, True]
+
+    # Promote v2, promote v1, then two rollbacks walk back along the history: v2, then v1... (history 1, 2, 1)
+    assert promo.post("/api/v1/models/2/promote", headers=admin).status_code == 200
+    assert promo.post("/api/v1/models/1/promote", headers=admin).status_code == 200
+    assert promo.post("/api/v1/models/rollback", headers=admin).json()["after"] == 2
+    assert promo.post("/api/v1/models/rollback", headers=admin).json()["after"] == 1
+    assert promo.post("/api/v1/models/rollback", headers=admin).status_code == 409
+    with promo.app.state.svc.db.read() as s:  # type: ignore[attr-defined]
+        assert audit.verify(s).ok
+
+
+@pytest.mark.parametrize("role", ["anonymous", "clerk", "analyst"])
+def test_promote_and_rollback_refused_for_other_roles(promo: TestClient, role: str) -> None:
+    h = {} if role == "anonymous" else _token(promo, role)
+    before = promo.get("/health").json()["model_version"]
+    want = 401 if role == "anonymous" else 403
+    assert promo.post("/api/v1/models/2/promote", headers=h).status_code == want
+    assert promo.post("/api/v1/models/rollback", headers=h).status_code == want
+    assert promo.get("/health").json()["model_version"] == before

@@ -186,3 +186,50 @@ def test_disabled_account_is_out_at_once(service: Service) -> None:
     with service.svc.db.session() as s:
         s.execute(update(User).where(User.id == who.user_id).values(active=False))
     assert service.client.get("/api/v1/stats", headers={"Authorization": f"Bearer {token}"}).status_code == 401
+
+
+# The learning loop's endpoints (this session's service has no registered version: a role that gets past
+# the permission check meets 404 for the unknown version and 409 for a rollback with nothing to go back to).
+MODELS = {
+    "models_list": {
+        "anonymous": 401,
+        "clerk": 403,
+        "handler_own": 200,
+        "handler_other": 200,
+        "analyst": 200,
+        "admin": 200,
+    },
+    "promote": {"anonymous": 401, "clerk": 403, "handler_own": 404, "handler_other": 404, "analyst": 403, "admin": 404},
+    "rollback": {
+        "anonymous": 401,
+        "clerk": 403,
+        "handler_own": 409,
+        "handler_other": 409,
+        "analyst": 403,
+        "admin": 409,
+    },
+    "reload": {"anonymous": 401, "clerk": 403, "handler_own": 403, "handler_other": 403, "analyst": 403, "admin": 200},
+    "retrain": {"anonymous": 401, "clerk": 403, "analyst": 403},  # allowed roles start a real job: test_models_api
+    "job": {"anonymous": 401, "clerk": 403, "handler_own": 404, "handler_other": 404, "analyst": 403, "admin": 404},
+}
+
+
+@pytest.mark.parametrize(("endpoint", "role"), [(e, r) for e, want in MODELS.items() for r in want])
+def test_models_matrix(service: Service, endpoint: str, role: str) -> None:
+    h = headers(service, role)
+    c = service.client
+    served = service.svc.pipeline.model_version
+    if endpoint == "models_list":
+        r = c.get("/api/v1/models", headers=h)
+    elif endpoint == "promote":
+        r = c.post("/api/v1/models/7/promote", headers=h)
+    elif endpoint == "rollback":
+        r = c.post("/api/v1/models/rollback", headers=h)
+    elif endpoint == "reload":
+        r = c.post("/api/v1/models/reload", headers=h)
+    elif endpoint == "retrain":
+        r = c.post("/api/v1/models/retrain", headers=h)
+    else:
+        r = c.get("/api/v1/models/jobs/abc123", headers=h)
+    assert r.status_code == MODELS[endpoint][role], r.text
+    assert service.svc.pipeline.model_version == served

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service as DriverService
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webelement import WebElement
@@ -79,11 +80,38 @@ class Page:
     def choose(self, field_id: str, value: str) -> None:
         Select(self.el(f"#{field_id}")).select_by_value(value)
 
+    def ready(self) -> None:
+        """Wait until the current document has finished loading (a navigation may still be committing)."""
+        self.wait.until(lambda d: d.execute_script("return document.readyState") == "complete")
+
+    def _click_through(self, css: str) -> bool:
+        """Click the element ``css`` and wait until the next page has replaced this one and loaded.
+
+        If the page is replaced between locating the element and clicking it (a navigation still
+        finishing), Selenium raises StaleElementReferenceException before any click reaches the page:
+        wait for the new page, locate again and click there. False when no such element is there.
+        """
+        for attempt in range(3):
+            self.ready()
+            found = self.els(css)
+            if not found:
+                return False
+            old = self.d.find_element(By.TAG_NAME, "html")
+            try:
+                found[0].click()
+            except StaleElementReferenceException:
+                if attempt == 2:
+                    raise
+                continue
+            self.wait.until(ec.staleness_of(old))
+            self.ready()
+            return True
+        return False
+
     def submit(self, button_css: str) -> None:
         """Click a submit button and wait until the next page has replaced this one."""
-        old = self.el("html")
-        self.el(button_css).click()
-        self.wait.until(ec.staleness_of(old))
+        self.el(button_css)  # wait for it to exist
+        assert self._click_through(button_css), f"{button_css} vanished before it could be clicked"
 
     def h1(self) -> str:
         return self.text("h1")
@@ -102,11 +130,9 @@ class Page:
         assert "/login" not in self.path, self.text("main")
 
     def logout(self) -> None:
-        buttons = self.els("form.logout button")
-        if buttons:
-            old = self.el("html")
-            buttons[0].click()
-            self.wait.until(ec.staleness_of(old))
+        """Sign out with the page's own button when there is one (then on the login page), and drop all cookies."""
+        if self._click_through("form.logout button"):
+            assert self.path.startswith("/login"), self.path
         self.d.delete_all_cookies()
 
     # ---- screenshots and page checks ----
