@@ -302,7 +302,17 @@ def retrain(
         },
     )
     if decision.promoted:
-        registry.promote(version, reason="; ".join(decision.reasons))
+        # Through the shared path, so the gate's own move is in the audit trail like a manual one.
+        from training.promotion import promote
+
+        promote(
+            settings,
+            db,
+            version,
+            actor=created_by,
+            reason="champion gate: " + "; ".join(decision.reasons),
+            registry=registry,
+        )
     say("done", 1.0)
     log.warning(
         "retrain run %s -> version %s: %s (%s)",

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import func, select
 
 from tests.conftest import read_rows
 from tests.training.conftest import T0, add_labels
@@ -17,6 +18,7 @@ from triage.agencies import default_registry
 from triage.config import Settings
 from triage.errors import InvalidInput
 from triage.store.db import Database, init_db
+from triage.store.models import Event
 
 GATE: dict[str, Any] = {"tolerance": 0.0, "min_support": 5, "max_drop": 0.1}
 
@@ -70,6 +72,10 @@ def test_gate_refuses_a_deliberately_worse_model(
     assert {"ece_supervised_raw", "ece_supervised_calibrated", "ece_served"} <= set(first.calibration)
     reg = ModelRegistry(settings)
     assert reg.champion() is not None and reg.champion().version == 1  # type: ignore[union-attr]
+    with empty_db.read() as s:
+        moves = s.scalars(select(Event).where(Event.action == "model_promote")).all()
+    assert [(e.actor, e.after["champion"]) for e in moves] == [("test", 1)]
+    assert moves[0].after["reason"].startswith("champion gate: no champion yet")
 
     # A careless batch: every training text re-labelled with the next agency in the list (later labels win).
     with empty_db.read() as s:
@@ -84,6 +90,8 @@ def test_gate_refuses_a_deliberately_worse_model(
     assert any("lower than the champion" in r for r in worse.reasons)
     assert reg.champion().version == 1  # type: ignore[union-attr]
     assert reg.version(2).tags["gate"] == "refused"
+    with empty_db.read() as s:  # a refused version moves nothing, so nothing new is recorded
+        assert s.scalar(select(func.count()).select_from(Event).where(Event.action == "model_promote")) == 1
 
     # The run is in MLflow with its metrics and artifacts.
     from mlflow import MlflowClient
