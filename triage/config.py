@@ -145,6 +145,9 @@ class Settings(BaseSettings):
     theme_min_growth: float = Field(
         default=1.5, ge=1.0, description="Theme report: an emerging theme's share must grow at least this much."
     )
+    theme_max_encode: int = Field(
+        default=5000, ge=0, description="Theme report: submissions stored without a vector encoded per report, at most."
+    )
     theme_min_size: int = Field(
         default=5, ge=1, description="Theme report: an emerging theme needs this many submissions in the window."
     )
