@@ -104,6 +104,7 @@ def test_emerging_report_and_the_cache(service: Service) -> None:
         ({"since": "2025-03-01", "until": "2025-01-01"}, "after"),
         ({"since": "2020-01-01", "until": "2025-01-01"}, "at most"),
         ({"since": "1999-12-31", "until": "2000-01-05"}, "between"),
+        ({"until": "0001-01-05"}, "between"),  # no date arithmetic before the check
         ({"since": "2025-13-01"}, ""),
     ],
 )

@@ -6,15 +6,17 @@ report does with stored rows; clustering quality on real text is tested in test_
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from tests.db import minimal_submission
 from triage.errors import InvalidInput
-from triage.store.db import Database, sync_agencies
+from triage.store.db import Database, init_db, sync_agencies
 from triage.store.models import Case
 from triage.store.vectors import to_bytes
 from triage.theme_report import build_report, load_period, period_version, render_html, report_for_period
@@ -130,3 +132,29 @@ def test_html_is_self_contained_and_shows_the_themes(db: Database, staged: dict[
     assert "đang nổi lên" in page and "liên ngành" in page and "[SĐT]" in page and "0912" not in page
     empty = render_html(build_report([], START, until))
     assert "Chưa đủ dữ liệu" in empty
+
+
+def test_cli_writes_html_and_json(tmp_path: Path) -> None:
+    """`triage themes` on a SQLite file: both report formats, and a clear error for a bad --out."""
+    from typer.testing import CliRunner
+
+    from triage.cli import app
+
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    db = Database(url)
+    init_db(db)
+    _stage(db)
+    db.dispose()
+    runner = CliRunner()
+    period = ["--since", START.isoformat(), "--until", (START + timedelta(weeks=WEEKS, days=-1)).isoformat()]
+    res = runner.invoke(app, ["themes", *period, "--database", url, "--out", str(tmp_path / "r.json")])
+    assert res.exit_code == 0, res.output
+    report = json.loads((tmp_path / "r.json").read_text(encoding="utf-8"))
+    assert report["submissions"] == 6 * 3 * WEEKS + 12 * 2 and report["emerging"]
+    res = runner.invoke(app, ["themes", *period, "--database", url, "--out", str(tmp_path / "r.html")])
+    assert res.exit_code == 0, res.output
+    assert "<svg" in (tmp_path / "r.html").read_text(encoding="utf-8")
+    res = runner.invoke(app, ["themes", *period, "--database", url, "--out", str(tmp_path / "r.pdf")])
+    assert res.exit_code == 2 and ".html or .json" in res.output
+    res = runner.invoke(app, ["themes", "--since", "2024-99-01", "--database", url, "--out", str(tmp_path / "x.json")])
+    assert res.exit_code == 2 and "YYYY-MM-DD" in res.output

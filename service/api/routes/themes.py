@@ -20,10 +20,10 @@ EARLIEST, LATEST = date(2000, 1, 1), date(2100, 12, 31)
 def default_period(svc: ServiceState, since: date | None, until: date | None) -> tuple[date, date]:
     """[since, until]: by default the ``theme_weeks`` weeks ending today; checked for range and order."""
     until = until or to_local_date(svc.now())
-    since = since or until - timedelta(weeks=svc.settings.theme_weeks) + timedelta(days=1)
     for day in (since, until):
-        if not EARLIEST <= day <= LATEST:
+        if day is not None and not EARLIEST <= day <= LATEST:
             raise InvalidInput(f"dates must lie between {EARLIEST} and {LATEST}, got {day}")
+    since = since or max(EARLIEST, until - timedelta(weeks=svc.settings.theme_weeks) + timedelta(days=1))
     if since > until:
         raise InvalidInput(f"since ({since}) is after until ({until})")
     return since, until
