@@ -166,6 +166,12 @@ def summary_table() -> str:
                 f"across seeds | {sc['cluster_s_median']} s / {sc['themes']} / {100 * sc['outlier_share']:.1f} % / "
                 f"{sc['ari_across_seeds_mean']} | |"
             )
+        rs = r.get("scale_timing_resampled")
+        if rs:
+            lines.append(
+                f"| themes: clustering time at {rs['n']:,} vectors (real ones resampled + jitter) | s / ARI across "
+                f"seeds | {rs['cluster_s_median']} s / {rs['ari_across_seeds_mean']} | |"
+            )
         for key, side in r.get("bertopic_side_by_side", {}).items():
             if not isinstance(side, dict) or "bertopic" not in side or "seconds" not in side["bertopic"]:
                 continue
