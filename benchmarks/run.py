@@ -13,6 +13,7 @@ from rich.console import Console
 from benchmarks import quality, speed
 from benchmarks.common import RESULTS, load, write_result
 from benchmarks.learning_curve import learning_curve
+from benchmarks.themes_bench import themes_benchmark
 from triage.config import get_settings
 from triage.embed import OnnxEmbedder, SentenceEmbedder, default_encoder_path
 from triage.errors import InvalidInput
@@ -29,6 +30,7 @@ ORDER = [
     "embedding_speed",
     "router_latency",
     "learning_curve",
+    "themes",
 ]
 
 
@@ -68,6 +70,7 @@ def main(only: list[str] | None = None, quick: bool = False) -> dict[str, Any]:
         "embedding_speed": lambda: speed.embedding_speed(folder, threads=2, quick=quick),
         "router_latency": lambda: speed.router_latency(embedder, quick=quick),
         "learning_curve": lambda: learning_curve(embedder, say, quick=quick),
+        "themes": lambda: themes_benchmark(embedder, say, quick=quick),
     }
     results: dict[str, Any] = {}
     for name in ORDER:
@@ -147,6 +150,36 @@ def summary_table() -> str:
             lines.append(
                 f"| learning curve, Zalo slice ({first['n_labels']} -> {last['n_labels']} reviewed labels) | {m} | "
                 f"{first['router'][m]} -> {last['router'][m]} | {last['baseline'][m]} (at {last['n_labels']}) |"
+            )
+    r = _get("themes")
+    if r and not r.get("quick"):
+        e = r["emerging"]
+        lines.append(
+            f"| themes: emerging topic, VNTC stream x3 burst | injected topic ranked first / also significant | "
+            f"{e['injected_first']}/{e['runs']} / {e['injected_first_and_significant']}/{e['runs']} | no burst: "
+            f"{e['quiet_runs_with_any_significant']}/{e['quiet_runs']} runs with any significant theme |"
+        )
+        sc = r.get("scale")
+        if sc:
+            lines.append(
+                f"| themes: clustering {sc['n']:,} real texts (embeddings given) | s / themes / outliers / ARI "
+                f"across seeds | {sc['cluster_s_median']} s / {sc['themes']} / {100 * sc['outlier_share']:.1f} % / "
+                f"{sc['ari_across_seeds_mean']} | |"
+            )
+        rs = r.get("scale_timing_resampled")
+        if rs:
+            lines.append(
+                f"| themes: clustering time at {rs['n']:,} vectors (real ones resampled + jitter) | s / ARI across "
+                f"seeds | {rs['cluster_s_median']} s / {rs['ari_across_seeds_mean']} | |"
+            )
+        for key, side in r.get("bertopic_side_by_side", {}).items():
+            if not isinstance(side, dict) or "bertopic" not in side or "seconds" not in side["bertopic"]:
+                continue
+            ours, bt = side["theme_model"], side["bertopic"]
+            lines.append(
+                f"| themes vs BERTopic, {side['n']:,} texts ({key}) | s / topics / outliers | "
+                f"ThemeModel {ours['seconds']} s / {ours['themes']} / {100 * ours['outlier_share']:.0f} % | "
+                f"BERTopic {bt['seconds']} s / {bt['topics']} / {100 * bt['outlier_share']:.0f} % |"
             )
     return "\n".join(lines)
 

@@ -285,9 +285,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         svc = getattr(app.state, "svc", None)
         return {"status": "ok", "version": __version__, "model_version": svc.pipeline.model_version if svc else None}
 
-    from service.api.routes import agencies, auth, cases, models, nlp, stats, submissions
+    from service.api.routes import agencies, auth, cases, models, nlp, stats, submissions, themes
 
-    for module in (submissions, auth, cases, stats, agencies, nlp, models):
+    for module in (submissions, auth, cases, stats, agencies, nlp, models, themes):
         app.include_router(module.router)
     from service.web import mount
 

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from fastapi import Request
 
 from service.ratelimit import TokenBucketLimiter
+from service.theme_cache import ThemeCache
 from triage.calendar import WorkingCalendar, default_calendar
 from triage.config import Settings
 from triage.pipeline import Pipeline
@@ -32,6 +33,7 @@ class ServiceState:
     calendar: WorkingCalendar = field(default_factory=default_calendar)
     clock: Callable[[], datetime] = utcnow
     models: ModelManager | None = None
+    themes: ThemeCache = field(default_factory=ThemeCache)
 
     def now(self) -> datetime:
         return self.clock()

@@ -186,6 +186,52 @@ def similar(
 
 
 @app.command()
+def themes(
+    out: Annotated[Path, typer.Option(help="Report file: .html (charts, opens offline) or .json.")],
+    since: Annotated[str | None, typer.Option(help="First day, YYYY-MM-DD (default: 12 weeks before --until).")] = None,
+    until: Annotated[str | None, typer.Option(help="Last day, YYYY-MM-DD, included (default: today).")] = None,
+    window: Annotated[int, typer.Option(help="Recent weeks compared against the weeks before them.")] = 2,
+    seed: Annotated[int, typer.Option(help="Random seed of the clustering (same seed, same themes).")] = 0,
+    database: Annotated[str | None, typer.Option(help="Database URL (default: TRIAGE_DATABASE_URL).")] = None,
+) -> None:
+    """Find the themes of a period's submissions and the emerging ones; write an HTML or JSON report."""
+    from datetime import date, timedelta
+
+    from triage.calendar import to_local_date
+    from triage.store.db import Database, database_url, init_db
+    from triage.store.models import utcnow
+    from triage.theme_report import build_report, load_period, render_html
+
+    try:
+        if out.suffix.lower() not in (".html", ".htm", ".json"):
+            raise TriageError(f"--out must end in .html or .json, got {out.name!r}")
+        try:
+            end = date.fromisoformat(until) if until else to_local_date(utcnow())
+            start = date.fromisoformat(since) if since else end - timedelta(weeks=12) + timedelta(days=1)
+        except ValueError as exc:
+            raise TriageError(f"dates must be YYYY-MM-DD: {exc}") from exc
+        db = Database(database or database_url(get_settings()))
+        init_db(db)
+        with db.read() as s:
+            items = load_period(s, start, end)
+        console.print(f"{len(items)} submissions from {start} to {end}")
+        embedder = _embedder() if any(it.embedding is None for it in items) else None
+        report = build_report(items, start, end, embedder=embedder, window=window, random_state=seed)
+        db.dispose()
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if out.suffix.lower() == ".json":
+            out.write_text(json.dumps(report, ensure_ascii=False, indent=2), encoding="utf-8")
+        else:
+            out.write_text(render_html(report), encoding="utf-8")
+    except TriageError as exc:
+        _fail(exc)
+    console.print(
+        f"{len(report['themes'])} themes, {len(report['emerging'])} emerging, "
+        f"{len(report.get('systemic', []))} across agencies -> {out}"
+    )
+
+
+@app.command()
 def bench(
     only: Annotated[list[str] | None, typer.Option(help="Run only these benchmarks (repeatable).")] = None,
     quick: Annotated[bool, typer.Option(help="Small slices, for a smoke run.")] = False,

@@ -130,6 +130,27 @@ class Settings(BaseSettings):
     drift_reference_weeks: int = Field(
         default=8, ge=1, le=520, description="Drift report: weeks before them that serve as the reference."
     )
+    theme_weeks: int = Field(
+        default=12, ge=2, le=104, description="Theme report: weeks covered when no period is given."
+    )
+    theme_window_weeks: int = Field(
+        default=2, ge=1, le=26, description="Theme report: recent weeks tested for growth against the weeks before."
+    )
+    theme_min_submissions: int = Field(
+        default=30, ge=2, description="Theme report: fewer submissions with embeddings than this give no themes."
+    )
+    theme_alpha: float = Field(
+        default=0.05, gt=0.0, lt=1.0, description="Theme report: false-discovery rate of the emerging test (BH)."
+    )
+    theme_min_growth: float = Field(
+        default=1.5, ge=1.0, description="Theme report: an emerging theme's share must grow at least this much."
+    )
+    theme_max_encode: int = Field(
+        default=5000, ge=0, description="Theme report: submissions stored without a vector encoded per report, at most."
+    )
+    theme_min_size: int = Field(
+        default=5, ge=1, description="Theme report: an emerging theme needs this many submissions in the window."
+    )
 
 
 @lru_cache(maxsize=1)

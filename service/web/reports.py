@@ -101,7 +101,7 @@ def reports(
         ),
     ]
     titles = ["Tiếp nhận và đã trả lời", "Tỷ lệ trả lời đúng hạn (%)", "Tồn đọng và quá hạn"]
-    report = themes.latest_report(svc)
+    report = themes.latest_report(svc, end_d)
     context = {
         "rows": rows,
         "totals": totals,
@@ -113,5 +113,14 @@ def reports(
         "errors": errors,
         "theme_report": report,
         "sparkline": charts.sparkline,
+        "theme_chart": None
+        if report is None
+        else charts.bar_chart(
+            "chart-themes",
+            "Số phản ánh theo chủ đề",
+            [t.label for t in report.themes],
+            [charts.Series("Phản ánh", "s-received")],
+            [[float(t.size) for t in report.themes]],
+        ),
     }
     return render(request, "staff/reports.html", context, status_code=422 if errors else 200)

@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+
+class ThemeAgencyOut(BaseModel):
+    code: str
+    name: str
+    count: int = Field(description="Submissions of the theme whose case this agency holds.")
+
+
+class ThemeExampleOut(BaseModel):
+    case_id: int
+    text: str = Field(description="Title and content with personal data masked ([SĐT], [CCCD], [EMAIL], [STK]).")
+
+
+class EmergingOut(BaseModel):
+    recent: int = Field(description="Submissions of the theme in the recent window.")
+    baseline: int = Field(description="Submissions of the theme in the weeks before the window.")
+    expected: float = Field(description="Recent submissions expected had the theme kept its baseline share.")
+    growth: float = Field(description="Recent share / baseline share.")
+    growth_low: float = Field(description="One-sided 95 % lower bound of the growth: the ranking score.")
+    p_value: float
+    q_value: float = Field(description="Benjamini-Hochberg adjusted p-value over the themes tested.")
+    significant: bool
+    score: float
+
+
+class ThemeOut(BaseModel):
+    id: int
+    label: str
+    keywords: list[str]
+    size: int
+    share: float
+    trend: list[int] = Field(description="Submissions per week, aligned with the report's `weeks`.")
+    agencies: list[ThemeAgencyOut]
+    systemic: bool = Field(description="Spans two or more agencies, each with a minimum share: a policy problem.")
+    examples: list[ThemeExampleOut]
+    emerging: EmergingOut | None
+
+
+class ThemeReportOut(BaseModel):
+    since: str
+    until: str
+    generated_at: str
+    submissions: int
+    without_embedding: int
+    weeks: list[str] = Field(description="Monday of each week of the period.")
+    totals_by_week: list[int]
+    window_weeks: int
+    alpha: float
+    min_size: int
+    min_growth: float
+    outliers: int
+    outlier_share: float | None
+    themes: list[ThemeOut]
+    emerging: list[int] = Field(description="Ids of the significant emerging themes, best first.")
+    systemic: list[int] = Field(default_factory=list, description="Ids of the themes spanning several agencies.")
+    note: str | None
+    tested: int | None = Field(default=None, description="Emerging report only: how many themes were tested.")
