@@ -13,6 +13,7 @@ from rich.console import Console
 from benchmarks import quality, speed
 from benchmarks.common import RESULTS, load, write_result
 from benchmarks.learning_curve import learning_curve
+from benchmarks.moderation import moderation
 from triage.config import get_settings
 from triage.embed import OnnxEmbedder, SentenceEmbedder, default_encoder_path
 from triage.errors import InvalidInput
@@ -29,6 +30,7 @@ ORDER = [
     "embedding_speed",
     "router_latency",
     "learning_curve",
+    "moderation",
 ]
 
 
@@ -68,6 +70,7 @@ def main(only: list[str] | None = None, quick: bool = False) -> dict[str, Any]:
         "embedding_speed": lambda: speed.embedding_speed(folder, threads=2, quick=quick),
         "router_latency": lambda: speed.router_latency(embedder, quick=quick),
         "learning_curve": lambda: learning_curve(embedder, say, quick=quick),
+        "moderation": lambda: moderation(embedder, say, quick=quick),
     }
     results: dict[str, Any] = {}
     for name in ORDER:
@@ -148,6 +151,18 @@ def summary_table() -> str:
                 f"| learning curve, Zalo slice ({first['n_labels']} -> {last['n_labels']} reviewed labels) | {m} | "
                 f"{first['router'][m]} -> {last['router'][m]} | {last['baseline'][m]} (at {last['n_labels']}) |"
             )
+    r = _get("moderation")
+    if r and not r.get("quick"):
+        m, b = r["router"], r["baseline"]
+        lines.append(
+            f"| moderation: ViHSD dev (clean/offensive/hate) | macro F1 | {m['vihsd_macro_f1']} "
+            f"(with e5: {m['vihsd_macro_f1_with_e5']}) | {b['vihsd_macro_f1']} |"
+        )
+        lines.append(f"| moderation: ViSpamReviews dev | spam F1 | {m['vispam_spam_f1']} | {b['vispam_spam_f1']} |")
+        lines.append(
+            f"| moderation: {r['n_civic_held_out']} held-out civic texts | false-flag rate | "
+            f"{m['civic_false_flag_rate']} | {b['civic_false_flag_rate']} |"
+        )
     return "\n".join(lines)
 
 
