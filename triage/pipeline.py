@@ -3,7 +3,8 @@
 Stages, each replaceable: text already normalised at intake (never again here) -> ``mask_pii`` (the
 models and analysts see the masked copy only) -> one embedding -> agency top-3 (``AgencyRouter``:
 cold start with zero labels, mixed with a supervised router once trained) -> field -> kind ->
-locality -> similar earlier cases -> deadlines.
+locality -> similar earlier cases -> deadlines -> moderation flags (abuse / spam, for a clerk's review;
+``moderation`` is None when no moderator is loaded, and nothing is ever hidden automatically).
 
 *Field*: until reviewed labels train a field router (``TRIAGE_FIELD_ROUTER_PATH``), the top agency's
 own fields of state management (from the registry) are ranked by embedding similarity to the text:
@@ -14,6 +15,7 @@ reviewed labels first, which the route confirmations are now collecting.
 
 from __future__ import annotations
 
+import logging
 import threading
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
@@ -30,7 +32,10 @@ if TYPE_CHECKING:
     from triage.agency_router import AgencyRouter
     from triage.calendar import WorkingCalendar
     from triage.config import Settings
+    from triage.moderation import Moderator
     from triage.router import Router
+
+log = logging.getLogger(__name__)
 
 FIELD_TEMPERATURE = 0.02
 
@@ -88,6 +93,7 @@ class Suggestion:
     masked_text: str
     embedding: np.ndarray | None = field(default=None, repr=False)
     auto_threshold: float | None = None  # the models' precision-targeted threshold; None = never auto-route
+    moderation: dict[str, Any] | None = None  # ModerationResult.to_dict(); None = not screened
 
     @property
     def auto_routable(self) -> bool:
@@ -140,8 +146,10 @@ class Pipeline:
         calendar: WorkingCalendar | None = None,
         top_k: int = 3,
         similar_k: int = 5,
+        moderator: Moderator | None = None,
     ) -> None:
         self.embedder = embedder
+        self.moderator = moderator
         self.models = RoutingModels(agency_router=agency_router, field_router=field_router)
         self.registry = registry or default_registry()
         self.similar = similar
@@ -159,6 +167,7 @@ class Pipeline:
         """The configured models: encoder, agency router (cold start + optional supervised), field router."""
         from triage.agency_router import load_agency_router
         from triage.embed import load_embedder
+        from triage.moderation import load_moderator
         from triage.router import Router
 
         emb = embedder or load_embedder(
@@ -178,6 +187,7 @@ class Pipeline:
             similar=similar,
             policy=DeadlinePolicy.from_settings(settings),
             similar_k=settings.similar_top_k,
+            moderator=load_moderator(settings, embedder=emb),
         )
 
     @property
@@ -248,6 +258,17 @@ class Pipeline:
         order = np.argsort(-proba)[:k]
         return [Ranked(name=names[i], score=round(float(proba[i]), 6)) for i in order]
 
+    def moderate(self, masked: str, embedding: np.ndarray) -> dict[str, Any] | None:
+        """Abuse / spam screening of one text; None when no moderator is loaded or it failed (logged)."""
+        moderator = self.moderator
+        if moderator is None:
+            return None
+        try:
+            return moderator.moderate([masked], embeddings=embedding[None, :])[0].to_dict()
+        except Exception:  # a flag is an aid: its failure must not stop the routing suggestion
+            log.exception("moderation failed; the case is suggested without a moderation flag")
+            return None
+
     def triage(self, submission: SubmissionText, *, exclude_case: int | None = None) -> Suggestion:
         """Suggest agencies, field, kind, locality, similar cases and deadlines for one submission."""
         kind = validate_kind(submission.kind)
@@ -282,6 +303,7 @@ class Pipeline:
             masked_text=masked,
             embedding=embedding.astype(np.float32),
             auto_threshold=models.auto_threshold,
+            moderation=self.moderate(masked, embedding),
         )
 
 

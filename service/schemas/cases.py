@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -44,6 +44,15 @@ class NoteIn(StrictIn):
 
 class RespondIn(StrictIn):
     body: str = Field(min_length=1, max_length=MAX_CONTENT, description="The answer to the submitter.")
+
+
+class ModerationIn(StrictIn):
+    """A clerk's decision on the abuse / spam flag; the case is never hidden or deleted either way."""
+
+    decision: Literal["confirm", "dismiss"] = Field(
+        description="'confirm' keeps the flag (or raises one the model missed); 'dismiss' lowers it."
+    )
+    note: str | None = Field(default=None, max_length=MAX_NOTE)
 
 
 class TargetIn(StrictIn):
@@ -105,6 +114,7 @@ class CaseSummary(BaseModel):
     received_at: datetime
     answer_due: date | None
     deadline_status: str | None = Field(description="on_track, due_soon or overdue while the deadline runs; else null.")
+    flagged: bool = Field(default=False, description="An abuse / spam flag awaits or has a clerk's confirmation.")
 
 
 class CaseList(BaseModel):

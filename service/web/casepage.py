@@ -74,8 +74,13 @@ ACTIONS: dict[str, ActionSpec] = {
         ActionSpec("mark_duplicate", "Đánh dấu trùng", (_TARGET,)),
         ActionSpec("merge", "Gộp vào hồ sơ kia", (_TARGET,), danger=True),
         ActionSpec("reject", "Từ chối xử lý", (_REASON,), danger=True),
+        # Moderation decisions: not workflow steps, shown in their own panel (``moderation_actions``).
+        ActionSpec("moderate_confirm", "Xác nhận cờ", (_NOTE,), danger=True),
+        ActionSpec("moderate_dismiss", "Bỏ cờ", (_NOTE,)),
     )
 }
+MODERATION_REASONS = {"abuse": "Ngôn từ xúc phạm / thù ghét", "spam": "Nghi là tin rác (spam)"}
+DECISION_LABELS = {"confirm": "Đã xác nhận cờ", "dismiss": "Đã bỏ cờ"}
 REQUIRED_MESSAGES = {
     "agency": "Vui lòng chọn cơ quan.",
     "assignee": "Vui lòng chọn cán bộ xử lý.",
@@ -94,6 +99,14 @@ def offered_actions(detail: CaseDetail, who: Principal) -> list[ActionSpec]:
         if not (detail.state == CaseState.ASSIGNED and mine) and who.may("assign") and who.may("start"):
             specs.insert(0, ACTIONS["take"])
     return specs
+
+
+def moderation_actions(detail: CaseDetail, who: Principal) -> list[ActionSpec]:
+    """ "Xác nhận cờ" / "Bỏ cờ" for clerks and admins on a screened case (dismiss only while flagged)."""
+    if not who.may("moderate") or detail.suggestion is None:
+        return []
+    flagged = bool((detail.suggestion.get("moderation") or {}).get("flagged"))
+    return [ACTIONS["moderate_confirm"], *([ACTIONS["moderate_dismiss"]] if flagged else [])]
 
 
 def agency_choices() -> list[tuple[str, list[Agency]]]:
@@ -128,6 +141,7 @@ class SuggestionView:
     provinces: list[dict[str, Any]] = field(default_factory=list)
     similar: list[dict[str, Any]] = field(default_factory=list)
     flags: list[dict[str, str]] = field(default_factory=list)
+    moderation: dict[str, Any] | None = None  # the stored screening (scores, flag, the clerk's decision)
     kind: str | None = None
     model_version: str | None = None
     present: bool = False
@@ -163,6 +177,8 @@ def suggestion_view(suggestion: dict[str, Any] | None) -> SuggestionView:
             )
     flags_raw = suggestion.get("flags") or []
     flags = [_flag(f) for f in (flags_raw if isinstance(flags_raw, list) else [flags_raw])]
+    moderation = suggestion.get("moderation") if isinstance(suggestion.get("moderation"), dict) else None
+    flags += _moderation_flags(moderation)
     return SuggestionView(
         agencies=[a for a in suggestion.get("agencies", []) if isinstance(a, dict)][:3],
         fields=[f for f in suggestion.get("fields", []) if isinstance(f, dict)][:3],
@@ -172,7 +188,24 @@ def suggestion_view(suggestion: dict[str, Any] | None) -> SuggestionView:
         kind=suggestion.get("kind"),
         model_version=suggestion.get("model_version"),
         present=True,
+        moderation=moderation,
     )
+
+
+def _moderation_flags(moderation: dict[str, Any] | None) -> list[dict[str, str]]:
+    """Badges for a raised moderation flag (none once a clerk dismissed it)."""
+    if not moderation or not moderation.get("flagged"):
+        return []
+    decision = DECISION_LABELS.get(str(moderation.get("decision")), "chờ cán bộ xem xét")
+    reasons = [r for r in moderation.get("reasons") or [] if r in MODERATION_REASONS]
+    if not reasons:  # raised by a clerk although the model did not
+        return [{"label": "Cờ kiểm duyệt", "detail": decision}]
+    out = []
+    for r in reasons:
+        score = moderation.get(r)
+        pct = f"{score:.0%}, " if isinstance(score, int | float) else ""
+        out.append({"label": MODERATION_REASONS[r], "detail": f"({pct}{decision})"})
+    return out
 
 
 _SHOWN_KEYS = {
@@ -189,6 +222,7 @@ _SHOWN_KEYS = {
     "from": "từ cơ quan",
     "absorbed_case": "nhận hồ sơ",
 }
+_DECISION_WORDS = {"confirm": "xác nhận cờ kiểm duyệt", "dismiss": "bỏ cờ kiểm duyệt"}
 
 
 def event_lines(e: EventOut) -> list[str]:
@@ -215,6 +249,11 @@ def event_lines(e: EventOut) -> list[str]:
             lines.append("xác nhận đúng gợi ý của hệ thống")
         elif after.get("confirmed") is False:
             lines.append(f"sửa gợi ý của hệ thống ({agency_name(str(after['suggested_agency']))})")
+    if e.action == "moderate" and after.get("decision") in _DECISION_WORDS:
+        lines.append(_DECISION_WORDS[str(after["decision"])])
+    elif e.action in ("submit", "suggest") and (after.get("moderation") or {}).get("flagged"):
+        reasons = ", ".join(MODERATION_REASONS.get(r, r) for r in after["moderation"].get("reasons") or [])
+        lines.append(f"hệ thống gắn cờ kiểm duyệt: {reasons}")
     if after.get("response_chars"):
         lines.append(f"trả lời {after['response_chars']} ký tự")
     return lines

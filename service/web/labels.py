@@ -49,6 +49,9 @@ ACTION_LABELS: dict[str, str] = {
     "merge": "Gộp vào hồ sơ khác",
     "escalate": "Cảnh báo quá hạn",
     "absorb": "Nhận hồ sơ gộp vào",
+    "moderate": "Xem xét cờ kiểm duyệt",
+    "moderate_confirm": "Xác nhận cờ",
+    "moderate_dismiss": "Bỏ cờ",
 }
 DEADLINE_LABELS: dict[str, str] = {
     "on_track": "Trong hạn",

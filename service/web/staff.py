@@ -179,6 +179,7 @@ def _case_page(
         "sug": sug,
         "similar_titles": titles,
         "actions": casepage.offered_actions(detail, who),
+        "moderation_actions": casepage.moderation_actions(detail, who),
         "handlers": handlers,
         "agency_groups": casepage.agency_choices(),
         "agency_name": casepage.agency_name,
@@ -241,6 +242,10 @@ def _do(work: Casework, who: Principal, case_id: int, action: str, v: dict[str, 
             work.mark_duplicate(case_id, target=int(v["target"]))
         case "merge":
             work.merge(case_id, target=int(v["target"]))
+        case "moderate_confirm":
+            work.moderate(case_id, decision="confirm", note=v.get("note") or None)
+        case "moderate_dismiss":
+            work.moderate(case_id, decision="dismiss", note=v.get("note") or None)
         case _:
             raise NotFound(f"unknown action {action!r}")
 

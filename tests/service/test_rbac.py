@@ -32,6 +32,7 @@ ACTIONS: dict[str, tuple[CaseState, set[str]]] = {
     "reject": (CaseState.TRIAGED, {"clerk", "handler", "admin"}),
     "duplicate": (CaseState.TRIAGED, {"clerk", "handler", "admin"}),
     "merge": (CaseState.TRIAGED, {"clerk", "handler", "admin"}),
+    "moderation": (CaseState.TRIAGED, {"clerk", "admin"}),  # confirm / dismiss an abuse or spam flag
 }
 
 
@@ -44,7 +45,7 @@ def headers(service: Service, role: str) -> dict[str, str]:
 
 
 def action_body(service: Service, endpoint: str) -> dict[str, Any] | None:
-    return {
+    bodies: dict[str, dict[str, Any]] = {
         "route": {"agency": OWN},
         "assign": {"assignee": service.handler_name(OWN)},
         "transfer": {"agency": OTHER},
@@ -54,7 +55,25 @@ def action_body(service: Service, endpoint: str) -> dict[str, Any] | None:
         "reject": {"reason": "không thuộc phạm vi"},
         "duplicate": {"target": service.case_in(CaseState.TRIAGED, agency=OWN)},
         "merge": {"target": service.case_in(CaseState.TRIAGED, agency=OWN)},
-    }.get(endpoint)
+        "moderation": {"decision": "dismiss", "note": "không vi phạm"},
+    }
+    return bodies.get(endpoint)
+
+
+def flag(service: Service, case_id: int) -> None:
+    """Stage a screened case carrying a moderation flag (as the pipeline stores it at intake)."""
+    from triage.store.models import Case
+
+    moderation = {"flagged": True, "model_flagged": True, "reasons": ["abuse"], "abuse": 0.9, "spam": 0.1}
+    with service.svc.db.session() as s:
+        case = s.get(Case, case_id)
+        assert case is not None
+        case.suggestion = {**(case.suggestion or {}), "moderation": {**moderation, "decision": None}}
+
+
+def flagged(service: Service, case_id: int) -> bool:
+    r = service.client.get(f"/api/v1/cases/{case_id}", headers=service.headers("admin"))
+    return bool(r.json()["suggestion"]["moderation"]["flagged"])
 
 
 def expected_action_status(role: str, allowed: set[str]) -> int:
@@ -71,12 +90,16 @@ def expected_action_status(role: str, allowed: set[str]) -> int:
 def test_action_matrix(service: Service, endpoint: str, role: str) -> None:
     state, allowed = ACTIONS[endpoint]
     cid = service.case_in(state, agency=OWN)
+    if endpoint == "moderation":
+        flag(service, cid)
     body = action_body(service, endpoint)
     r = service.client.post(f"/api/v1/cases/{cid}/{endpoint}", json=body, headers=headers(service, role))
     want = expected_action_status(role, allowed)
     assert r.status_code == want, r.text
     if want != 200:
         assert service.state_of(cid) == state.value  # refused writes change nothing
+        if endpoint == "moderation":
+            assert flagged(service, cid)
     if want == 401:
         assert r.headers["www-authenticate"] == "Bearer"
 

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import Select, exists, func, select
+from sqlalchemy import Select, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from triage.store.models import Assignment, Case, Event, Response, ReviewedLabel, Submission, User
@@ -66,6 +66,7 @@ class CaseFilter:
     due_before: date | None = None  # "due soon": open, answer due on or after today and before this date
     text: str | None = None
     assignee_id: int | None = None
+    flagged: bool | None = None  # moderation flag raised (and not dismissed) / not raised; None = either
 
 
 class Cases:
@@ -89,6 +90,9 @@ class Cases:
             stmt = stmt.where(Case.kind == f.kind)
         if f.assignee_id is not None:
             stmt = stmt.where(Case.assignee_id == f.assignee_id)
+        if f.flagged is not None:
+            flag = Case.suggestion[("moderation", "flagged")].as_boolean()
+            stmt = stmt.where(flag.is_(True) if f.flagged else or_(flag.is_(None), flag.is_(False)))
         if f.overdue:
             stmt = stmt.where(Case.state.in_(OPEN_STATES), Case.answer_due < today)
         if f.due_before is not None:

@@ -18,6 +18,7 @@ from service.schemas.cases import (
     AssignIn,
     CaseDetail,
     CaseList,
+    ModerationIn,
     NoteIn,
     ReasonIn,
     RespondIn,
@@ -55,6 +56,9 @@ def list_cases(
     overdue: Annotated[bool, Query(description="Only open cases past their answer deadline.")] = False,
     due_soon: Annotated[bool, Query(description="Only open cases within the 'due soon' working days.")] = False,
     q: Annotated[str | None, Query(max_length=200, description="Text search in titles and contents.")] = None,
+    flagged: Annotated[
+        bool | None, Query(description="true: cases with a moderation flag (abuse / spam); false: without.")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
 ) -> CaseList:
@@ -70,6 +74,7 @@ def list_cases(
         overdue=overdue,
         due_before=due_before,
         text=normalize(q) if q else None,
+        flagged=flagged,
     )
     with svc.db.read() as s:
         work = Casework(s, who, policy=svc.policy, calendar=svc.calendar, now=svc.now())
@@ -186,3 +191,9 @@ def mark_duplicate(case_id: CaseId, body: TargetIn, who: Staff, svc: State) -> C
 def merge(case_id: CaseId, body: TargetIn, who: Staff, svc: State) -> CaseDetail:
     """Fold this case into open case ``target``: its submissions move there and this one ends as a duplicate."""
     return _act(svc, who, lambda w: w.merge(case_id, target=body.target))
+
+
+@router.post("/{case_id}/moderation", response_model=CaseDetail, responses=_ERRORS)
+def moderate(case_id: CaseId, body: ModerationIn, who: Staff, svc: State) -> CaseDetail:
+    """Confirm or dismiss the abuse / spam flag (clerk, admin); audited, and nothing is deleted or hidden."""
+    return _act(svc, who, lambda w: w.moderate(case_id, decision=body.decision, note=body.note))
