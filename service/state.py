@@ -19,6 +19,7 @@ from triage.workflow import DeadlinePolicy
 
 if TYPE_CHECKING:
     from service.learning import ModelManager
+    from triage.store.case_index import CaseIndex
 
 
 @dataclass
@@ -32,6 +33,7 @@ class ServiceState:
     calendar: WorkingCalendar = field(default_factory=default_calendar)
     clock: Callable[[], datetime] = utcnow
     models: ModelManager | None = None
+    cases_index: CaseIndex | None = None
 
     def now(self) -> datetime:
         return self.clock()

@@ -66,6 +66,7 @@ def _summary_fields(
         "received_at": case.received_at,
         "answer_due": case.answer_due,
         "deadline_status": status,
+        "campaign_id": case.campaign_id,
     }
 
 

@@ -29,6 +29,7 @@ from triage.workflow import DeadlinePolicy, forward_deadline, response_deadline,
 if TYPE_CHECKING:
     from triage.agency_router import AgencyRouter
     from triage.calendar import WorkingCalendar
+    from triage.campaigns import CampaignPolicy
     from triage.config import Settings
     from triage.router import Router
 
@@ -36,7 +37,7 @@ FIELD_TEMPERATURE = 0.02
 
 
 class SimilarIndex(Protocol):
-    """Earlier cases by cosine similarity; brute force today, faiss later, same call."""
+    """Earlier cases by cosine similarity (``triage.store.case_index.CaseIndex``: faiss)."""
 
     def search(self, vector: np.ndarray, k: int, *, exclude_case: int | None = None) -> list[tuple[int, float]]: ...
 
@@ -67,8 +68,11 @@ class Ranked:
 
 @dataclass(frozen=True)
 class SimilarCase:
+    """An earlier case and its cosine; ``likely_duplicate`` when the score clears the calibrated threshold."""
+
     case_id: int
     score: float
+    likely_duplicate: bool = False
 
 
 @dataclass
@@ -88,6 +92,12 @@ class Suggestion:
     masked_text: str
     embedding: np.ndarray | None = field(default=None, repr=False)
     auto_threshold: float | None = None  # the models' precision-targeted threshold; None = never auto-route
+    duplicate_threshold: float | None = None  # cosine from which a similar case is a likely duplicate
+
+    @property
+    def likely_duplicate(self) -> bool:
+        """True when some earlier case is similar enough to be the same matter (a clerk confirms)."""
+        return any(c.likely_duplicate for c in self.similar)
 
     @property
     def auto_routable(self) -> bool:
@@ -106,6 +116,7 @@ class Suggestion:
         """JSON-safe form stored with the case (without the embedding, which has its own column)."""
         data = asdict(self)
         data.pop("embedding")
+        data["likely_duplicate"] = self.likely_duplicate
         data["forward_due"] = self.forward_due.isoformat()
         data["answer_due"] = self.answer_due.isoformat()
         return data
@@ -140,6 +151,8 @@ class Pipeline:
         calendar: WorkingCalendar | None = None,
         top_k: int = 3,
         similar_k: int = 5,
+        duplicate_threshold: float | None = None,
+        campaigns: CampaignPolicy | None = None,
     ) -> None:
         self.embedder = embedder
         self.models = RoutingModels(agency_router=agency_router, field_router=field_router)
@@ -149,6 +162,8 @@ class Pipeline:
         self.calendar = calendar
         self.top_k = top_k
         self.similar_k = similar_k
+        self.duplicate_threshold = duplicate_threshold
+        self.campaigns = campaigns  # None: intake groups no campaigns
         self._field_vectors: dict[str, np.ndarray] = {}
         self._lock = threading.Lock()
 
@@ -158,6 +173,7 @@ class Pipeline:
     ) -> Pipeline:
         """The configured models: encoder, agency router (cold start + optional supervised), field router."""
         from triage.agency_router import load_agency_router
+        from triage.campaigns import CampaignPolicy
         from triage.embed import load_embedder
         from triage.router import Router
 
@@ -178,6 +194,12 @@ class Pipeline:
             similar=similar,
             policy=DeadlinePolicy.from_settings(settings),
             similar_k=settings.similar_top_k,
+            duplicate_threshold=settings.duplicate_threshold,
+            campaigns=CampaignPolicy(
+                threshold=settings.campaign_threshold,
+                window_days=settings.campaign_window_days,
+                min_size=settings.campaign_min_size,
+            ),
         )
 
     @property
@@ -267,7 +289,11 @@ class Pipeline:
         similar: list[SimilarCase] = []
         if self.similar is not None and self.similar_k > 0:
             hits = self.similar.search(embedding, self.similar_k, exclude_case=exclude_case)
-            similar = [SimilarCase(case_id=c, score=round(float(s), 6)) for c, s in hits]
+            limit = self.duplicate_threshold
+            similar = [
+                SimilarCase(case_id=c, score=round(float(s), 6), likely_duplicate=limit is not None and s >= limit)
+                for c, s in hits
+            ]
         return Suggestion(
             agencies=agencies,
             fields=fields,
@@ -282,6 +308,7 @@ class Pipeline:
             masked_text=masked,
             embedding=embedding.astype(np.float32),
             auto_threshold=models.auto_threshold,
+            duplicate_threshold=self.duplicate_threshold,
         )
 
 

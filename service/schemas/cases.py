@@ -105,6 +105,7 @@ class CaseSummary(BaseModel):
     received_at: datetime
     answer_due: date | None
     deadline_status: str | None = Field(description="on_track, due_soon or overdue while the deadline runs; else null.")
+    campaign_id: int | None = Field(default=None, description="The campaign (near-identical group) of the case.")
 
 
 class CaseList(BaseModel):
