@@ -261,10 +261,10 @@ def _store(
             model_version=case.model_version,
             at=received,
         )
-        if campaigns is not None and suggestion is not None and suggestion.similar:
+        if campaigns is not None and suggestion is not None and suggestion.near_identical:
             from triage.campaigns import group
 
-            group(s, case, suggestion.similar, campaigns)
+            group(s, case, suggestion.near_identical, campaigns)
         if auto_route and suggestion is not None and suggestion.auto_routable:
             _auto_route(s, case, suggestion, received)
         return _receipt(sub, replayed=False)

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from triage.router import Router
 
 FIELD_TEMPERATURE = 0.02
+CAMPAIGN_DEPTH = 20  # extra neighbours searched for campaign candidates
 
 
 class SimilarIndex(Protocol):
@@ -93,6 +94,8 @@ class Suggestion:
     embedding: np.ndarray | None = field(default=None, repr=False)
     auto_threshold: float | None = None  # the models' precision-targeted threshold; None = never auto-route
     duplicate_threshold: float | None = None  # cosine from which a similar case is a likely duplicate
+    # Near-identical earlier cases (campaign candidates) from a deeper search than ``similar``; not stored.
+    near_identical: list[SimilarCase] = field(default_factory=list, repr=False)
 
     @property
     def likely_duplicate(self) -> bool:
@@ -116,6 +119,7 @@ class Suggestion:
         """JSON-safe form stored with the case (without the embedding, which has its own column)."""
         data = asdict(self)
         data.pop("embedding")
+        data.pop("near_identical")
         data["likely_duplicate"] = self.likely_duplicate
         data["forward_due"] = self.forward_due.isoformat()
         data["answer_due"] = self.answer_due.isoformat()
@@ -287,13 +291,20 @@ class Pipeline:
             named = [self.registry.get(submission.province_code), *named]
         provinces = [Ranked(name=p.name, score=1.0, code=p.code) for p in named]
         similar: list[SimilarCase] = []
+        near: list[SimilarCase] = []
         if self.similar is not None and self.similar_k > 0:
-            hits = self.similar.search(embedding, self.similar_k, exclude_case=exclude_case)
+            # Campaign grouping looks deeper than the list shown: older copies outside the time window
+            # must not crowd this week's out of the candidates.
+            depth = self.similar_k + (CAMPAIGN_DEPTH if self.campaigns is not None else 0)
+            hits = self.similar.search(embedding, depth, exclude_case=exclude_case)
             limit = self.duplicate_threshold
-            similar = [
+            found = [
                 SimilarCase(case_id=c, score=round(float(s), 6), likely_duplicate=limit is not None and s >= limit)
                 for c, s in hits
             ]
+            similar = found[: self.similar_k]
+            if self.campaigns is not None:
+                near = [c for c in found if c.score >= self.campaigns.threshold]
         return Suggestion(
             agencies=agencies,
             fields=fields,
@@ -309,6 +320,7 @@ class Pipeline:
             embedding=embedding.astype(np.float32),
             auto_threshold=models.auto_threshold,
             duplicate_threshold=self.duplicate_threshold,
+            near_identical=near,
         )
 
 
