@@ -6,7 +6,8 @@ half and a held-out half. The threshold maximising F1 on the calibration half is
 (and ROC-AUC of the cosine on both), next to TF-IDF cosine calibrated the same way.
 
 *Retrieval*: every pair's ``text1`` queries a ``DuplicateIndex`` (the product's class and default
-parameters) holding every ``text2`` plus real VNTC news sentences as distractors; recall@5 is the
+parameters) holding every ``text2`` plus real VNTC news sentences as distractors (other real texts of
+the shared corpus while its VNTC part is not cached yet: ``distractor_sources`` says which); recall@5 is the
 share of queries whose own ``text2`` is among the 5 nearest. TF-IDF cosine over the same
 collection is the same-run baseline.
 """
@@ -58,16 +59,10 @@ def calibrate(scores: np.ndarray, y: np.ndarray, calib: np.ndarray, held: np.nda
     }
 
 
-def _vectors(texts: list[str], known: dict[str, np.ndarray], embedder: Embedder) -> np.ndarray:
-    missing = sorted({t for t in texts if t not in known})
-    if missing:
-        for t, v in zip(missing, embedder.encode(missing), strict=True):
-            known[t] = v
-    return np.stack([known[t] for t in texts]).astype(np.float32)
-
-
-def duplicates(embedder: Embedder, say: Progress, quick: bool = False) -> dict[str, Any]:
-    from benchmarks.corpora import real_embeddings
+def duplicates(embedder: Embedder, say: Progress, quick: bool = False, cached_only: bool = False) -> dict[str, Any]:
+    from benchmarks.common import cached_embeddings
+    from benchmarks.corpora import real_embeddings, real_texts
+    from benchmarks.index_scale import cached_real
     from triage.duplicates import DuplicateIndex
 
     rows = load("vnpara/pairs.jsonl", "text1")
@@ -77,14 +72,28 @@ def duplicates(embedder: Embedder, say: Progress, quick: bool = False) -> dict[s
     perm = np.random.default_rng(SEED).permutation(len(rows))
     calib, held = np.sort(perm[: len(rows) // 2]), np.sort(perm[len(rows) // 2 :])
 
-    say("duplicates: corpus embeddings (cache)")
-    texts, vecs = real_embeddings(30_000 if quick else 150_000, verbose=True)
-    known = {t.text: v for t, v in zip(texts, vecs, strict=True)}
-    distractor_texts = [t.text for t in texts if t.source == "vntc"]
-    distractors = np.stack([known[t] for t in distractor_texts]) if distractor_texts else np.zeros((0, 384))
-    say(f"duplicates: {len(distractor_texts)} VNTC distractor sentences")
-    ea, eb = _vectors(a, known, embedder), _vectors(b, known, embedder)
+    say("duplicates: vnPara embeddings")
+    ea = cached_embeddings(embedder, a, embedder.encode)
+    eb = cached_embeddings(embedder, b, embedder.encode)
     cosine = (ea * eb).sum(axis=1)
+
+    say("duplicates: corpus embeddings (cache)")
+    n_corpus = 30_000 if quick else 150_000
+    if cached_only:  # the prefix of the shared corpus cache already built (see benchmarks.corpora)
+        vecs = cached_real(n_corpus, cached_only=True)
+        texts = real_texts(len(vecs))
+    else:
+        texts, vecs = real_embeddings(n_corpus, verbose=True)
+    pair_texts = set(a) | set(b)
+    pool = [(t, v) for t, v in zip(texts, vecs, strict=True) if t.text not in pair_texts]
+    vntc = [(t, v) for t, v in pool if t.source == "vntc"]
+    chosen = vntc if len(vntc) >= 20_000 else pool  # VNTC sentences; other real texts while not yet cached
+    distractor_texts = [t.text for t, _ in chosen]
+    distractors = np.stack([v for _, v in chosen]) if chosen else np.zeros((0, ea.shape[1]), np.float32)
+    sources: dict[str, int] = {}
+    for t, _ in chosen:
+        sources[t.source] = sources.get(t.source, 0) + 1
+    say(f"duplicates: {len(distractor_texts)} distractors {sources}")
 
     tfidf = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True).fit(a + b)
     ta, tb = tfidf.transform(a), tfidf.transform(b)
@@ -135,6 +144,7 @@ def duplicates(embedder: Embedder, say: Progress, quick: bool = False) -> dict[s
         "retrieval": {
             "collection": len(collection),
             "distractors": len(distractor_texts),
+            "distractor_sources": sources,
             "index_kind": index.kind,
             "index_build_s": round(build_s, 2),
             "search_ms_per_query": round(search_ms, 3),
@@ -143,3 +153,25 @@ def duplicates(embedder: Embedder, say: Progress, quick: bool = False) -> dict[s
             "baseline_recall_at_5": recall(tf_found),
         },
     }
+
+
+if __name__ == "__main__":
+    import json
+    import sys
+
+    from benchmarks.common import write_result
+    from triage.config import get_settings
+    from triage.embed import OnnxEmbedder, default_encoder_path
+
+    settings = get_settings()
+    folder = settings.encoder_path or default_encoder_path(settings.model_dir)
+    result = duplicates(
+        OnnxEmbedder(folder, threads=settings.encoder_threads),
+        lambda m: print(m, file=sys.stderr, flush=True),
+        quick="--quick" in sys.argv,
+        cached_only="--cached-only" in sys.argv,
+    )
+    result["quick"] = "--quick" in sys.argv
+    if not result["quick"]:
+        write_result("duplicates", result)
+    print(json.dumps({k: result[k] for k in ("router", "baseline", "retrieval")}, indent=1))
