@@ -121,11 +121,12 @@ def index_scale(
     quick: bool = False,
     cached_only: bool = False,
     checkpoint: Callable[[dict[str, Any]], None] | None = None,
+    n_total: int | None = None,
 ) -> dict[str, Any]:
     """Each index type on the same collection and queries; the default's choice follows from the numbers."""
     import faiss
 
-    n_total = 100_000 if quick else 1_000_000
+    n_total = n_total or (100_000 if quick else 1_000_000)
     n_real = 30_000 if quick else 150_000
     n_queries = 300 if quick else 1_000
     k = 10
@@ -227,7 +228,7 @@ def index_scale(
 
         return {"nprobe": value}, apply
 
-    nlist = 1024 if not quick else 256
+    nlist = 1024 if n_total >= 500_000 else 512 if n_total >= 150_000 else 256
     meta = {
         "dataset": "real e5 embeddings of the shared corpora + derived mixtures",
         "protocol": (
@@ -273,12 +274,14 @@ if __name__ == "__main__":
 
     quick = "--quick" in sys.argv
     cached = "--cached-only" in sys.argv
+    size = next((int(a.split("=", 1)[1]) for a in sys.argv if a.startswith("--n=")), None)
 
     def save(partial: dict[str, Any]) -> None:
-        write_result("index_scale" if not quick else "index_scale_quick", {**partial, "quick": quick})
+        name = "index_scale" if not quick and size in (None, 1_000_000) else f"index_scale_{partial['n_vectors']}"
+        write_result(name, {**partial, "quick": quick})
 
     result = index_scale(
-        lambda m: print(m, file=sys.stderr, flush=True), quick=quick, cached_only=cached, checkpoint=save
+        lambda m: print(m, file=sys.stderr, flush=True), quick=quick, cached_only=cached, checkpoint=save, n_total=size
     )
     save(result)
     print(json.dumps(result["fastest_meeting_target"]), file=sys.stderr)
