@@ -95,7 +95,7 @@ class Settings(BaseSettings):
     )
     similar_top_k: int = Field(default=5, ge=0, le=50, description="Similar earlier cases shown with a suggestion.")
     duplicate_threshold: float = Field(
-        default=0.9191,
+        default=0.9298,
         ge=-1.0,
         le=1.0,
         description="Cosine from which a similar earlier case is flagged as a likely duplicate (calibrated on vnPara).",
