@@ -165,7 +165,8 @@ def summary_table() -> str:
         )
         rt = r["retrieval"]
         lines.append(
-            f"| vnPara retrieval, text1 -> text2 among {rt['collection']:,} ({rt['distractors']:,} VNTC distractors) | "
+            f"| vnPara retrieval, text1 -> text2 among {rt['collection']:,} ({rt['distractors']:,} distractors: "
+            f"{' + '.join(rt.get('distractor_sources', {'vntc': 0}))}) | "
             f"recall@5 | {rt['recall_at_5']['paraphrase_pairs']} ({rt['index_kind']}) | "
             f"{rt['baseline_recall_at_5']['paraphrase_pairs']} (TF-IDF cosine) |"
         )
