@@ -106,7 +106,7 @@ def _embedder() -> object:
     from triage.embed import load_embedder
 
     s = get_settings()
-    return load_embedder(s.encoder_path, s.model_dir, backend="onnx", threads=1, spin=False)
+    return load_embedder(s.encoder_path, s.model_dir, backend="onnx", threads=0, spin=True)
 
 
 def real_embeddings(n: int, *, verbose: bool = True) -> tuple[list[RealText], np.ndarray]:

@@ -12,6 +12,8 @@ from rich.console import Console
 
 from benchmarks import quality, speed
 from benchmarks.common import RESULTS, load, write_result
+from benchmarks.duplicates import duplicates
+from benchmarks.index_scale import index_scale
 from benchmarks.learning_curve import learning_curve
 from benchmarks.moderation import moderation
 from benchmarks.themes_bench import themes_benchmark
@@ -33,6 +35,8 @@ ORDER = [
     "learning_curve",
     "themes",
     "moderation",
+    "duplicates",
+    "index_scale",
 ]
 
 
@@ -74,6 +78,8 @@ def main(only: list[str] | None = None, quick: bool = False) -> dict[str, Any]:
         "learning_curve": lambda: learning_curve(embedder, say, quick=quick),
         "themes": lambda: themes_benchmark(embedder, say, quick=quick),
         "moderation": lambda: moderation(embedder, say, quick=quick),
+        "duplicates": lambda: duplicates(embedder, say, quick=quick),
+        "index_scale": lambda: index_scale(say, quick=quick),
     }
     results: dict[str, Any] = {}
     for name in ORDER:
@@ -196,6 +202,34 @@ def summary_table() -> str:
             f"| moderation: {r['n_civic_held_out']} held-out civic texts | false-flag rate | "
             f"{m['civic_false_flag_rate']} | {b['civic_false_flag_rate']} |"
         )
+    r = _get("duplicates")
+    if r and not r.get("quick"):
+        m, base = r["router"], r["baseline"]
+        lines.append(
+            f"| vnPara likely duplicate (threshold {m['threshold']} from the calibration half) | held-out P / R / F1 | "
+            f"{m['held_out']['precision']} / {m['held_out']['recall']} / {m['held_out']['f1']} | "
+            f"{base['held_out']['precision']} / {base['held_out']['recall']} / {base['held_out']['f1']} "
+            "(TF-IDF cosine) |"
+        )
+        rt = r["retrieval"]
+        lines.append(
+            f"| vnPara retrieval, text1 -> text2 among {rt['collection']:,} ({rt['distractors']:,} distractors: "
+            f"{' + '.join(rt.get('distractor_sources', {'vntc': 0}))}) | "
+            f"recall@5 | {rt['recall_at_5']['paraphrase_pairs']} ({rt['index_kind']}) | "
+            f"{rt['baseline_recall_at_5']['paraphrase_pairs']} (TF-IDF cosine) |"
+        )
+    r = _get("index_scale")
+    if r and not r.get("quick"):
+        flat = next(x for x in r["rows"] if x["index"].startswith("Flat"))
+        for x in r["rows"]:
+            if x is flat:
+                continue
+            params = ", ".join(f"{k} {v}" for k, v in x["params"].items())
+            lines.append(
+                f"| index {r['n_vectors']:,} x {r['dimension']} ({r['real_share']:.0%} real): {x['index']}, {params} | "
+                f"recall@10 / p50 / p99 ms / build s / MB | {x['recall_at_10']} / {x['p50_ms']} / {x['p99_ms']} / "
+                f"{x['build_s']:.0f} / {x['bytes'] / 2**20:.0f} | exact {flat['p50_ms']} ms p50 |"
+            )
     return "\n".join(lines)
 
 

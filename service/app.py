@@ -115,6 +115,9 @@ def run_maintenance(svc: Any) -> None:
     from triage.intake import retriage_missing
 
     retriage_missing(svc.db, svc.pipeline)
+    if svc.cases_index is not None:
+        svc.cases_index.refresh()
+        svc.cases_index.save()
     with svc.db.session() as s:
         report = escalate(s, today=to_local_date(svc.now()), policy=svc.policy, calendar=svc.calendar)
     if report.recorded:
@@ -168,8 +171,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         from service.state import ServiceState
         from triage.calendar import default_calendar
         from triage.pipeline import Pipeline
+        from triage.store.case_index import CaseIndex
         from triage.store.db import Database, init_db
-        from triage.store.vectors import CaseVectors
         from triage.workflow import DeadlinePolicy
 
         db = Database.from_settings(settings)
@@ -186,13 +189,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         if settings.encoder_batch_wait_ms > 0:  # concurrent requests share one model call
             embedder = BatchingEmbedder(embedder, max_wait_ms=settings.encoder_batch_wait_ms)
-        pipeline = Pipeline.from_settings(settings, embedder=embedder, similar=CaseVectors(db))
+        cases_index = CaseIndex.from_settings(db, settings).open()
+        pipeline = Pipeline.from_settings(settings, embedder=embedder, similar=cases_index)
         pipeline.calendar = default_calendar()
         _limit_threads(settings)  # after the models load: each library brings its own BLAS copy
         svc = ServiceState(
             settings=settings,
             db=db,
             pipeline=pipeline,
+            cases_index=cases_index,
             limiter=TokenBucketLimiter(per_minute=settings.intake_rate_per_minute, burst=settings.intake_burst),
             token_secret=secret,
             policy=DeadlinePolicy.from_settings(settings),
@@ -218,6 +223,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 job.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await job
+            try:
+                cases_index.save()  # a restart then reads only the events after this point
+            except Exception:
+                log.exception("could not save the case index; the next start rebuilds it")
             db.dispose()
 
     app = FastAPI(
@@ -285,9 +294,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         svc = getattr(app.state, "svc", None)
         return {"status": "ok", "version": __version__, "model_version": svc.pipeline.model_version if svc else None}
 
-    from service.api.routes import agencies, auth, cases, models, nlp, stats, submissions, themes
+    from service.api.routes import agencies, auth, campaigns, cases, models, nlp, stats, submissions, themes
 
-    for module in (submissions, auth, cases, stats, agencies, nlp, models, themes):
+    for module in (submissions, auth, cases, campaigns, stats, agencies, nlp, models, themes):
         app.include_router(module.router)
     from service.web import mount
 

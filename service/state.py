@@ -20,6 +20,7 @@ from triage.workflow import DeadlinePolicy
 
 if TYPE_CHECKING:
     from service.learning import ModelManager
+    from triage.store.case_index import CaseIndex
 
 
 @dataclass
@@ -34,6 +35,7 @@ class ServiceState:
     clock: Callable[[], datetime] = utcnow
     models: ModelManager | None = None
     themes: ThemeCache = field(default_factory=ThemeCache)
+    cases_index: CaseIndex | None = None
 
     def now(self) -> datetime:
         return self.clock()

@@ -67,6 +67,7 @@ def _summary_fields(
         "answer_due": case.answer_due,
         "deadline_status": status,
         "flagged": bool((suggestion.get("moderation") or {}).get("flagged")),
+        "campaign_id": case.campaign_id,
     }
 
 

@@ -94,6 +94,27 @@ class Settings(BaseSettings):
         default=None, description="Supervised field router folder; None = rank the agency's fields by similarity."
     )
     similar_top_k: int = Field(default=5, ge=0, le=50, description="Similar earlier cases shown with a suggestion.")
+    duplicate_threshold: float = Field(
+        default=0.9298,
+        ge=-1.0,
+        le=1.0,
+        description="Cosine from which a similar earlier case is flagged as a likely duplicate (calibrated on vnPara).",
+    )
+    index_approximate_from: int = Field(
+        default=15_000, ge=1, description="Case index: exact search below this many cases, HNSW from it on."
+    )
+    index_hnsw_m: int = Field(default=32, ge=4, le=128, description="Case index: HNSW neighbours per node (M).")
+    index_ef_construction: int = Field(default=100, ge=8, description="Case index: HNSW efConstruction.")
+    index_ef_search: int = Field(default=256, ge=8, description="Case index: HNSW efSearch (recall vs latency).")
+    campaign_threshold: float = Field(
+        default=0.96, ge=-1.0, le=1.0, description="Cosine from which two submissions count as near-identical."
+    )
+    campaign_window_days: float = Field(
+        default=7.0, gt=0, description="Near-identical submissions at most this many days apart join one campaign."
+    )
+    campaign_min_size: int = Field(
+        default=3, ge=2, description="A group is listed and badged as a campaign from this many cases on."
+    )
 
     # --- moderation flags (abuse / spam) for a clerk's review; nothing is removed automatically ---
     moderation_enabled: bool = Field(default=True, description="Screen new submissions for abuse and spam.")

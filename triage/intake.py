@@ -17,7 +17,7 @@ import logging
 import secrets
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.exc import IntegrityError
 
@@ -31,6 +31,9 @@ from triage.store.repositories import Submissions, search_key
 from triage.store.vectors import to_bytes
 from triage.text import normalize
 from triage.workflow import CaseState, DeadlinePolicy, forward_deadline, response_deadline, validate_kind
+
+if TYPE_CHECKING:
+    from triage.campaigns import CampaignPolicy
 
 log = logging.getLogger(__name__)
 
@@ -181,6 +184,7 @@ def receive(
                 idempotency_key,
                 fingerprint,
                 auto_route,
+                None if pipeline is None else pipeline.campaigns,
             )
         except IntegrityError:
             if idempotency_key is not None:
@@ -206,6 +210,7 @@ def _store(
     idempotency_key: str | None,
     fingerprint: str,
     auto_route: bool = False,
+    campaigns: CampaignPolicy | None = None,
 ) -> Receipt:
     with db.session() as s:
         case = Case(
@@ -265,6 +270,10 @@ def _store(
             model_version=case.model_version,
             at=received,
         )
+        if campaigns is not None and suggestion is not None and suggestion.near_identical:
+            from triage.campaigns import group
+
+            group(s, case, suggestion.near_identical, campaigns)
         if auto_route and suggestion is not None and suggestion.auto_routable:
             _auto_route(s, case, suggestion, received)
         return _receipt(sub, replayed=False)

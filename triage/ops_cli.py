@@ -1,4 +1,4 @@
-"""Operations commands: `triage users create`, `triage audit verify`, `triage escalate`, `triage db upgrade`.
+"""Operations commands: `triage users create`, `audit verify`, `escalate`, `db upgrade`, `index rebuild`.
 
 They work on the database named by TRIAGE_DATABASE_URL (default: the SQLite file under the data
 folder), upgrading its schema first, so they can run before the service ever started.
@@ -24,6 +24,7 @@ console = Console(stderr=True)
 users_app = typer.Typer(help="Staff accounts.", no_args_is_help=True)
 audit_app = typer.Typer(help="The hash-chained audit trail.", no_args_is_help=True)
 db_app = typer.Typer(help="The database schema.", no_args_is_help=True)
+index_app = typer.Typer(help="The similar-case (duplicate) index.", no_args_is_help=True)
 
 
 def _database(url: str | None = None) -> Database:
@@ -149,9 +150,34 @@ def escalate(
     console.print(f"recorded {report.recorded} escalation(s)")
 
 
+@index_app.command("rebuild")
+def index_rebuild() -> None:
+    """Rebuild the similar-case index from the database and save it under the data folder.
+
+    The service keeps the index in step by itself; run this after restoring a backup, changing the
+    encoder (re-embedded submissions) or the index settings (TRIAGE_INDEX_*).
+    """
+    import time
+
+    from triage.store.case_index import CaseIndex
+
+    settings = get_settings()
+    db = _database()
+    try:
+        started = time.perf_counter()
+        index = CaseIndex.from_settings(db, settings)
+        n = index.rebuild()
+        folder = index.save()
+    finally:
+        db.dispose()
+    where = folder if folder is not None else "(nothing saved: no case has an embedding yet)"
+    console.print(f"indexed {n} cases ({index.kind}) in {time.perf_counter() - started:.1f} s -> {where}")
+
+
 def register(app: typer.Typer) -> None:
     """Attach these commands to the main `triage` CLI."""
     app.add_typer(users_app, name="users")
     app.add_typer(audit_app, name="audit")
     app.add_typer(db_app, name="db")
+    app.add_typer(index_app, name="index")
     app.command("escalate")(escalate)

@@ -31,6 +31,7 @@ from triage.workflow import DeadlinePolicy, forward_deadline, response_deadline,
 if TYPE_CHECKING:
     from triage.agency_router import AgencyRouter
     from triage.calendar import WorkingCalendar
+    from triage.campaigns import CampaignPolicy
     from triage.config import Settings
     from triage.moderation import Moderator
     from triage.router import Router
@@ -38,10 +39,11 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 FIELD_TEMPERATURE = 0.02
+CAMPAIGN_DEPTH = 20  # extra neighbours searched for campaign candidates
 
 
 class SimilarIndex(Protocol):
-    """Earlier cases by cosine similarity; brute force today, faiss later, same call."""
+    """Earlier cases by cosine similarity (``triage.store.case_index.CaseIndex``: faiss)."""
 
     def search(self, vector: np.ndarray, k: int, *, exclude_case: int | None = None) -> list[tuple[int, float]]: ...
 
@@ -72,8 +74,11 @@ class Ranked:
 
 @dataclass(frozen=True)
 class SimilarCase:
+    """An earlier case and its cosine; ``likely_duplicate`` when the score clears the calibrated threshold."""
+
     case_id: int
     score: float
+    likely_duplicate: bool = False
 
 
 @dataclass
@@ -94,6 +99,14 @@ class Suggestion:
     embedding: np.ndarray | None = field(default=None, repr=False)
     auto_threshold: float | None = None  # the models' precision-targeted threshold; None = never auto-route
     moderation: dict[str, Any] | None = None  # ModerationResult.to_dict(); None = not screened
+    duplicate_threshold: float | None = None  # cosine from which a similar case is a likely duplicate
+    # Near-identical earlier cases (campaign candidates) from a deeper search than ``similar``; not stored.
+    near_identical: list[SimilarCase] = field(default_factory=list, repr=False)
+
+    @property
+    def likely_duplicate(self) -> bool:
+        """True when some earlier case is similar enough to be the same matter (a clerk confirms)."""
+        return any(c.likely_duplicate for c in self.similar)
 
     @property
     def auto_routable(self) -> bool:
@@ -112,6 +125,8 @@ class Suggestion:
         """JSON-safe form stored with the case (without the embedding, which has its own column)."""
         data = asdict(self)
         data.pop("embedding")
+        data.pop("near_identical")
+        data["likely_duplicate"] = self.likely_duplicate
         data["forward_due"] = self.forward_due.isoformat()
         data["answer_due"] = self.answer_due.isoformat()
         return data
@@ -147,6 +162,8 @@ class Pipeline:
         top_k: int = 3,
         similar_k: int = 5,
         moderator: Moderator | None = None,
+        duplicate_threshold: float | None = None,
+        campaigns: CampaignPolicy | None = None,
     ) -> None:
         self.embedder = embedder
         self.moderator = moderator
@@ -157,6 +174,8 @@ class Pipeline:
         self.calendar = calendar
         self.top_k = top_k
         self.similar_k = similar_k
+        self.duplicate_threshold = duplicate_threshold
+        self.campaigns = campaigns  # None: intake groups no campaigns
         self._field_vectors: dict[str, np.ndarray] = {}
         self._lock = threading.Lock()
 
@@ -166,6 +185,7 @@ class Pipeline:
     ) -> Pipeline:
         """The configured models: encoder, agency router (cold start + optional supervised), field router."""
         from triage.agency_router import load_agency_router
+        from triage.campaigns import CampaignPolicy
         from triage.embed import load_embedder
         from triage.moderation import load_moderator
         from triage.router import Router
@@ -188,6 +208,12 @@ class Pipeline:
             policy=DeadlinePolicy.from_settings(settings),
             similar_k=settings.similar_top_k,
             moderator=load_moderator(settings, embedder=emb),
+            duplicate_threshold=settings.duplicate_threshold,
+            campaigns=CampaignPolicy(
+                threshold=settings.campaign_threshold,
+                window_days=settings.campaign_window_days,
+                min_size=settings.campaign_min_size,
+            ),
         )
 
     @property
@@ -286,9 +312,20 @@ class Pipeline:
             named = [self.registry.get(submission.province_code), *named]
         provinces = [Ranked(name=p.name, score=1.0, code=p.code) for p in named]
         similar: list[SimilarCase] = []
+        near: list[SimilarCase] = []
         if self.similar is not None and self.similar_k > 0:
-            hits = self.similar.search(embedding, self.similar_k, exclude_case=exclude_case)
-            similar = [SimilarCase(case_id=c, score=round(float(s), 6)) for c, s in hits]
+            # Campaign grouping looks deeper than the list shown: older copies outside the time window
+            # must not crowd this week's out of the candidates.
+            depth = self.similar_k + (CAMPAIGN_DEPTH if self.campaigns is not None else 0)
+            hits = self.similar.search(embedding, depth, exclude_case=exclude_case)
+            limit = self.duplicate_threshold
+            found = [
+                SimilarCase(case_id=c, score=round(float(s), 6), likely_duplicate=limit is not None and s >= limit)
+                for c, s in hits
+            ]
+            similar = found[: self.similar_k]
+            if self.campaigns is not None:
+                near = [c for c in found if c.score >= self.campaigns.threshold]
         return Suggestion(
             agencies=agencies,
             fields=fields,
@@ -304,6 +341,8 @@ class Pipeline:
             embedding=embedding.astype(np.float32),
             auto_threshold=models.auto_threshold,
             moderation=self.moderate(masked, embedding),
+            duplicate_threshold=self.duplicate_threshold,
+            near_identical=near,
         )
 
 

@@ -115,6 +115,7 @@ class CaseSummary(BaseModel):
     answer_due: date | None
     deadline_status: str | None = Field(description="on_track, due_soon or overdue while the deadline runs; else null.")
     flagged: bool = Field(default=False, description="An abuse / spam flag awaits or has a clerk's confirmation.")
+    campaign_id: int | None = Field(default=None, description="The campaign (near-identical group) of the case.")
 
 
 class CaseList(BaseModel):

@@ -172,7 +172,7 @@ def suggestion_view(suggestion: dict[str, Any] | None) -> SuggestionView:
                 {
                     "case_id": int(item["case_id"]),
                     "score": float(item.get("score") or 0.0),
-                    "duplicate": bool(duplicates) or bool(item.get("duplicate")),
+                    "duplicate": bool(duplicates) or bool(item.get("duplicate") or item.get("likely_duplicate")),
                 }
             )
     flags_raw = suggestion.get("flags") or []

@@ -225,5 +225,6 @@ def test_every_submission_is_on_the_audit_trail(service: Service) -> None:
     code = service.client.post("/api/v1/submissions", json=BODY).json()["tracking_code"]
     with service.svc.db.read() as s:
         cid = s.scalar(select(Submission.case_id).where(Submission.tracking_code == code))
-        actions = list(s.scalars(select(Event.action).where(Event.case_id == cid)))
-    assert actions == ["submit"]
+        actions = list(s.scalars(select(Event.action).where(Event.case_id == cid).order_by(Event.seq)))
+    # Earlier tests sent the very same body: the system may also record joining their campaign.
+    assert actions in (["submit"], ["submit", "campaign"])

@@ -268,3 +268,59 @@ def test_models_matrix(service: Service, endpoint: str, role: str) -> None:
         r = c.get("/api/v1/models/jobs/abc123", headers=h)
     assert r.status_code == MODELS[endpoint][role], r.text
     assert service.svc.pipeline.model_version == served
+
+
+# Campaigns: reads for every staff role; answering all for whoever may respond; a handler of another
+# agency finds no campaign made of this agency's cases (404, like the cases themselves).
+CAMPAIGNS = {
+    "list": {"anonymous": 401, "clerk": 200, "handler_own": 200, "handler_other": 200, "analyst": 200, "admin": 200},
+    "detail": {"anonymous": 401, "clerk": 200, "handler_own": 200, "handler_other": 404, "analyst": 200, "admin": 200},
+    "respond": {"anonymous": 401, "clerk": 403, "handler_own": 200, "handler_other": 404, "analyst": 403, "admin": 200},
+}
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("endpoint", list(CAMPAIGNS))
+def test_campaign_matrix(service: Service, endpoint: str, role: str) -> None:
+    from tests.service.test_campaigns_api import stage_campaign
+
+    campaign_id, ids = stage_campaign(service, agency=OWN)
+    h = headers(service, role)
+    c = service.client
+    if endpoint == "list":
+        r = c.get("/api/v1/campaigns", params={"limit": 200}, headers=h)
+    elif endpoint == "detail":
+        r = c.get(f"/api/v1/campaigns/{campaign_id}", headers=h)
+    else:
+        r = c.post(f"/api/v1/campaigns/{campaign_id}/respond", json={"body": "Trả lời chung."}, headers=h)
+    want = CAMPAIGNS[endpoint][role]
+    assert r.status_code == want, r.text
+    if endpoint == "list" and want == 200:
+        assert (campaign_id in [i["id"] for i in r.json()["items"]]) == (role != "handler_other")
+    if endpoint == "detail" and want == 200:
+        assert [i["id"] for i in r.json()["cases"]] == ids
+    if endpoint == "respond":
+        states = {service.state_of(cid) for cid in ids}
+        assert states == ({"responded"} if want == 200 else {"in_progress"})  # refused: nothing answered
+
+
+def test_campaign_shows_a_handler_only_its_agency_cases(service: Service) -> None:
+    """A campaign spanning two agencies: each handler sees, counts and answers only its own cases."""
+    from tests.service.test_campaigns_api import stage_campaign
+
+    campaign_id, ids = stage_campaign(service, n=4, agency=None)
+    with service.work() as w:
+        for cid, agency in zip(ids, [OWN, OWN, OTHER, OTHER], strict=True):
+            w.route(cid, agency=agency)
+            w.assign(cid, assignee=service.handler_name(agency))
+            w.start(cid)
+    own, other = service.headers("handler", OWN), service.headers("handler", OTHER)
+    mine = service.client.get(f"/api/v1/campaigns/{campaign_id}", headers=own).json()
+    assert [c["id"] for c in mine["cases"]] == ids[:2] and mine["size"] == 2
+    listed = service.client.get("/api/v1/campaigns", params={"min_size": 2, "limit": 200}, headers=own).json()
+    assert [i["size"] for i in listed["items"] if i["id"] == campaign_id] == [2]
+    r = service.client.post(f"/api/v1/campaigns/{campaign_id}/respond", json={"body": "Trả lời."}, headers=own)
+    assert r.status_code == 200 and r.json()["responded"] == ids[:2] and r.json()["skipped"] == []
+    assert [service.state_of(cid) for cid in ids] == ["responded", "responded", "in_progress", "in_progress"]
+    theirs = service.client.get(f"/api/v1/campaigns/{campaign_id}", headers=other).json()
+    assert [c["id"] for c in theirs["cases"]] == ids[2:]

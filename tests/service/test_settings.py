@@ -84,7 +84,10 @@ def test_service_keeps_threads_near_the_core_count(tmp_path: Path) -> None:
         app = create_app(Settings(data_dir=tmp_path, escalate_interval_s=0, request_threads=5))
         with TestClient(app) as client:
             assert client.get("/health").status_code == 200
-            blas = [p for p in threadpool_info() if p["user_api"] == "blas"]
+            # faiss ships an OpenMP build of OpenBLAS whose thread count is per-thread OpenMP state (the
+            # limit set in the lifespan's thread does not show from this one); faiss uses BLAS only for
+            # batches of 20+ queries, never for the service's one-query searches, so it is left out here.
+            blas = [p for p in threadpool_info() if p["user_api"] == "blas" and "faiss" not in p["filepath"]]
             assert blas and all(p["num_threads"] == 1 for p in blas)
             tokens = client.portal.call(lambda: anyio.to_thread.current_default_thread_limiter().total_tokens)  # type: ignore[union-attr]
             assert tokens == 5

@@ -80,3 +80,46 @@ def test_bad_input() -> None:
         idx.add([1], np.full((1, 4), np.nan))
     with pytest.raises(InvalidInput):
         idx.search(np.ones((1, 4)), k=0)
+
+
+def test_ids_stay_stable_across_the_switch_to_hnsw_and_save_load(tmp_path: Path) -> None:
+    v = _unit(400, seed=3)
+    ids = np.arange(10_000, 10_400) * 7  # sparse, caller-chosen ids (case numbers)
+    idx = DuplicateIndex(32, approximate_from=100, ef_search=64)
+    idx.add(ids[:60], v[:60])
+    flat_hits = [n.id for n in idx.search(v[:5], k=1)[0]]
+    assert idx.kind == "flat" and flat_hits == [int(ids[0])]
+    idx.add(ids[60:], v[60:])
+    assert idx.kind == "hnsw" and len(idx) == 400
+    assert [r[0].id for r in idx.search(v[:5], k=1)] == [int(i) for i in ids[:5]]
+    assert set(idx.ids().tolist()) == set(ids.tolist())
+    assert np.allclose(idx.vector(int(ids[123])), v[123], atol=1e-6)
+    idx.save(tmp_path / "hnsw")
+    back = DuplicateIndex.load(tmp_path / "hnsw")
+    assert back.kind == "hnsw" and len(back) == 400
+    q = _unit(20, seed=4)
+    assert [[n.id for n in r] for r in back.search(q, k=5)] == [[n.id for n in r] for r in idx.search(q, k=5)]
+    # the graph itself was saved: loading does not re-insert (insertion order would change the graph)
+    assert back._index.ntotal == idx._index.ntotal
+
+
+def test_hnsw_remove_is_a_tombstone_until_rebuild(tmp_path: Path) -> None:
+    v = _unit(300, seed=5)
+    idx = DuplicateIndex(32, approximate_from=50, rebuild_ratio=0.5)
+    idx.add(range(300), v)
+    assert idx.kind == "hnsw"
+    assert idx.remove([5, 6, 7, 12345]) == 3
+    assert len(idx) == 297 and 5 not in idx and 8 in idx
+    assert idx._index.ntotal == 300  # still in the graph, filtered at query time
+    hits = idx.search(v[5:8], k=3)
+    assert all(n.id not in {5, 6, 7} for row in hits for n in row) and all(len(row) == 3 for row in hits)
+    idx.save(tmp_path / "t")
+    back = DuplicateIndex.load(tmp_path / "t")
+    assert len(back) == 297 and 6 not in back
+    assert all(n.id not in {5, 6, 7} for n in back.search(v[6:7], k=10)[0])
+    idx.remove(range(100, 260))  # past rebuild_ratio: the graph is rebuilt without them
+    assert idx._index.ntotal == len(idx) == 137 and idx.kind == "hnsw"
+    idx.add([6], v[6:7])  # a removed id may come back
+    assert idx.search(v[6:7], k=1)[0][0].id == 6
+    idx.rebuild()
+    assert idx.kind == "hnsw" and len(idx) == 138 and idx._index.ntotal == 138

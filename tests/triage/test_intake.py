@@ -13,9 +13,9 @@ from triage.agency_router import AgencyRouter
 from triage.errors import IdempotencyKeyReused, InvalidInput
 from triage.intake import NewSubmission, Receipt, new_tracking_code, receive, retriage_missing
 from triage.pipeline import Pipeline
+from triage.store.case_index import CaseIndex
 from triage.store.db import Database
 from triage.store.models import Case, Event, Submission
-from triage.store.vectors import CaseVectors
 
 NEW = NewSubmission(
     kind="kien_nghi",
@@ -30,7 +30,7 @@ NEW = NewSubmission(
 
 @pytest.fixture(scope="module")
 def pipeline(embedder: Any, db: Database) -> Pipeline:
-    return Pipeline(embedder=embedder, agency_router=AgencyRouter(embedder=embedder).fit(), similar=CaseVectors(db))
+    return Pipeline(embedder=embedder, agency_router=AgencyRouter(embedder=embedder).fit(), similar=CaseIndex(db))
 
 
 def test_stored_exactly_as_sent_with_a_suggestion(db: Database, pipeline: Pipeline) -> None:

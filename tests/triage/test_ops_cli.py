@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -89,3 +90,25 @@ def test_escalate_lists_per_agency_and_records_once(env_db: Database) -> None:
 def test_db_upgrade(env_db: Database) -> None:
     r = CliRunner().invoke(app, ["db", "upgrade"])
     assert r.exit_code == 0 and "schema up to date" in r.output
+
+
+def test_index_rebuild(env_db: Database, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """`triage index rebuild` indexes every case with an embedding and saves it where the service loads it."""
+    import numpy as np
+
+    from tests.triage.store.test_case_index import add
+    from triage.store.case_index import CaseIndex, index_folder
+
+    monkeypatch.setenv("TRIAGE_DATA_DIR", str(tmp_path))
+    get_settings.cache_clear()
+    runner = CliRunner()
+    empty = runner.invoke(app, ["index", "rebuild"])
+    assert empty.exit_code == 0 and "indexed 0 cases" in empty.output
+    vectors = np.eye(4, dtype=np.float32)
+    ids = [add(env_db, v) for v in vectors]
+    r = runner.invoke(app, ["index", "rebuild"])
+    assert r.exit_code == 0, r.output
+    assert "indexed 4 cases (flat)" in r.output
+    loaded = CaseIndex(env_db, folder=index_folder(get_settings()))
+    assert loaded.load() and len(loaded) == 4
+    assert [loaded.search(v, 1)[0][0] for v in vectors] == ids

@@ -119,11 +119,27 @@ class Case(Base):
     answered_at: Mapped[datetime | None] = mapped_column()
     ended_at: Mapped[datetime | None] = mapped_column()
     escalated_for: Mapped[str | None] = mapped_column(String(40))
+    campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id"), index=True)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
     submissions: Mapped[list[Submission]] = relationship(
         back_populates="case", order_by="Submission.id", foreign_keys="Submission.case_id"
     )
+
+
+class Campaign(Base):
+    """Near-identical submissions received close together (a petition drive, a shared template).
+
+    Grouped automatically at intake (``triage.campaigns``); one answer can then serve every open
+    case of the group. ``size`` counts the cases in it.
+    """
+
+    __tablename__ = "campaigns"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    size: Mapped[int] = mapped_column(Integer, default=0, index=True)
 
 
 class Submission(Base):

@@ -1,0 +1,287 @@
+"""Vector index at scale: build time, size, single-query latency and recall@10 of each faiss index type.
+
+The collection: every real e5 embedding the shared corpora give (``benchmarks.corpora``, up to
+150,000 real texts: feedback, questions, comments, paraphrases, news sentences) minus 1,000 held-out
+real texts that serve as queries, topped up to 1,000,000 vectors with *derived* vectors: each a
+normalised convex mixture of 2 or 3 random real vectors (Dirichlet(1) weights) plus small Gaussian
+noise. Derived vectors stay on the manifold of real sentence embeddings (same anisotropy, same
+neighbourhood density) unlike isotropic noise, but they are not real texts: the share of real
+vectors is reported with every result. Ground truth: exact inner product (``IndexFlatIP``).
+
+Latency is one query at a time with faiss on one thread (a service answers one submission per
+request and keeps the other cores for the encoder); build uses every core. Size is the bytes of the
+serialised index (what ``DuplicateIndex.save`` writes, and roughly what it holds in memory).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+Progress = Callable[[str], None]
+Setting = tuple[dict[str, Any], Callable[[Any], None]]
+DIM = 384
+
+
+def cached_real(n_real: int, *, cached_only: bool) -> np.ndarray:
+    """Real embeddings from the shared corpus cache; ``cached_only`` stops at the first chunk not yet built.
+
+    The cache is filled in order, chunk by chunk, by ``python -m benchmarks.corpora``; on a busy machine
+    the scale benchmark can start on the prefix already there (its real share says how much that was).
+    """
+    import hashlib
+
+    from benchmarks import corpora
+
+    if not cached_only:
+        return corpora.real_embeddings(n_real, verbose=True)[1]
+    texts = corpora.real_texts(n_real)
+    model_id = str(getattr(corpora._embedder(), "model_id", "encoder"))
+    parts = []
+    for start in range(0, len(texts), corpora.CHUNK):
+        digest = hashlib.sha256(model_id.encode())
+        for t in texts[start : start + corpora.CHUNK]:
+            digest.update(t.text.encode("utf-8") + b"\x00")
+        path = corpora.CACHE / f"{digest.hexdigest()[:24]}.npy"
+        if not path.exists():
+            break
+        parts.append(np.load(path))
+    if not parts:
+        raise RuntimeError("no cached corpus embeddings yet: run `python -m benchmarks.corpora --n 150000` first")
+    return np.concatenate(parts).astype(np.float32)
+
+
+def collection(
+    n_total: int, n_real: int, n_queries: int, *, seed: int = 0, say: Progress = print, cached_only: bool = False
+) -> dict[str, Any]:
+    """(base, queries, real share): real embeddings first, then derived ones up to ``n_total``."""
+    real = cached_real(n_real, cached_only=cached_only)
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(real))
+    queries = np.ascontiguousarray(real[order[:n_queries]])
+    base_real = real[np.sort(order[n_queries:])]
+    n_derived = max(n_total - len(base_real), 0)
+    say(f"index_scale: {len(base_real)} real + {n_derived} derived vectors, {n_queries} real queries")
+    derived = np.empty((n_derived, real.shape[1]), dtype=np.float32)
+    step = 50_000
+    for start in range(0, n_derived, step):
+        m = min(step, n_derived - start)
+        parts = rng.integers(2, 4, size=m)  # 2 or 3 sources each
+        picks = rng.integers(0, len(base_real), size=(m, 3))
+        w = rng.dirichlet(np.ones(3), size=m).astype(np.float32)
+        w[parts == 2, 2] = 0.0
+        w /= w.sum(axis=1, keepdims=True)
+        mix = np.einsum("mk,mkd->md", w, base_real[picks])
+        mix += rng.normal(scale=0.005, size=mix.shape).astype(np.float32)
+        derived[start : start + m] = mix / np.linalg.norm(mix, axis=1, keepdims=True)
+    base = np.ascontiguousarray(np.concatenate([base_real, derived]), dtype=np.float32)
+    return {"base": base, "queries": queries, "n_real": len(base_real), "n_derived": n_derived}
+
+
+def _size(index: Any) -> int:
+    import faiss
+
+    with tempfile.NamedTemporaryFile(dir=Path(__file__).resolve().parents[1] / "var", suffix=".faiss") as fh:
+        faiss.write_index(index, fh.name)
+        return os.path.getsize(fh.name)
+
+
+def _latency(index: Any, queries: np.ndarray, k: int, n: int) -> tuple[float, float, np.ndarray]:
+    """p50 and p99 ms of one-query searches on one thread, and the ids found for every query."""
+    import faiss
+
+    faiss.omp_set_num_threads(1)
+    found = np.empty((len(queries), k), dtype=np.int64)
+    times = []
+    for i in range(len(queries)):
+        t = time.perf_counter()
+        _, ids = index.search(queries[i : i + 1], k)
+        times.append(time.perf_counter() - t)
+        found[i] = ids[0]
+        if i + 1 >= n:
+            break
+    faiss.omp_set_num_threads(0)
+    ms = np.asarray(times) * 1000
+    return float(np.percentile(ms, 50)), float(np.percentile(ms, 99)), found[: len(times)]
+
+
+def _recall(found: np.ndarray, truth: np.ndarray) -> float:
+    k = truth.shape[1]
+    return float(np.mean([len(set(f.tolist()) & set(t.tolist())) / k for f, t in zip(found, truth, strict=False)]))
+
+
+def index_scale(
+    say: Progress,
+    quick: bool = False,
+    cached_only: bool = False,
+    checkpoint: Callable[[dict[str, Any]], None] | None = None,
+    n_total: int | None = None,
+) -> dict[str, Any]:
+    """Each index type on the same collection and queries; the default's choice follows from the numbers."""
+    import faiss
+
+    n_total = n_total or (100_000 if quick else 1_000_000)
+    n_real = 30_000 if quick else 150_000
+    n_queries = 300 if quick else 1_000
+    k = 10
+    data = collection(n_total, n_real, n_queries, say=say, cached_only=cached_only)
+    base, queries = data["base"], data["queries"]
+    faiss.omp_set_num_threads(0)
+
+    say("index_scale: exact ground truth")
+    t = time.perf_counter()
+    flat = faiss.IndexFlatIP(DIM)
+    flat.add(base)
+    flat_build = time.perf_counter() - t
+    _, truth = flat.search(queries, k)
+    rows: list[dict[str, Any]] = []
+    p50, p99, found = _latency(flat, queries, k, 50 if not quick else 300)
+    rows.append(
+        {
+            "index": "Flat (exact)",
+            "params": {},
+            "build_s": round(flat_build, 2),
+            "bytes": _size(flat),
+            "p50_ms": round(p50, 3),
+            "p99_ms": round(p99, 3),
+            "recall_at_10": round(_recall(found, truth), 4),
+            "queries_timed": len(found),
+        }
+    )
+    say(f"index_scale: {rows[-1]}")
+    del flat
+
+    def measure(
+        name: str, build: Callable[[], Any], searches: list[tuple[dict[str, Any], Callable[[Any], None]]]
+    ) -> None:
+        say(f"index_scale: building {name}")
+        t0 = time.perf_counter()
+        index = build()
+        build_s = time.perf_counter() - t0
+        size = _size(index)
+        for params, apply in searches:
+            apply(index)
+            p50, p99, found = _latency(index, queries, k, len(queries))
+            rows.append(
+                {
+                    "index": name,
+                    "params": params,
+                    "build_s": round(build_s, 2),
+                    "bytes": size,
+                    "p50_ms": round(p50, 3),
+                    "p99_ms": round(p99, 3),
+                    "recall_at_10": round(_recall(found, truth), 4),
+                    "queries_timed": len(found),
+                }
+            )
+            say(f"index_scale: {rows[-1]}")
+
+    def hnsw(m: int, ef_c: int, sq8: bool = False) -> Callable[[], Any]:
+        def build() -> Any:
+            index: Any
+            if sq8:
+                index = faiss.IndexHNSWSQ(
+                    DIM,
+                    faiss.ScalarQuantizer.QT_8bit,  # type: ignore[arg-type]
+                    m,
+                    faiss.METRIC_INNER_PRODUCT,
+                )
+                index.train(base[:: max(1, len(base) // 100_000)])
+            else:
+                index = faiss.IndexHNSWFlat(DIM, m, faiss.METRIC_INNER_PRODUCT)
+            index.hnsw.efConstruction = ef_c
+            index.add(base)
+            return index
+
+        return build
+
+    def ef(value: int) -> tuple[dict[str, Any], Callable[[Any], None]]:
+        def apply(index: Any) -> None:
+            index.hnsw.efSearch = value
+
+        return {"efSearch": value}, apply
+
+    def ivf(nlist: int, pq_m: int | None) -> Callable[[], Any]:
+        def build() -> Any:
+            quantizer = faiss.IndexFlatIP(DIM)
+            index: Any
+            if pq_m is None:
+                index = faiss.IndexIVFFlat(quantizer, DIM, nlist, faiss.METRIC_INNER_PRODUCT)
+            else:
+                index = faiss.IndexIVFPQ(quantizer, DIM, nlist, pq_m, 8, faiss.METRIC_INNER_PRODUCT)
+            sample = base[np.random.default_rng(1).choice(len(base), size=min(len(base), 60 * nlist), replace=False)]
+            index.train(sample)
+            index.add(base)
+            return index  # the Python wrapper keeps ``quantizer`` alive with the index
+
+        return build
+
+    def probe(value: int) -> tuple[dict[str, Any], Callable[[Any], None]]:
+        def apply(index: Any) -> None:
+            index.nprobe = value
+
+        return {"nprobe": value}, apply
+
+    nlist = 1024 if n_total >= 500_000 else 512 if n_total >= 150_000 else 256
+    meta = {
+        "dataset": "real e5 embeddings of the shared corpora + derived mixtures",
+        "protocol": (
+            "base = real embeddings (minus held-out queries) + normalised convex mixtures of 2-3 random real "
+            "vectors (Dirichlet(1) weights) + N(0, 0.005^2) noise per dimension; queries = held-out real texts; "
+            "ground truth = IndexFlatIP; latency = one query per call, faiss on 1 thread; build on all cores"
+        ),
+        "n_vectors": len(base),
+        "n_real": data["n_real"],
+        "n_derived": data["n_derived"],
+        "real_share": round(data["n_real"] / len(base), 4),
+        "n_queries": len(queries),
+        "dimension": DIM,
+        "k": k,
+        "target": {"p50_ms": 1.0, "recall_at_10": 0.97},
+    }
+
+    def summary(complete: bool) -> dict[str, Any]:
+        target = meta["target"]
+        meeting = [r for r in rows if r["p50_ms"] <= target["p50_ms"] and r["recall_at_10"] >= target["recall_at_10"]]
+        best = min(meeting, key=lambda r: (r["p50_ms"], -r["recall_at_10"])) if meeting else None
+        return {**meta, "complete": complete, "rows": rows, "meets_target": meeting, "fastest_meeting_target": best}
+
+    plan: list[tuple[str, Callable[[], Any], list[Setting]]] = [
+        ("HNSW32 (efConstruction 100)", hnsw(32, 100), [ef(64), ef(128), ef(256), ef(512)]),
+        (f"IVF{nlist},Flat", ivf(nlist, None), [probe(8), probe(16), probe(32), probe(64)]),
+        (f"IVF{nlist},PQ48", ivf(nlist, 48), [probe(16), probe(32), probe(64)]),
+        ("HNSW32-SQ8 (efConstruction 100)", hnsw(32, 100, sq8=True), [ef(128), ef(256), ef(512)]),
+        ("HNSW16 (efConstruction 100)", hnsw(16, 100), [ef(128), ef(256), ef(512)]),
+    ]
+    for name, build, searches in plan:
+        measure(name, build, searches)
+        if checkpoint is not None:
+            checkpoint(summary(complete=False))  # a long run stopped later keeps what it measured
+    return summary(complete=True)
+
+
+if __name__ == "__main__":
+    import json
+    import sys
+
+    from benchmarks.common import write_result
+
+    quick = "--quick" in sys.argv
+    cached = "--cached-only" in sys.argv
+    size = next((int(a.split("=", 1)[1]) for a in sys.argv if a.startswith("--n=")), None)
+
+    def save(partial: dict[str, Any]) -> None:
+        name = "index_scale" if not quick and size in (None, 1_000_000) else f"index_scale_{partial['n_vectors']}"
+        write_result(name, {**partial, "quick": quick})
+
+    result = index_scale(
+        lambda m: print(m, file=sys.stderr, flush=True), quick=quick, cached_only=cached, checkpoint=save, n_total=size
+    )
+    save(result)
+    print(json.dumps(result["fastest_meeting_target"]), file=sys.stderr)

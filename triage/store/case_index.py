@@ -1,0 +1,190 @@
+"""Similar earlier cases: a ``DuplicateIndex`` of case embeddings kept in step with the database.
+
+One vector per case (its first submission's embedding), under the case id. The database stays the
+source of truth: the index follows the audit trail, whose sequence numbers are handed out under
+the chain's head lock and therefore in commit order (submission ids are not, on PostgreSQL, so a
+reader following them could skip a row committed late). Each process reads the events after the
+last one it saw: ``submit`` and ``suggest`` add the case's vector, ``merge`` removes the case folded
+into another (its submissions now belong to the target). So every worker sees every case.
+
+The index is saved under ``<data_dir>/index/cases`` with the last event it covers (sequence number
+and hash): a restart loads it and reads only newer events. If that event is not in the database
+any more with that hash (another database, or a restore), the index is rebuilt from the submissions.
+``triage index rebuild`` does the same by hand.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from sqlalchemy import func, select
+
+from triage.duplicates import DuplicateIndex
+from triage.errors import ModelMissing
+from triage.store.db import Database
+from triage.store.models import Case, Event, Submission
+from triage.store.vectors import from_bytes
+
+if TYPE_CHECKING:
+    from triage.config import Settings
+
+log = logging.getLogger(__name__)
+ADDS = ("submit", "suggest")
+REMOVES = ("merge",)
+
+
+def index_folder(settings: Settings) -> Path:
+    return Path(settings.data_dir) / "index" / "cases"
+
+
+class CaseIndex:
+    """``search(vector, k, exclude_case)`` over every case with an embedding (``pipeline.SimilarIndex``)."""
+
+    def __init__(self, db: Database, *, folder: Path | None = None, **index_params: Any) -> None:
+        self.db = db
+        self.folder = folder
+        self.index_params = index_params
+        self._index: DuplicateIndex | None = None  # created with the first vector (its dimension)
+        self._last_seq = 0
+        self._last_hash = ""
+        self._lock = threading.RLock()
+
+    @classmethod
+    def from_settings(cls, db: Database, settings: Settings) -> CaseIndex:
+        return cls(
+            db,
+            folder=index_folder(settings),
+            approximate_from=settings.index_approximate_from,
+            hnsw_m=settings.index_hnsw_m,
+            ef_construction=settings.index_ef_construction,
+            ef_search=settings.index_ef_search,
+        )
+
+    def __len__(self) -> int:
+        return 0 if self._index is None else len(self._index)
+
+    @property
+    def kind(self) -> str:
+        return "flat" if self._index is None else self._index.kind
+
+    @property
+    def last_seq(self) -> int:
+        return self._last_seq
+
+    def _add(self, ids: list[int], vectors: list[np.ndarray]) -> None:
+        if not ids:
+            return
+        matrix = np.stack(vectors).astype(np.float32)
+        if self._index is None:
+            self._index = DuplicateIndex(matrix.shape[1], **self.index_params)
+        self._index.add(ids, matrix)
+
+    def _first_vectors(self, s: Any, case_ids: list[int] | None) -> tuple[list[int], list[np.ndarray]]:
+        """Each case's first submission embedding (cases folded into another excluded)."""
+        first = (
+            select(Submission.case_id, func.min(Submission.id).label("sid"))
+            .where(Submission.embedding.is_not(None))
+            .group_by(Submission.case_id)
+        )
+        if case_ids is not None:
+            first = first.where(Submission.case_id.in_(case_ids))
+        sub = first.subquery()
+        stmt = (
+            select(Submission.case_id, Submission.embedding)
+            .join(sub, Submission.id == sub.c.sid)
+            .join(Case, Case.id == Submission.case_id)
+            .where(Case.merged_into.is_(None))
+            .order_by(Submission.case_id)
+        )
+        ids, vecs = [], []
+        for case_id, blob in s.execute(stmt):
+            ids.append(int(case_id))
+            vecs.append(from_bytes(blob))
+        return ids, vecs
+
+    def _head(self, s: Any) -> tuple[int, str]:
+        row = s.execute(select(Event.seq, Event.hash).order_by(Event.seq.desc()).limit(1)).first()
+        return (0, "") if row is None else (int(row.seq), str(row.hash))
+
+    # ---- building ----------------------------------------------------------------------------
+    def rebuild(self) -> int:
+        """Index every case from the database afresh; returns how many cases it holds."""
+        with self._lock, self.db.read() as s:
+            seq, digest = self._head(s)
+            ids, vecs = self._first_vectors(s, None)
+            self._index = None
+            for start in range(0, len(ids), 50_000):
+                self._add(ids[start : start + 50_000], vecs[start : start + 50_000])
+            if self._index is not None:
+                self._index.rebuild()  # one pass builds the right kind for the final size
+            self._last_seq, self._last_hash = seq, digest
+            return len(self)
+
+    def refresh(self) -> int:
+        """Apply the audit events after the last one seen; returns how many cases were added or removed."""
+        with self._lock, self.db.read() as s:
+            rows = s.execute(
+                select(Event.seq, Event.hash, Event.case_id, Event.action)
+                .where(Event.seq > self._last_seq, Event.action.in_(ADDS + REMOVES))
+                .order_by(Event.seq)
+            ).all()
+            if not rows:
+                return 0
+            added = sorted({int(r.case_id) for r in rows if r.action in ADDS and r.case_id is not None})
+            removed = sorted({int(r.case_id) for r in rows if r.action in REMOVES and r.case_id is not None})
+            ids, vecs = self._first_vectors(s, added) if added else ([], [])
+            self._add(ids, vecs)
+            if removed and self._index is not None:
+                self._index.remove(removed)
+            self._last_seq, self._last_hash = int(rows[-1].seq), str(rows[-1].hash)
+            return len(ids) + len(removed)
+
+    # ---- persistence -------------------------------------------------------------------------
+    def save(self) -> Path | None:
+        """Write the index and the last event it covers (nothing to write before the first case)."""
+        with self._lock:
+            if self.folder is None or self._index is None:
+                return None
+            return self._index.save(self.folder, extra={"last_seq": self._last_seq, "last_hash": self._last_hash})
+
+    def load(self) -> bool:
+        """Load the saved index if it matches this database (its last event is there, same hash)."""
+        if self.folder is None:
+            return False
+        try:
+            manifest = DuplicateIndex.manifest(self.folder)
+        except ModelMissing:
+            return False
+        seq, digest = int(manifest.get("last_seq", 0)), str(manifest.get("last_hash", ""))
+        with self.db.read() as s:
+            stored = s.scalar(select(Event.hash).where(Event.seq == seq)) if seq else ""
+        if stored != digest:
+            log.warning("the saved case index at %s is not from this database; rebuilding it", self.folder)
+            return False
+        params = {k: v for k, v in self.index_params.items() if k in ("ef_search", "approximate_from")}
+        with self._lock:
+            self._index = DuplicateIndex.load(self.folder, **params)
+            self._last_seq, self._last_hash = seq, digest
+        return True
+
+    def open(self) -> CaseIndex:
+        """Ready to serve: the saved index plus newer events, or a rebuild from the database."""
+        if not self.load():
+            self.rebuild()
+        self.refresh()
+        return self
+
+    # ---- queries -----------------------------------------------------------------------------
+    def search(self, vector: np.ndarray, k: int, *, exclude_case: int | None = None) -> list[tuple[int, float]]:
+        """Top-``k`` earlier cases with cosine scores, best first."""
+        self.refresh()
+        with self._lock:
+            if self._index is None or k <= 0:
+                return []
+            exclude = () if exclude_case is None else (exclude_case,)
+            hits = self._index.search(np.asarray(vector, dtype=np.float32)[None, :], k, exclude=exclude)[0]
+        return [(h.id, h.score) for h in hits]
