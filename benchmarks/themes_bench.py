@@ -30,7 +30,7 @@ from triage.themes import ThemeModel, stability
 
 Progress = Callable[[str], None]
 START = date(2025, 1, 6)
-WEEKS, PER_WEEK, CHARS, SAMPLE = 12, 6, 240, 2000
+WEEKS, PER_WEEK, CHARS, SAMPLE = 12, 15, 240, 6000
 
 
 def vntc_sample(embedder: Any) -> tuple[list[str], np.ndarray, np.ndarray]:
