@@ -192,6 +192,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         cases_index = CaseIndex.from_settings(db, settings).open()
         pipeline = Pipeline.from_settings(settings, embedder=embedder, similar=cases_index)
         pipeline.calendar = default_calendar()
+        # mlflow is imported here, once, before any request or job thread runs: two threads importing
+        # it for the first time at once (a retrain job and a promote request) deadlock inside its
+        # protobuf modules and leave it half-imported, failing every later registry call with a 500.
+        import mlflow  # noqa: F401
+
         _limit_threads(settings)  # after the models load: each library brings its own BLAS copy
         svc = ServiceState(
             settings=settings,

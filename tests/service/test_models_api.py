@@ -193,7 +193,11 @@ def test_promote_and_rollback_are_audited_and_served_at_once(promo: TestClient) 
     assert r.status_code == 404 and "no version 99" in r.json()["detail"]
     assert promo.post("/api/v1/models/0/promote", headers=admin).status_code == 422
     assert promo.post("/api/v1/models/v2/promote", headers=admin).status_code == 422
-    assert _events(promo, "model_promote") == [] and _events(promo, "model_rollback") == []
+    # The only move so far is the champion gate's own promotion of v1 (retrain), audited like a manual one.
+    [gate] = _events(promo, "model_promote")
+    assert gate.actor == "test" and gate.before["champion"] is None and gate.after["champion"] == 1  # type: ignore[index]
+    assert gate.after["reason"].startswith("champion gate: ")  # type: ignore[index]
+    assert _events(promo, "model_rollback") == []
 
     # A handler promotes v2: the answer, the next suggestion and /health all name v2 at once.
     r = promo.post("/api/v1/models/2/promote", headers=handler)
@@ -204,7 +208,7 @@ def test_promote_and_rollback_are_audited_and_served_at_once(promo: TestClient) 
     assert "promo-api/v2+router-" in body["served"]
     assert "agency:promo-api/v2+router-" in _suggestion_version(promo)
     assert "promo-api/v2" in promo.get("/health").json()["model_version"]
-    [event] = _events(promo, "model_promote")
+    [_, event] = _events(promo, "model_promote")
     assert event.seq == body["event_seq"] and event.actor == body["actor"] and event.actor.startswith("handler-")
     assert event.before == {"registry_model": "promo-api", "champion": 1}
     assert event.after is not None and event.after["champion"] == 2 and event.model_version == "promo-api/v2"

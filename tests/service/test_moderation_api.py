@@ -96,7 +96,8 @@ def test_clerk_dismisses_and_admin_confirms_audited(moderated: Service) -> None:
     assert r.status_code == 200 and r.json()["suggestion"]["moderation"]["flagged"] is True
     assert listed(moderated, title, True) == [cid]
     case = detail(moderated, cid)
-    assert [e["action"] for e in case["timeline"]] == ["submit", "moderate", "moderate"]
+    # (a "campaign" event may sit between them: the tests submit the same rude text more than once)
+    assert [e["action"] for e in case["timeline"] if e["action"] != "campaign"] == ["submit", "moderate", "moderate"]
     assert len(case["submissions"]) == 1 and case["submissions"][0]["content"] == RUDE  # kept exactly
 
 

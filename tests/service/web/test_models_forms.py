@@ -111,7 +111,8 @@ def test_promote_and_rollback_forms_are_audited_and_served(app: TestClient) -> N
     assert "Đã đưa phiên bản v2 vào phục vụ" in page and champion_row(page) == "2"
     assert "promo-web/v2+router-" in _svc(app).pipeline.model_version  # served at once, no restart
     assert 'id="rollback-target">v1<' in page
-    [event] = events(app, "model_promote")
+    [gate, event] = events(app, "model_promote")  # the retrain gate's own promotion of v1, then this one
+    assert gate.after is not None and gate.after["champion"] == 1 and gate.after["reason"].startswith("champion gate")
     assert event.actor == name and event.before is not None and event.before["champion"] == 1
 
     r = client.post("/staff/models/rollback", data={"csrf_token": token}, follow_redirects=False)
