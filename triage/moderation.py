@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -213,9 +214,33 @@ class Moderator:
             abuse_threshold=abuse_threshold if abuse_threshold is not None else float(manifest["abuse_threshold"]),
             spam_threshold=spam_threshold if spam_threshold is not None else float(manifest["spam_threshold"]),
         )
-        mod.abuse_ = Router.load(folder / "abuse", embedder=embedder)
-        mod.spam_ = Router.load(folder / "spam", embedder=embedder)
+        if mod.use_embeddings:
+            mod.abuse_ = Router.load(folder / "abuse", embedder=embedder)
+            mod.spam_ = Router.load(folder / "spam", embedder=embedder)
+        else:
+            mod.abuse_, mod.spam_ = _shared_heads(folder, path.stat().st_mtime_ns)
         return mod
+
+
+_HEADS: dict[tuple[str, int], tuple[Router, Router]] = {}
+_HEADS_LOCK = threading.Lock()
+
+
+def _shared_heads(folder: Path, stamp: int) -> tuple[Router, Router]:
+    """TF-IDF-only heads loaded once per process and folder version (~145 MB for each load otherwise).
+
+    Several apps in one process (tests, or an app rebuilt on reload) then share one read-only copy;
+    an embedding head is not shared because it holds its app's encoder.
+    """
+    key = (str(folder.resolve()), stamp)
+    with _HEADS_LOCK:
+        heads = _HEADS.get(key)
+        if heads is None:
+            heads = (Router.load(folder / "abuse"), Router.load(folder / "spam"))
+            if len(_HEADS) >= 4:  # a few folders at most (tests); the oldest entry goes first
+                _HEADS.pop(next(iter(_HEADS)))
+            _HEADS[key] = heads
+        return heads
 
 
 def default_moderator_path(settings: Settings) -> Path:

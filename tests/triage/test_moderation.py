@@ -82,7 +82,13 @@ def test_save_load_round_trip(small_moderator: Moderator, tmp_path: Path) -> Non
     for key in ("abuse", "spam"):
         np.testing.assert_allclose(before[key], after[key], rtol=1e-6)
     assert [r.to_dict() for r in loaded.moderate(texts)] == [r.to_dict() for r in small_moderator.moderate(texts)]
-    assert Moderator.load(tmp_path / "mod", abuse_threshold=0.99).abuse_threshold == 0.99
+    strict = Moderator.load(tmp_path / "mod", abuse_threshold=0.99)
+    assert strict.abuse_threshold == 0.99
+    # TF-IDF heads are loaded once per process and folder version: apps share them, thresholds stay apart.
+    assert strict.abuse_ is loaded.abuse_ and strict.spam_ is loaded.spam_
+    assert loaded.abuse_threshold == small_moderator.abuse_threshold
+    small_moderator.save(tmp_path / "mod", metrics={"note": "saved again"})  # a new version is read anew
+    assert Moderator.load(tmp_path / "mod").abuse_ is not loaded.abuse_
 
 
 def test_bad_inputs_and_missing_models(tmp_path: Path) -> None:
