@@ -194,8 +194,9 @@ def summary_table() -> str:
     if r and not r.get("quick"):
         m, b = r["router"], r["baseline"]
         lines.append(
-            f"| moderation: ViHSD dev (clean/offensive/hate) | macro F1 | {m['vihsd_macro_f1']} "
-            f"(with e5: {m['vihsd_macro_f1_with_e5']}) | {b['vihsd_macro_f1']} |"
+            f"| moderation: ViHSD dev (clean/offensive/hate) | macro F1 | {m['vihsd_macro_f1']}"
+            + ("" if m.get("vihsd_macro_f1_with_e5") is None else f" (with e5: {m['vihsd_macro_f1_with_e5']})")
+            + f" | {b['vihsd_macro_f1']} |"
         )
         lines.append(f"| moderation: ViSpamReviews dev | spam F1 | {m['vispam_spam_f1']} | {b['vispam_spam_f1']} |")
         lines.append(
