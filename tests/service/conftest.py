@@ -221,4 +221,23 @@ def stage_versions(svc: ServiceState, shared_data: Path, *, labels: bool = True,
     svc.models.refresh()
 
 
-__all__ = ["BODY", "PASSWORD", "Service", "stage_versions", "unique", "zalo_labels"]
+@contextmanager
+def staged_client(
+    *, encoder_path: Path, database_url: str, data_dir: Path, registry_model: str, shared_data: Path, **overrides: Any
+) -> Iterator[TestClient]:
+    """A running service whose registry holds v1 (the champion, trained here) and v2 (never promoted)."""
+    settings = Settings(
+        encoder_path=encoder_path,
+        database_url=database_url,
+        data_dir=data_dir,
+        registry_model=registry_model,
+        escalate_interval_s=0,
+        model_poll_s=0,
+        **overrides,
+    )
+    with TestClient(create_app(settings)) as client:
+        stage_versions(client.app.state.svc, shared_data)  # type: ignore[attr-defined]
+        yield client
+
+
+__all__ = ["BODY", "PASSWORD", "Service", "stage_versions", "staged_client", "unique", "zalo_labels"]

@@ -19,7 +19,7 @@ from sqlalchemy import select
 from service.app import create_app
 from tests.conftest import read_rows
 from tests.db import BACKENDS, FreshDatabases
-from tests.service.conftest import BODY, PASSWORD, stage_versions, unique
+from tests.service.conftest import BODY, PASSWORD, staged_client, unique
 from tests.training.conftest import add_labels
 from training.dataset import grow_eval_slice
 from training.registry import ModelRegistry
@@ -149,18 +149,15 @@ def promo(
     shared_data: Path,
 ) -> Iterator[TestClient]:
     """A service whose registry holds v1 (the champion, trained here) and v2 (never promoted)."""
-    settings = Settings(
+    with staged_client(
         encoder_path=encoder_path,
         database_url=fresh_databases.new(str(request.param)),
         data_dir=tmp_path_factory.mktemp("promote-api"),
         registry_model="promo-api",
-        escalate_interval_s=0,
-        model_poll_s=0,
+        shared_data=shared_data,
         intake_rate_per_minute=100_000,
         intake_burst=100_000,
-    )
-    with TestClient(create_app(settings)) as client:
-        stage_versions(client.app.state.svc, shared_data)  # type: ignore[attr-defined]
+    ) as client:
         yield client
 
 

@@ -13,12 +13,10 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from service.app import create_app
 from service.state import ServiceState
 from tests.db import BACKENDS, FreshDatabases
-from tests.service.conftest import PASSWORD, stage_versions, unique
+from tests.service.conftest import PASSWORD, staged_client, unique
 from triage.accounts import create_user
-from triage.config import Settings
 from triage.store.models import Event
 
 TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -34,16 +32,13 @@ def app(
     shared_data: Path,
 ) -> Iterator[TestClient]:
     """A service whose registry holds v1 (the champion, trained here) and v2 (never promoted)."""
-    settings = Settings(
+    with staged_client(
         encoder_path=encoder_path,
         database_url=fresh_databases.new(str(request.param)),
         data_dir=tmp_path_factory.mktemp("models-forms"),
         registry_model="promo-web",
-        escalate_interval_s=0,
-        model_poll_s=0,
-    )
-    with TestClient(create_app(settings)) as client:
-        stage_versions(client.app.state.svc, shared_data)  # type: ignore[attr-defined]
+        shared_data=shared_data,
+    ) as client:
         yield client
 
 
