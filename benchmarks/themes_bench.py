@@ -113,14 +113,8 @@ def scale_benchmark(n: int, say: Progress, seeds: tuple[int, ...] = (0, 1, 2)) -
 
     corpus, emb = real_embeddings(n)
     say(f"scale: {len(corpus)} real texts, embeddings {emb.shape}")
-    times, runs = [], []
-    for seed in seeds:
-        t = time.perf_counter()
-        labels, _ = ThemeModel(random_state=seed).cluster(emb)
-        times.append(time.perf_counter() - t)
-        runs.append(labels)
-        say(f"scale seed {seed}: {times[-1]:.1f} s, {labels.max() + 1} themes, {np.mean(labels < 0):.1%} outliers")
-    pairs = [adjusted_rand_score(runs[i], runs[j]) for i in range(len(runs)) for j in range(i + 1, len(runs))]
+    st = stability(emb, seeds)
+    say(f"scale: {st['seconds']} s per seed, {st['themes']} themes, outliers {st['outlier_share']}")
     t = time.perf_counter()
     model = ThemeModel(random_state=0).fit([c.text for c in corpus], embeddings=emb)
     fit_s = time.perf_counter() - t
@@ -128,13 +122,9 @@ def scale_benchmark(n: int, say: Progress, seeds: tuple[int, ...] = (0, 1, 2)) -
     return {
         "n": len(corpus),
         "sources": dict(sources),
-        "cluster_s_median": round(float(np.median(times)), 2),
-        "cluster_s": [round(x, 2) for x in times],
+        **_seed_summary(st),
         "fit_with_keywords_s": round(fit_s, 2),
-        "themes": int(runs[0].max() + 1),
-        "outlier_share": round(float(np.mean(runs[0] < 0)), 4),
-        "ari_across_seeds_mean": round(float(np.mean(pairs)), 4),
-        "ari_across_seeds_min": round(float(np.min(pairs)), 4),
+        "ari_across_seeds_min": st["ari_min"],
         "example_themes": [t.label for t in model.themes_[:8]],
     }
 
@@ -190,23 +180,24 @@ def resampled_timing(emb: np.ndarray, n: int, say: Progress, seeds: tuple[int, .
     noise = rng.normal(scale=0.02, size=(n, emb.shape[1])).astype(np.float32)
     big = emb[pick] + noise
     big /= np.linalg.norm(big, axis=1, keepdims=True)
-    times, runs = [], []
-    for seed in seeds:
-        t = time.perf_counter()
-        labels, _ = ThemeModel(random_state=seed).cluster(big)
-        times.append(time.perf_counter() - t)
-        runs.append(labels)
-        say(f"resampled {n}: seed {seed} {times[-1]:.1f} s, {labels.max() + 1} themes")
-    pairs = [adjusted_rand_score(runs[i], runs[j]) for i in range(len(runs)) for j in range(i + 1, len(runs))]
+    st = stability(big, seeds)
+    say(f"resampled {n}: {st['seconds']} s per seed, {st['themes']} themes")
     return {
         "n": n,
         "from_real_vectors": len(emb),
         "how": "real embeddings resampled with replacement + Gaussian jitter (sd 0.02), re-normalised; timing only",
-        "cluster_s_median": round(float(np.median(times)), 2),
-        "cluster_s": [round(x, 2) for x in times],
-        "themes": int(runs[0].max() + 1),
-        "outlier_share": round(float(np.mean(runs[0] < 0)), 4),
-        "ari_across_seeds_mean": round(float(np.mean(pairs)), 4),
+        **_seed_summary(st),
+    }
+
+
+def _seed_summary(st: dict[str, Any]) -> dict[str, Any]:
+    """The result fields both scale runs report, from one :func:`triage.themes.stability` call."""
+    return {
+        "cluster_s_median": round(float(np.median(st["seconds"])), 2),
+        "cluster_s": st["seconds"],
+        "themes": st["themes"][0],
+        "outlier_share": st["outlier_share"][0],
+        "ari_across_seeds_mean": st["ari_mean"],
     }
 
 
