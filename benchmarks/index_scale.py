@@ -111,6 +111,17 @@ def _latency(index: Any, queries: np.ndarray, k: int, n: int) -> tuple[float, fl
     return float(np.percentile(ms, 50)), float(np.percentile(ms, 99)), found[: len(times)]
 
 
+def _hnsw_of(index: Any) -> Any:
+    """The HNSW index inside wrappers (re-ranking, pre-transform), to set its efSearch."""
+    import faiss
+
+    index = faiss.downcast_index(index)
+    for attr in ("base_index", "index"):
+        if not hasattr(index, "hnsw") and hasattr(index, attr):
+            index = _hnsw_of(getattr(index, attr))
+    return index
+
+
 def _recall(found: np.ndarray, truth: np.ndarray) -> float:
     k = truth.shape[1]
     return float(np.mean([len(set(f.tolist()) & set(t.tolist())) / k for f, t in zip(found, truth, strict=False)]))
@@ -122,8 +133,15 @@ def index_scale(
     cached_only: bool = False,
     checkpoint: Callable[[dict[str, Any]], None] | None = None,
     n_total: int | None = None,
+    only: list[str] | None = None,
+    previous_rows: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """Each index type on the same collection and queries; the default's choice follows from the numbers."""
+    """Each index type on the same collection and queries; the default's choice follows from the numbers.
+
+    ``only`` (substrings of index names) measures just those types; their rows replace the ones of
+    the same names in ``previous_rows`` (an earlier run on the same collection), so one slow type
+    can be added or redone without rebuilding every other.
+    """
     import faiss
 
     n_total = n_total or (100_000 if quick else 1_000_000)
@@ -141,6 +159,12 @@ def index_scale(
     flat_build = time.perf_counter() - t
     _, truth = flat.search(queries, k)
     rows: list[dict[str, Any]] = []
+    if only and previous_rows:
+        rows = [
+            r
+            for r in previous_rows
+            if r["index"] != "Flat (exact)" and not any(o.lower() in r["index"].lower() for o in only)
+        ]
     p50, p99, found = _latency(flat, queries, k, 50 if not quick else 300)
     rows.append(
         {
@@ -201,9 +225,31 @@ def index_scale(
 
         return build
 
+    def pca_hnsw(dim: int, m: int, ef_c: int, k_factor: int) -> Callable[[], Any]:
+        """HNSW over a PCA projection (cheaper distances, smaller graph), then exact re-ranking.
+
+        The graph walk touches a few thousand vectors per query and is bound by memory traffic:
+        walking ``dim``-dimensional projections costs 384/dim times less, and re-ranking the best
+        ``k_factor * k`` candidates with the full vectors restores the exact order among them.
+        """
+
+        def build() -> Any:
+            pca = faiss.PCAMatrix(DIM, dim)
+            # PCA centres the data, which changes inner products but not L2 distances; on unit
+            # vectors L2 order is inner-product order, so the projected graph walks by L2.
+            inner = faiss.IndexHNSWFlat(dim, m, faiss.METRIC_L2)
+            inner.hnsw.efConstruction = ef_c
+            index = faiss.IndexRefineFlat(faiss.IndexPreTransform(pca, inner))
+            index.k_factor = k_factor
+            index.train(base[:: max(1, len(base) // 100_000)])
+            index.add(base)
+            return index
+
+        return build
+
     def ef(value: int) -> tuple[dict[str, Any], Callable[[Any], None]]:
         def apply(index: Any) -> None:
-            index.hnsw.efSearch = value
+            _hnsw_of(index).hnsw.efSearch = value
 
         return {"efSearch": value}, apply
 
@@ -258,7 +304,14 @@ def index_scale(
         (f"IVF{nlist},PQ48", ivf(nlist, 48), [probe(16), probe(32), probe(64)]),
         ("HNSW32-SQ8 (efConstruction 100)", hnsw(32, 100, sq8=True), [ef(128), ef(256), ef(512)]),
         ("HNSW16 (efConstruction 100)", hnsw(16, 100), [ef(128), ef(256), ef(512)]),
+        (
+            "PCA128 + HNSW32 (efConstruction 100) + exact re-rank of 4k",
+            pca_hnsw(128, 32, 100, 4),
+            [ef(64), ef(128), ef(256), ef(512)],
+        ),
     ]
+    if only:
+        plan = [p for p in plan if any(o.lower() in p[0].lower() for o in only)]
     for name, build, searches in plan:
         measure(name, build, searches)
         if checkpoint is not None:
@@ -270,18 +323,28 @@ if __name__ == "__main__":
     import json
     import sys
 
-    from benchmarks.common import write_result
+    from benchmarks.common import RESULTS, write_result
 
     quick = "--quick" in sys.argv
     cached = "--cached-only" in sys.argv
     size = next((int(a.split("=", 1)[1]) for a in sys.argv if a.startswith("--n=")), None)
+    only = [o for a in sys.argv if a.startswith("--only=") for o in a.split("=", 1)[1].split(",") if o]
+    name_default = "index_scale" if not quick and size in (None, 1_000_000) else f"index_scale_{size or 100_000}"
+    previous = RESULTS / f"{name_default}.json"
+    prev_rows = json.loads(previous.read_text())["rows"] if only and previous.exists() else None
 
     def save(partial: dict[str, Any]) -> None:
         name = "index_scale" if not quick and size in (None, 1_000_000) else f"index_scale_{partial['n_vectors']}"
         write_result(name, {**partial, "quick": quick})
 
     result = index_scale(
-        lambda m: print(m, file=sys.stderr, flush=True), quick=quick, cached_only=cached, checkpoint=save, n_total=size
+        lambda m: print(m, file=sys.stderr, flush=True),
+        quick=quick,
+        cached_only=cached,
+        checkpoint=save,
+        n_total=size,
+        only=only or None,
+        previous_rows=prev_rows,
     )
     save(result)
     print(json.dumps(result["fastest_meeting_target"]), file=sys.stderr)

@@ -1,9 +1,10 @@
 """DuplicateIndex: nearest earlier items by embedding, with stable int64 ids (faiss).
 
 Exact inner product (``IndexIDMap2`` over ``IndexFlatIP``) while the collection is small; from
-``approximate_from`` live vectors on, HNSW (``IndexIDMap2`` over ``IndexHNSWFlat``): on 1M real-ish
-e5 vectors M=32, efSearch=256 gave recall@10 0.97+ at well under 1 ms per query on one thread
-(``benchmarks/index_scale.py``), where exact search costs ~100 ms. Vectors are L2-normalised, so
+``approximate_from`` live vectors on, HNSW (``IndexIDMap2`` over ``IndexHNSWFlat``): on 1M real and
+derived e5 vectors M=32, efSearch=256 gave recall@10 0.94 at 1.6 ms per query on one thread, the best
+recall per millisecond of the types measured (``benchmarks/index_scale.py``), where exact search
+costs ~110 ms. Vectors are L2-normalised, so
 inner product is cosine. Ids are the caller's (case ids): they survive save/load and the switch
 from exact to HNSW, because both index kinds carry the id map and a rebuild re-adds the same ids.
 
