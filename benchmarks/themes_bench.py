@@ -239,7 +239,7 @@ def themes_benchmark(embedder: Any, say: Progress, quick: bool = False, scale_n:
         if have < want:
             result["scale_timing_resampled"] = resampled_timing(real_embeddings(have, verbose=False)[1], want, say)
 
-        n_bt = min(have, 20_000)
+        n_bt = have  # the same texts as the scale run: BERTopic side by side at full scale
         corpus, vecs = real_embeddings(n_bt, verbose=False)
         side = bertopic_side_by_side([c.text for c in corpus], np.asarray([c.source for c in corpus]), vecs, say)
         side["labels"] = "source data set of each text (ari_vs_topics compares with it)"
