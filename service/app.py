@@ -233,6 +233,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             except Exception:
                 log.exception("could not save the case index; the next start rebuilds it")
             db.dispose()
+            if isinstance(embedder, BatchingEmbedder):
+                embedder.close()
+            # FastAPI keeps the endpoint functions of every app it has seen in a module-level cache
+            # (fastapi.dependencies.models, 4096 entries) and they hold this app: let go of the
+            # models and the database here, or a process that starts many apps keeps all of them.
+            del app.state.svc
 
     app = FastAPI(
         title="pakn-triage",

@@ -191,16 +191,34 @@ class BatchingEmbedder:
         self.model_id = inner.model_id
         self.max_batch = max_batch
         self.max_wait_ms = max_wait_ms
-        self._queue: queue.Queue[tuple[list[str], str, Any]] = queue.Queue()
+        self._queue: queue.Queue[tuple[list[str], str, Any] | None] = queue.Queue()
+        self._closed = False
+        self._lock = threading.Lock()  # no call is queued behind the closing sentinel
         self._worker = threading.Thread(target=self._run, name="embed-batcher", daemon=True)
         self._worker.start()
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Stop the batching thread once the queued calls are answered; later calls encode directly.
+
+        The thread holds this object, hence the model session (~150 MB): an application that
+        is shut down must close it, or every app ever started in a process keeps its model.
+        """
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._queue.put(None)
+        self._worker.join(timeout)
 
     def _run(self) -> None:
         import queue
         import time
 
         while True:
-            jobs = [self._queue.get()]
+            first = self._queue.get()
+            if first is None:
+                return
+            jobs = [first]
             size = len(jobs[0][0])
             deadline = time.monotonic() + self.max_wait_ms / 1000
             while size < self.max_batch:
@@ -210,6 +228,9 @@ class BatchingEmbedder:
                 try:
                     job = self._queue.get(timeout=left)
                 except queue.Empty:
+                    break
+                if job is None:  # closing: answer what was collected, then stop
+                    self._queue.put(None)
                     break
                 jobs.append(job)
                 size += len(job[0])
@@ -231,8 +252,11 @@ class BatchingEmbedder:
         from concurrent.futures import Future
 
         items = _check_texts(texts)
-        if len(items) > self.max_batch:  # big jobs (re-indexing) go straight through
-            return self.inner.encode(items, batch_size=batch_size, prompt_name=prompt_name)
         future: Future[np.ndarray] = Future()
-        self._queue.put((items, prompt_name, future))
+        with self._lock:
+            direct = self._closed or len(items) > self.max_batch  # big jobs (re-indexing) go straight through
+            if not direct:
+                self._queue.put((items, prompt_name, future))
+        if direct:
+            return self.inner.encode(items, batch_size=batch_size, prompt_name=prompt_name)
         return future.result()

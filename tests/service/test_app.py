@@ -61,3 +61,21 @@ def test_bad_input(client: TestClient, body: dict[str, object], status: int) -> 
 def test_undecodable_body_is_400(client: TestClient) -> None:
     r = client.post("/api/v1/route", content=b"\xff\xfe{not json", headers={"content-type": "application/json"})
     assert r.status_code == 400
+
+
+def test_shutdown_releases_the_encoder_batching_thread(encoder_path: Path, tmp_path: Path) -> None:
+    import gc
+    import weakref
+
+    settings = Settings(encoder_path=encoder_path, data_dir=tmp_path, encoder_batch_wait_ms=2.0)
+    app = create_app(settings)
+    with TestClient(app) as c:
+        assert c.post("/api/v1/route", json={"text": "Đường ngập nước sau mưa"}).status_code == 200
+        batcher = app.state.svc.pipeline.embedder
+        worker = batcher._worker
+        assert worker.is_alive()
+    assert not worker.is_alive()  # stopped at shutdown, so it no longer pins the model session
+    ref = weakref.ref(batcher)
+    del app, c, batcher
+    gc.collect()
+    assert ref() is None  # nothing else keeps a shut-down app's encoder alive

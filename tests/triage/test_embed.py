@@ -107,3 +107,21 @@ def test_batching_embedder_serves_concurrent_callers(embedder: OnnxEmbedder) -> 
     assert batcher.encode(texts).shape == (24, embedder.dimension)  # larger jobs pass straight through
     with pytest.raises(InvalidInput):
         batcher.encode([1])  # type: ignore[list-item]
+
+
+def test_batching_embedder_close_answers_pending_calls_and_stops_its_thread(embedder: OnnxEmbedder) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from triage.embed import BatchingEmbedder
+
+    texts = [f"Phản ánh số {i} về rác thải ở khu dân cư" for i in range(16)]
+    batcher = BatchingEmbedder(embedder, max_batch=4, max_wait_ms=50)
+    with ThreadPoolExecutor(8) as pool:
+        futures = [pool.submit(batcher.encode, [t]) for t in texts]
+        batcher.close()
+        got = [f.result(timeout=30) for f in futures]  # none is left waiting behind the close
+    assert not batcher._worker.is_alive()  # the thread, and with it the model reference, is gone
+    assert all(g.shape == (1, embedder.dimension) for g in got)
+    after = batcher.encode([texts[0]])  # a late caller is served directly
+    assert float((after[0] * embedder.encode([texts[0]])[0]).sum()) >= 0.995
+    batcher.close()  # closing twice is harmless
