@@ -122,6 +122,21 @@ def _hnsw_of(index: Any) -> Any:
     return index
 
 
+def _picked(name: str, only: list[str]) -> bool:
+    """Whether an index type's name contains one of the ``--only`` substrings (case-insensitive)."""
+    return any(o.lower() in name.lower() for o in only)
+
+
+def default_total(quick: bool) -> int:
+    """Collection size when none is asked: 1M for the real run, 100k for ``--quick``."""
+    return 100_000 if quick else 1_000_000
+
+
+def result_name(quick: bool, n_vectors: int) -> str:
+    """The results file of a run: the 1M default run is ``index_scale``, other sizes carry theirs."""
+    return "index_scale" if not quick and n_vectors == 1_000_000 else f"index_scale_{n_vectors}"
+
+
 def _recall(found: np.ndarray, truth: np.ndarray) -> float:
     k = truth.shape[1]
     return float(np.mean([len(set(f.tolist()) & set(t.tolist())) / k for f, t in zip(found, truth, strict=False)]))
@@ -144,7 +159,7 @@ def index_scale(
     """
     import faiss
 
-    n_total = n_total or (100_000 if quick else 1_000_000)
+    n_total = n_total or default_total(quick)
     n_real = 30_000 if quick else 150_000
     n_queries = 300 if quick else 1_000
     k = 10
@@ -160,11 +175,7 @@ def index_scale(
     _, truth = flat.search(queries, k)
     rows: list[dict[str, Any]] = []
     if only and previous_rows:
-        rows = [
-            r
-            for r in previous_rows
-            if r["index"] != "Flat (exact)" and not any(o.lower() in r["index"].lower() for o in only)
-        ]
+        rows = [r for r in previous_rows if r["index"] != "Flat (exact)" and not _picked(r["index"], only)]
     p50, p99, found = _latency(flat, queries, k, 50 if not quick else 300)
     rows.append(
         {
@@ -321,7 +332,7 @@ def index_scale(
         ),
     ]
     if only:
-        plan = [p for p in plan if any(o.lower() in p[0].lower() for o in only)]
+        plan = [p for p in plan if _picked(p[0], only)]
     for name, build, searches in plan:
         measure(name, build, searches)
         if checkpoint is not None:
@@ -339,13 +350,11 @@ if __name__ == "__main__":
     cached = "--cached-only" in sys.argv
     size = next((int(a.split("=", 1)[1]) for a in sys.argv if a.startswith("--n=")), None)
     only = [o for a in sys.argv if a.startswith("--only=") for o in a.split("=", 1)[1].split(",") if o]
-    name_default = "index_scale" if not quick and size in (None, 1_000_000) else f"index_scale_{size or 100_000}"
-    previous = RESULTS / f"{name_default}.json"
+    previous = RESULTS / f"{result_name(quick, size or default_total(quick))}.json"
     prev_rows = json.loads(previous.read_text())["rows"] if only and previous.exists() else None
 
     def save(partial: dict[str, Any]) -> None:
-        name = "index_scale" if not quick and size in (None, 1_000_000) else f"index_scale_{partial['n_vectors']}"
-        write_result(name, {**partial, "quick": quick})
+        write_result(result_name(quick, partial["n_vectors"]), {**partial, "quick": quick})
 
     result = index_scale(
         lambda m: print(m, file=sys.stderr, flush=True),

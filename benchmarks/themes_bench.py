@@ -17,7 +17,7 @@ import gzip
 import json
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import date, timedelta
 from typing import Any
 
@@ -25,6 +25,7 @@ import numpy as np
 from sklearn.metrics import adjusted_rand_score
 
 from benchmarks.common import cached_embeddings, data_dir
+from benchmarks.corpora import RealText
 from triage.text import normalize
 from triage.themes import ThemeModel, stability
 
@@ -107,11 +108,10 @@ def emerging_benchmark(
     }
 
 
-def scale_benchmark(n: int, say: Progress, seeds: tuple[int, ...] = (0, 1, 2)) -> dict[str, Any]:
-    """Cluster ``n`` real texts (embeddings given): time per seed, themes, outliers, ARI across seeds."""
-    from benchmarks.corpora import real_embeddings
-
-    corpus, emb = real_embeddings(n)
+def scale_benchmark(
+    corpus: Sequence[RealText], emb: np.ndarray, say: Progress, seeds: tuple[int, ...] = (0, 1, 2)
+) -> dict[str, Any]:
+    """Cluster real texts (embeddings given): time per seed, themes, outliers, ARI across seeds."""
     say(f"scale: {len(corpus)} real texts, embeddings {emb.shape}")
     st = stability(emb, seeds)
     say(f"scale: {st['seconds']} s per seed, {st['themes']} themes, outliers {st['outlier_share']}")
@@ -233,15 +233,14 @@ def themes_benchmark(embedder: Any, say: Progress, quick: bool = False, scale_n:
         say(f"only {have} of {want} corpus embeddings are cached (python -m benchmarks.corpora --n {want})")
         result["scale_note"] = f"asked {want} texts, {have} had cached embeddings; scale measured on {have}"
     if have:
-        result["scale"] = scale_benchmark(have, say)
         from benchmarks.corpora import real_embeddings
 
+        corpus, vecs = real_embeddings(have)  # read once: the scale run, the resampling and BERTopic share them
+        result["scale"] = scale_benchmark(corpus, vecs, say)
         if have < want:
-            result["scale_timing_resampled"] = resampled_timing(real_embeddings(have, verbose=False)[1], want, say)
-
-        n_bt = have  # the same texts as the scale run: BERTopic side by side at full scale
-        corpus, vecs = real_embeddings(n_bt, verbose=False)
+            result["scale_timing_resampled"] = resampled_timing(vecs, want, say)
+        # BERTopic side by side on the same texts as the scale run
         side = bertopic_side_by_side([c.text for c in corpus], np.asarray([c.source for c in corpus]), vecs, say)
         side["labels"] = "source data set of each text (ari_vs_topics compares with it)"
-        result["bertopic_side_by_side"][f"corpus_{n_bt}"] = side
+        result["bertopic_side_by_side"][f"corpus_{have}"] = side
     return result
