@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from selenium import webdriver
-from selenium.common.exceptions import StaleElementReferenceException
+from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 from selenium.webdriver.chrome.service import Service as DriverService
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webelement import WebElement
@@ -103,7 +103,7 @@ class Page:
                 if attempt == 2:
                     raise
                 continue
-            self.wait.until(ec.staleness_of(old))
+            self.wait.until(lambda _d, page=old: _detached(page))
             self.ready()
             return True
         return False
@@ -164,3 +164,20 @@ class Page:
         finally:
             self.d.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
         return seen
+
+
+def _detached(element: WebElement) -> bool:
+    """Whether the page holding ``element`` has been replaced (``ec.staleness_of``, Chromium-proof).
+
+    Chromium sometimes reports a node of the replaced page not as stale but as an inspector error
+    ("Node with given id does not belong to the document"), which ``staleness_of`` lets through.
+    """
+    try:
+        element.is_enabled()
+    except StaleElementReferenceException:
+        return True
+    except WebDriverException as exc:
+        if "does not belong to the document" in str(exc):
+            return True
+        raise
+    return False
