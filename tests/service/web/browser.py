@@ -9,6 +9,7 @@ overflows the page sideways.
 from __future__ import annotations
 
 import shutil
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -103,7 +104,7 @@ class Page:
                 if attempt == 2:
                     raise
                 continue
-            self.wait.until(lambda _d, page=old: _detached(page))
+            self.wait.until(partial(_detached, old))
             self.ready()
             return True
         return False
@@ -166,7 +167,7 @@ class Page:
         return seen
 
 
-def _detached(element: WebElement) -> bool:
+def _detached(element: WebElement, _driver: Any = None) -> bool:
     """Whether the page holding ``element`` has been replaced (``ec.staleness_of``, Chromium-proof).
 
     Chromium sometimes reports a node of the replaced page not as stale but as an inspector error
