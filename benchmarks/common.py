@@ -140,4 +140,3 @@ def cached_embeddings(embedder: Any, texts: Sequence[str], encode: Any) -> np.nd
     np.save(tmp, vectors)
     tmp.replace(path)
     return vectors
-

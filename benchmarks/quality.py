@@ -17,6 +17,9 @@ from triage.embed import Embedder
 from triage.router import Router, warm_segmentation
 
 Progress = Callable[[str], None]
+# UIT-VSFC: the fine-tuning recipe chosen on a 10 % validation slice of train, never on dev
+# (benchmarks/finetune_experiment.py, results/finetune_uit_vsfc_all_layers.json).
+UIT_TUNED: dict[str, Any] = {"epochs": 3, "lr": 5e-5, "batch_size": 32, "max_length": 64, "train_layers": 0}
 
 
 def _compare_split(
@@ -54,8 +57,9 @@ def train_test(
     test: list[dict[str, Any]],
     label: str,
     progress: Progress,
+    tuned: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Fixed split: fit on train, score on test."""
+    """Fixed split: fit on train, score on test; ``tuned`` (TunedRouter parameters) adds that row too."""
     tx, ty = [r["text"] for r in train], [str(r[label]) for r in train]
     sx, sy = [r["text"] for r in test], [str(r[label]) for r in test]
     progress(f"{name}: segmenting {len(tx) + len(sx)} texts")
@@ -65,7 +69,29 @@ def train_test(
     emb = cached_embeddings(embedder, tx + sx, router.embed_texts)
     progress(f"{name}: training")
     out = _compare_split(embedder, tx, ty, sx, sy, emb[: len(tx)], emb[len(tx) :])
+    if tuned is not None:
+        out["router_finetuned"] = _tuned(tx, ty, sx, sy, tuned, progress)
     return {"dataset": name, "protocol": "train -> test", **out}
+
+
+def _tuned(
+    tx: list[str], ty: list[str], sx: list[str], sy: list[str], params: dict[str, Any], progress: Progress
+) -> dict[str, Any]:
+    """The TunedRouter (encoder fine-tuned on train, blended with the Router) on the same split."""
+    from triage.tuned_router import TunedRouter
+
+    progress(f"fine-tuning the encoder on {len(tx)} texts ({params})")
+    t = time.perf_counter()
+    model = TunedRouter(**params).fit(tx, ty)
+    fit_s = time.perf_counter() - t
+    proba = model.predict_proba(sx)
+    return {
+        **label_metrics(proba, model.classes_, sy),
+        "ece": round(ece(proba, model.classes_, sy), 4),
+        "fit_seconds": round(fit_s, 1),
+        "params": {k: v for k, v in params.items() if k != "base_encoder"},
+        "encoder_id": model.router_.embedder_id_,
+    }
 
 
 def cross_validated(

@@ -63,6 +63,7 @@ def main(only: list[str] | None = None, quick: bool = False) -> dict[str, Any]:
             cap(load("uit_vsfc/dev.jsonl"), 500),
             "topic",
             say,
+            tuned=None if quick else quality.UIT_TUNED,
         ),
         "vntc": lambda: quality.vntc(embedder, say, quick),
         "pubhealthqa": lambda: quality.cross_validated(
@@ -119,6 +120,13 @@ def summary_table() -> str:
                 lines.append(f"| {r['dataset']} ({r['protocol']}) | {m} | {r['router'][m]} | {r['baseline'][m]} |")
             if "ece" in r["router"]:
                 lines.append(f"| {r['dataset']} | ECE (router) | {r['router']['ece']} | |")
+            tuned = r.get("router_finetuned")
+            if tuned:
+                for m in [*metrics, "ece"]:
+                    lines.append(
+                        f"| {r['dataset']}, router with the encoder fine-tuned on train (`--finetune-encoder`) "
+                        f"| {m} | {tuned[m]} | {r['baseline'].get(m, '')} |"
+                    )
     r = _get("cold_start")
     if r and not r.get("quick"):
         for m in ("top1", "top3"):

@@ -86,8 +86,17 @@ def train(
     out: Annotated[Path, typer.Option(help="Folder to write the trained router to.")],
     text_field: Annotated[str, typer.Option(help="Field holding the text.")] = "text",
     embeddings: Annotated[bool, typer.Option(help="Use the sentence encoder as a feature block.")] = True,
+    finetune_encoder: Annotated[
+        bool,
+        typer.Option(help="Fine-tune a copy of the encoder on these labels first (CPU minutes per 1,000 texts)."),
+    ] = False,
+    epochs: Annotated[int, typer.Option(help="Fine-tuning epochs (with --finetune-encoder).")] = 3,
 ) -> None:
-    """Train a calibrated router on any (text, label) JSONL and save it with a manifest."""
+    """Train a calibrated router on any (text, label) JSONL and save it with a manifest.
+
+    ``--finetune-encoder`` trains a TunedRouter: the encoder itself learns the labels, and its head
+    and the Router vote; it pays on short texts whose labels overlap in wording.
+    """
     from triage.io import read_jsonl, require_str
     from triage.router import Router
     from triage.text import normalize
@@ -99,13 +108,36 @@ def train(
             if row.get(label_field) is None:
                 raise TriageError(f"{data}:{n}: field {label_field!r} missing")
             labels.append(str(row[label_field]))
-        embedder = _embedder() if embeddings else None
-        emb = _encode_with_progress(embedder, texts, "encoding") if embedder else None
-        router = Router(embedder=embedder).fit(texts, labels, embeddings=emb)
-        router.save(out, metrics={"n_train": len(texts)})
+        if finetune_encoder:
+            model: Any = _train_tuned(texts, labels, epochs)
+        else:
+            embedder = _embedder() if embeddings else None
+            model = Router(embedder=embedder)
+            # The opening embed_max_chars of each text, as Router.embed_texts would encode it.
+            cut = [t[: model.embed_max_chars] for t in texts]
+            emb = _encode_with_progress(embedder, cut, "encoding") if embedder else None
+            model.fit(texts, labels, embeddings=emb)
+        model.save(out, metrics={"n_train": len(texts)})
     except TriageError as exc:
         _fail(exc)
-    console.print(f"trained on {len(texts)} texts, {len(router.classes_)} labels -> {out}")
+    console.print(f"trained on {len(texts)} texts, {len(model.classes_)} labels -> {out}")
+
+
+def _train_tuned(texts: list[str], labels: list[str], epochs: int) -> Any:
+    from rich.progress import Progress
+
+    from triage.tuned_router import TunedRouter
+
+    s = get_settings()
+    with Progress(console=console) as bar:
+        task = bar.add_task("fine-tuning the encoder", total=None)
+
+        def step(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        return TunedRouter(base_encoder=s.encoder_path, epochs=epochs, threads=s.encoder_threads).fit(
+            texts, labels, progress=step
+        )
 
 
 @app.command()
@@ -122,11 +154,19 @@ def predict(
 
     try:
         manifest = json.loads((model / "manifest.json").read_text()) if (model / "manifest.json").exists() else {}
-        embedder = _embedder() if manifest.get("embedding_dim") else None
-        router = Router.load(model, embedder=embedder)
+        router: Any
+        if manifest.get("kind") == "tuned_router":
+            from triage.tuned_router import TunedRouter
+
+            router = TunedRouter.load(model, threads=get_settings().encoder_threads)
+            embedder, limit = router.router_.embedder, router.router_.embed_max_chars
+        else:
+            embedder = _embedder() if manifest.get("embedding_dim") else None
+            router = Router.load(model, embedder=embedder)
+            limit = router.embed_max_chars
         rows = _rows(input, text_field)
         texts = [r["text"] for r in rows]
-        emb = _encode_with_progress(embedder, texts, "encoding") if embedder else None
+        emb = _encode_with_progress(embedder, [t[:limit] for t in texts], "encoding") if embedder else None
         ranked = router.predict_top_k(texts, k=top_k, embeddings=emb)
         n = write_jsonl(output, (_out_row(r, prediction_dicts(p)) for r, p in zip(rows, ranked, strict=True)))
     except TriageError as exc:

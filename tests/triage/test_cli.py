@@ -53,6 +53,29 @@ def test_train_then_predict(tmp_path: Path, shared_data: Path) -> None:
 
 
 @pytest.mark.usefixtures("encoder_path")
+def test_train_with_a_fine_tuned_encoder_then_predict(tmp_path: Path, shared_data: Path) -> None:
+    rows = read_rows(shared_data / "uit_vsfc" / "train.jsonl", 90)
+    data = _write(tmp_path / "train.jsonl", [{"text": r["text"], "topic": r["topic"]} for r in rows[:80]])
+    args = ["train", "--data", str(data), "--label-field", "topic", "--out", str(tmp_path / "m")]
+    res = runner.invoke(app, [*args, "--finetune-encoder", "--epochs", "1"])
+    assert res.exit_code == 0, res.output
+    manifest = json.loads((tmp_path / "m" / "manifest.json").read_text())
+    assert manifest["kind"] == "tuned_router" and manifest["n_train"] == 80
+    assert manifest["finetune"]["epochs"] == 1 and (tmp_path / "m" / "encoder" / "head.npz").exists()
+    inp = _write(tmp_path / "in.jsonl", [{"id": i, "text": r["text"]} for i, r in enumerate(rows[80:])])
+    res = runner.invoke(
+        app, ["predict", "--model", str(tmp_path / "m"), "--input", str(inp), "--output", str(tmp_path / "o.jsonl")]
+    )
+    assert res.exit_code == 0, res.output
+    out = _read(tmp_path / "o.jsonl")
+    assert [r["id"] for r in out] == list(range(10))
+    labels = set(manifest["classes"])
+    for r in out:
+        preds = r["predictions"]
+        assert isinstance(preds, list) and len(preds) == 3 and {p["label"] for p in preds} <= labels
+
+
+@pytest.mark.usefixtures("encoder_path")
 def test_route_text_and_file(tmp_path: Path) -> None:
     res = runner.invoke(app, ["route", "--text", "Xin hỏi thủ tục cấp đổi giấy phép lái xe ô tô"])
     assert res.exit_code == 0, res.output

@@ -1,0 +1,101 @@
+"""TunedRouter on real UIT-VSFC feedback: fine-tunes a real copy of the encoder, blends, round-trips."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from tests.conftest import read_rows
+from triage.embed import OnnxEmbedder
+from triage.errors import InvalidInput, ModelMissing, NotFitted
+from triage.router import Router
+from triage.text import normalize
+from triage.tuned_router import TunedRouter, is_tuned_router
+
+
+@pytest.fixture(scope="module")
+def uit(shared_data: Path) -> dict[str, Any]:
+    rows = read_rows(shared_data / "uit_vsfc" / "train.jsonl", 400)
+    dev = read_rows(shared_data / "uit_vsfc" / "dev.jsonl", 120)
+    return {
+        "tx": [normalize(r["text"]) for r in rows],
+        "ty": [r["topic"] for r in rows],
+        "dx": [normalize(r["text"]) for r in dev],
+        "dy": [r["topic"] for r in dev],
+    }
+
+
+@pytest.fixture(scope="module")
+def tuned(uit: dict[str, Any], encoder_path: Path, tmp_path_factory: pytest.TempPathFactory) -> TunedRouter:
+    """One small real fine-tuning run (top 2 layers, one epoch: seconds, not minutes)."""
+    steps: list[tuple[int, int]] = []
+    model = TunedRouter(
+        base_encoder=encoder_path,
+        epochs=1,
+        train_layers=2,
+        max_length=48,
+        lr=1e-4,
+        threads=2,
+        work_dir=tmp_path_factory.mktemp("tuned"),
+    ).fit(uit["tx"], uit["ty"], progress=lambda done, total: steps.append((done, total)))
+    model.steps_seen = steps  # type: ignore[attr-defined]
+    return model
+
+
+def test_fine_tunes_a_copy_and_reports_progress(tuned: TunedRouter, encoder_path: Path, uit: dict[str, Any]) -> None:
+    steps = tuned.steps_seen  # type: ignore[attr-defined]
+    assert steps[-1][0] == steps[-1][1] == -(-len(uit["tx"]) // 32)
+    base = OnnxEmbedder(encoder_path).encode(uit["dx"][:20])
+    mine = tuned.embed_texts(uit["dx"][:20])
+    cos = (base * mine).sum(axis=1)
+    assert cos.min() < 0.999  # the weights moved
+    assert cos.mean() > 0.5  # ... without forgetting what the texts mean
+    assert tuned.router_.embedder_id_ is not None and "-ft-" in tuned.router_.embedder_id_
+
+
+def test_blend_learns_and_is_a_distribution(tuned: TunedRouter, uit: dict[str, Any]) -> None:
+    proba = tuned.predict_proba(uit["dx"])
+    assert proba.shape == (len(uit["dx"]), len(tuned.classes_))
+    assert np.allclose(proba.sum(axis=1), 1.0)
+    acc = float(np.mean(tuned.predict(uit["dx"]) == np.asarray(uit["dy"])))
+    majority = max(uit["dy"].count(c) for c in set(uit["dy"])) / len(uit["dy"])
+    assert acc > majority + 0.05
+    ranked = tuned.predict_top_k(uit["dx"][:5], k=2)
+    assert [r[0].label for r in ranked] == list(tuned.predict(uit["dx"][:5]))
+
+
+def test_head_weight_zero_is_the_router_alone(tuned: TunedRouter, uit: dict[str, Any]) -> None:
+    emb = tuned.embed_texts(uit["dx"][:30])
+    alone = tuned.router_.predict_proba(uit["dx"][:30], embeddings=emb)
+    blended = tuned.predict_proba(uit["dx"][:30], embeddings=emb)
+    tuned.head_weight = 0.0
+    try:
+        assert np.allclose(tuned.predict_proba(uit["dx"][:30], embeddings=emb), alone)
+    finally:
+        tuned.head_weight = 0.5
+    assert not np.allclose(blended, alone)  # the head does take part in the blend
+
+
+def test_round_trip_through_a_folder(tuned: TunedRouter, uit: dict[str, Any], tmp_path: Path) -> None:
+    tuned.save(tmp_path / "m", metrics={"note": "test"})
+    assert is_tuned_router(tmp_path / "m")
+    again = TunedRouter.load(tmp_path / "m")
+    assert list(again.classes_) == list(tuned.classes_)
+    assert np.allclose(again.predict_proba(uit["dx"][:25]), tuned.predict_proba(uit["dx"][:25]), atol=1e-6)
+
+
+def test_bad_input_and_missing_models(tuned: TunedRouter, uit: dict[str, Any], tmp_path: Path) -> None:
+    with pytest.raises(InvalidInput):
+        tuned.predict_proba("một câu")  # type: ignore[arg-type]
+    with pytest.raises(InvalidInput):
+        TunedRouter(head_weight=1.5).fit(uit["tx"][:10], uit["ty"][:10])
+    with pytest.raises(NotFitted):
+        TunedRouter().predict(["một câu"])
+    Router().fit(uit["tx"][:60], uit["ty"][:60]).save(tmp_path / "plain")
+    assert not is_tuned_router(tmp_path / "plain")
+    with pytest.raises(ModelMissing):
+        TunedRouter.load(tmp_path / "plain")
+    assert tuned.predict_proba([]).shape == (0, len(tuned.classes_))

@@ -1,0 +1,230 @@
+"""A Router over an encoder fine-tuned on the same labels, blended with that encoder's own head.
+
+With a frozen encoder the Router plateaus where labels overlap in wording: on UIT-VSFC topics every
+linear variant measured (feature blocks, C, class weights) lands at 0.87-0.88 weighted F1, the
+errors being lecturer vs training programme and "others". Fine-tuning moves the embedding itself
+so that texts of one label sit together; the Router then adds its word and character evidence,
+and the mean of its probabilities and the fine-tuned cosine head's beats either alone
+(``benchmarks/results/finetune_uit_vsfc*.json``). It costs CPU minutes per thousand texts, so it is
+an option for label sets of short texts (``triage train --finetune-encoder``), not the default.
+
+On disk::
+
+    encoder/        the fine-tuned sentence-transformers folder (ONNX fast path, head.npz)
+    router/         Router.save folder, trained on the fine-tuned embeddings
+    manifest.json   kind "tuned_router", classes, blend weight, fine-tuning parameters
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+
+from triage.embed import OnnxEmbedder
+from triage.errors import InvalidInput, ModelMissing, NotFitted
+from triage.finetune import HEAD_FILE
+from triage.router import MANIFEST, Prediction, Router, top_k
+
+KIND = "tuned_router"
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    out: np.ndarray = e / e.sum(axis=1, keepdims=True)
+    return out
+
+
+class TunedRouter(ClassifierMixin, BaseEstimator):
+    """Fine-tune a copy of ``base_encoder`` on the labels, fit a Router on its embeddings, blend both.
+
+    ``head_weight`` is the share of the fine-tuned head in the blend (0: the Router alone; 0.5, a
+    plain mean, was fixed before any evaluation set was scored). ``router_params`` go to the Router.
+    Fine-tuning parameters are those of ``triage.finetune.finetune_encoder``; ``work_dir`` keeps the
+    fine-tuned encoder (a temporary folder, removed with the estimator, when not given).
+    """
+
+    def __init__(
+        self,
+        *,
+        base_encoder: Path | None = None,
+        epochs: int = 3,
+        lr: float = 5e-5,
+        batch_size: int = 32,
+        max_length: int = 128,
+        train_layers: int = 0,
+        head_weight: float = 0.5,
+        seed: int = 0,
+        threads: int = 0,
+        router_params: dict[str, Any] | None = None,
+        work_dir: Path | None = None,
+    ) -> None:
+        self.base_encoder = base_encoder
+        self.epochs = epochs
+        self.lr = lr
+        self.batch_size = batch_size
+        self.max_length = max_length
+        self.train_layers = train_layers
+        self.head_weight = head_weight
+        self.seed = seed
+        self.threads = threads
+        self.router_params = router_params
+        self.work_dir = work_dir
+
+    # ---- estimator API --------------------------------------------------------------------
+    def fit(
+        self,
+        texts: Sequence[str],
+        labels: Sequence[Any],
+        *,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> TunedRouter:
+        """Fine-tune (minutes of CPU per thousand texts), then fit the Router on the new embeddings."""
+        from triage.finetune import finetune_encoder
+
+        if not 0.0 <= self.head_weight <= 1.0:
+            raise InvalidInput(f"head_weight must be in [0, 1], not {self.head_weight}")
+        if isinstance(texts, str):
+            raise InvalidInput("pass a list of texts, not a single string")
+        items, y = list(texts), [str(v) for v in labels]
+        base = Path(self.base_encoder) if self.base_encoder else _default_encoder()
+        if self.work_dir is not None:
+            root = Path(self.work_dir)
+        else:
+            self._tmp = tempfile.TemporaryDirectory(prefix="tuned-router-")
+            root = Path(self._tmp.name)
+        folder = finetune_encoder(
+            base,
+            items,
+            y,
+            root / "encoder",
+            epochs=self.epochs,
+            batch_size=self.batch_size,
+            lr=self.lr,
+            max_length=self.max_length,
+            seed=self.seed,
+            threads=self.threads,
+            train_layers=self.train_layers,
+            progress=progress,
+        )
+        embedder = OnnxEmbedder(folder, threads=self.threads)
+        router = Router(embedder=embedder, **(self.router_params or {}))
+        router.fit(items, y, embeddings=router.embed_texts(items))
+        self._attach(folder, router)
+        return self
+
+    def _attach(self, folder: Path, router: Router) -> None:
+        """Keep the encoder folder, the Router and the head's columns in the Router's class order."""
+        self.encoder_dir_ = Path(folder)
+        self.router_ = router
+        self.classes_ = router.classes_
+        path = folder / HEAD_FILE
+        if not path.exists():
+            raise ModelMissing(f"no fine-tuned head at {path}")
+        with np.load(path) as head:
+            head_classes = [str(c) for c in head["classes"]]
+            weight, scale = np.asarray(head["weight"], dtype=np.float64), float(head["scale"])
+        missing = set(map(str, self.classes_)) - set(head_classes)
+        if missing:
+            raise ModelMissing(f"the fine-tuned head at {folder} lacks the classes {sorted(missing)}")
+        col = {c: j for j, c in enumerate(head_classes)}
+        # Rows in the Router's class order, so the two probability tables line up column by column.
+        self.head_weights_ = scale * weight[[col[str(c)] for c in self.classes_]]
+
+    def _check(self) -> None:
+        if not hasattr(self, "router_"):
+            raise NotFitted("TunedRouter is not fitted: call fit() or TunedRouter.load()")
+
+    def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
+        """The fine-tuned embeddings the predict methods use (pass them back to encode once)."""
+        self._check()
+        return self.router_.embed_texts(texts)
+
+    def predict_proba(self, texts: Sequence[str], embeddings: np.ndarray | None = None) -> np.ndarray:
+        self._check()
+        if isinstance(texts, str):
+            raise InvalidInput("pass a list of texts, not a single string")
+        if len(texts) == 0:
+            return np.zeros((0, len(self.classes_)), dtype=np.float64)
+        emb = self.embed_texts(texts) if embeddings is None else np.asarray(embeddings, dtype=np.float32)
+        p_router = self.router_.predict_proba(texts, embeddings=emb)
+        if self.head_weight == 0.0:
+            return p_router
+        p_head = _softmax(emb.astype(np.float64) @ self.head_weights_.T)
+        out: np.ndarray = (1.0 - self.head_weight) * p_router + self.head_weight * p_head
+        return out
+
+    def predict(self, texts: Sequence[str], embeddings: np.ndarray | None = None) -> np.ndarray:
+        proba = self.predict_proba(texts, embeddings)
+        return np.asarray(self.classes_[proba.argmax(axis=1)]) if len(proba) else np.asarray([], dtype=str)
+
+    def predict_top_k(
+        self, texts: Sequence[str], k: int = 3, embeddings: np.ndarray | None = None
+    ) -> list[list[Prediction]]:
+        return top_k(self.predict_proba(texts, embeddings), self.classes_, k)
+
+    # ---- persistence ----------------------------------------------------------------------
+    def save(self, folder: Path, *, metrics: dict[str, Any] | None = None) -> Path:
+        """Write the encoder, the Router and a manifest to ``folder`` (replacing what was there)."""
+        self._check()
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        target = folder / "encoder"
+        if target.resolve() != self.encoder_dir_.resolve():
+            shutil.rmtree(target, ignore_errors=True)
+            shutil.copytree(self.encoder_dir_, target)
+        self.router_.save(folder / "router", metrics=metrics)
+        encoder_manifest = json.loads((target / "manifest.json").read_text())
+        manifest = {
+            "kind": KIND,
+            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "classes": [str(c) for c in self.classes_],
+            "head_weight": self.head_weight,
+            "encoder_id": encoder_manifest.get("id"),
+            "base_encoder_id": encoder_manifest.get("base_id"),
+            "finetune": encoder_manifest.get("finetune", {}),
+            "n_train": self.router_.n_train_,
+            "data_hash": self.router_.data_hash_,
+            "metrics": metrics or {},
+        }
+        (folder / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False, default=str))
+        return folder
+
+    @classmethod
+    def load(cls, folder: Path, *, threads: int = 0) -> TunedRouter:
+        """Load a saved TunedRouter with its own encoder (it needs no other model)."""
+        folder = Path(folder)
+        path = folder / MANIFEST
+        manifest = json.loads(path.read_text()) if path.exists() else {}
+        if manifest.get("kind") != KIND:
+            raise ModelMissing(f"no tuned router at {folder}; train one with `triage train --finetune-encoder`")
+        embedder = OnnxEmbedder(folder / "encoder", threads=threads)
+        router = Router.load(folder / "router", embedder=embedder)
+        est = cls(head_weight=float(manifest["head_weight"]), threads=threads)
+        est._attach(folder / "encoder", router)
+        return est
+
+
+def is_tuned_router(folder: Path) -> bool:
+    """Whether ``folder`` holds a TunedRouter (else it is a plain Router folder or nothing)."""
+    path = Path(folder) / MANIFEST
+    try:
+        return bool(json.loads(path.read_text()).get("kind") == KIND)
+    except (OSError, ValueError):
+        return False
+
+
+def _default_encoder() -> Path:
+    from triage.config import get_settings
+    from triage.embed import default_encoder_path
+
+    s = get_settings()
+    return Path(s.encoder_path) if s.encoder_path else default_encoder_path(Path(s.model_dir))
