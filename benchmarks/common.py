@@ -56,14 +56,14 @@ class Baseline:
         return s if s.ndim == 2 else np.stack([-s, s], axis=1)
 
 
-def topk_accuracy(scores: np.ndarray, classes: Sequence[Any], gold: Sequence[Any], k: int) -> float:
+def topk_accuracy(scores: np.ndarray, classes: Sequence[Any] | np.ndarray, gold: Sequence[Any], k: int) -> float:
     """Share of rows whose gold label is among the k highest-scoring classes."""
     idx = np.argsort(-scores, axis=1)[:, :k]
     cls = np.asarray(classes)
     return float(np.mean([g in set(cls[row]) for row, g in zip(idx, gold, strict=True)]))
 
 
-def ece(proba: np.ndarray, classes: Sequence[Any], gold: Sequence[Any], bins: int = 10) -> float:
+def ece(proba: np.ndarray, classes: Sequence[Any] | np.ndarray, gold: Sequence[Any], bins: int = 10) -> float:
     """Expected calibration error of the top-1 probability (10 equal-width bins)."""
     conf = proba.max(axis=1)
     correct = np.asarray(classes)[proba.argmax(axis=1)] == np.asarray(gold)
@@ -76,7 +76,7 @@ def ece(proba: np.ndarray, classes: Sequence[Any], gold: Sequence[Any], bins: in
     return float(total)
 
 
-def label_metrics(scores: np.ndarray, classes: Sequence[Any], gold: Sequence[Any]) -> dict[str, float]:
+def label_metrics(scores: np.ndarray, classes: Sequence[Any] | np.ndarray, gold: Sequence[Any]) -> dict[str, float]:
     """Accuracy, weighted and macro F1, top-3 accuracy from a score matrix."""
     pred = np.asarray(classes)[scores.argmax(axis=1)]
     return {

@@ -19,7 +19,7 @@ from triage.router import Router, warm_segmentation
 Progress = Callable[[str], None]
 # UIT-VSFC: the fine-tuning recipe chosen on a 10 % validation slice of train, never on dev
 # (benchmarks/finetune_experiment.py, results/finetune_uit_vsfc_all_layers.json).
-UIT_TUNED: dict[str, Any] = {"epochs": 3, "lr": 5e-5, "batch_size": 32, "max_length": 64, "train_layers": 0}
+UIT_TUNED: dict[str, Any] = {"epochs": 3, "lr": 1e-4, "batch_size": 32, "max_length": 64, "train_layers": 0}
 
 
 def _compare_split(

@@ -27,7 +27,7 @@ from triage.embed import Embedder
 from triage.errors import InvalidInput
 from triage.evaluation import expected_calibration_error, precision_threshold, routing_metrics
 from triage.model_bundle import load_bundle, write_card
-from triage.router import Router, _margins, _softmax
+from triage.router import Router, _margins, softmax
 from triage.store.db import Database
 
 log = logging.getLogger("training.retrain")
@@ -106,7 +106,7 @@ def supervised_calibration(router: Router, texts: list[str], emb: np.ndarray, go
     X = router._features(router._clip(texts), emb if router.embedding_dim_ else None, fit=False)
     calibrated = router.model_.predict_proba(X)
     inner = getattr(router.model_, "estimator_", None)
-    raw = _softmax(_margins(inner, X)) if inner is not None else calibrated
+    raw = softmax(_margins(inner, X)) if inner is not None else calibrated
     cls = np.asarray(router.classes_)
     gold_arr = np.asarray(gold)
 

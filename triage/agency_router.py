@@ -21,14 +21,7 @@ from sklearn.utils.validation import check_is_fitted
 from triage.agencies import Agency, AgencyRegistry, default_registry, to_document
 from triage.embed import Embedder
 from triage.errors import InvalidInput, NotFitted
-from triage.router import Prediction, Router, top_k
-
-
-def _softmax(z: np.ndarray) -> np.ndarray:
-    z = z - z.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    out: np.ndarray = e / e.sum(axis=1, keepdims=True)
-    return out
+from triage.router import Prediction, Router, softmax, top_k
 
 
 class ColdStartRouter(BaseEstimator):
@@ -86,7 +79,7 @@ class ColdStartRouter(BaseEstimator):
         return score
 
     def predict_proba(self, texts: Sequence[str], embeddings: np.ndarray | None = None) -> np.ndarray:
-        return _softmax(self.similarity(texts, embeddings) / self.temperature)
+        return softmax(self.similarity(texts, embeddings) / self.temperature)
 
     def predict_top_k(
         self, texts: Sequence[str], k: int = 3, embeddings: np.ndarray | None = None
@@ -173,7 +166,7 @@ class AgencyRouter(BaseEstimator):
             # The floor keeps agencies without labels reachable when cold start is sure of them.
             sup = (1 - self.supervised_floor) * sup + self.supervised_floor / sup.shape[1]
             logp = (1 - self.cold_start_weight) * np.log(sup) + self.cold_start_weight * np.log(proba + 1e-12)
-            proba = _softmax(logp)
+            proba = softmax(logp)
         if self.locality_weight > 0:
             for i, text in enumerate(items):
                 provinces = self.registry_.find_provinces(text)

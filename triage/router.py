@@ -92,7 +92,27 @@ def data_hash(texts: Sequence[str], labels: Sequence[Any] | np.ndarray) -> str:
     return h.hexdigest()
 
 
-class Router(ClassifierMixin, BaseEstimator):
+class LabelRanker:
+    """``predict`` and ``predict_top_k`` for any estimator with ``predict_proba`` and ``classes_``."""
+
+    classes_: np.ndarray
+
+    def predict_proba(self, texts: Sequence[str], embeddings: np.ndarray | None = None) -> np.ndarray:
+        raise NotImplementedError
+
+    def predict(self, texts: Sequence[str], embeddings: np.ndarray | None = None) -> np.ndarray:
+        proba = self.predict_proba(texts, embeddings)
+        return np.asarray(self.classes_[proba.argmax(axis=1)]) if len(proba) else np.asarray([], dtype=str)
+
+    def predict_top_k(
+        self, texts: Sequence[str], k: int = 3, embeddings: np.ndarray | None = None
+    ) -> list[list[Prediction]]:
+        if k < 1:
+            raise InvalidInput("k must be >= 1")
+        return top_k(self.predict_proba(texts, embeddings), self.classes_, k)
+
+
+class Router(LabelRanker, ClassifierMixin, BaseEstimator):
     """Calibrated linear classifier over words, characters and embeddings.
 
     ``embedder=None`` trains on TF-IDF only (useful without a built encoder). ``fit`` and the
@@ -253,17 +273,6 @@ class Router(ClassifierMixin, BaseEstimator):
         proba: np.ndarray = self.model_.predict_proba(self._features(items, emb, fit=False))
         return proba
 
-    def predict(self, texts: Sequence[str], embeddings: np.ndarray | None = None) -> np.ndarray:
-        proba = self.predict_proba(texts, embeddings)
-        return np.asarray(self.classes_[proba.argmax(axis=1)]) if len(proba) else np.asarray([], dtype=str)
-
-    def predict_top_k(
-        self, texts: Sequence[str], k: int = 3, embeddings: np.ndarray | None = None
-    ) -> list[list[Prediction]]:
-        if k < 1:
-            raise InvalidInput("k must be >= 1")
-        return top_k(self.predict_proba(texts, embeddings), self.classes_, k)
-
     def predict_or_abstain(self, texts: Sequence[str], embeddings: np.ndarray | None = None) -> list[str | None]:
         """The top label, or None where its probability is below ``abstain_threshold``."""
         proba = self.predict_proba(texts, embeddings)
@@ -327,7 +336,7 @@ def _margins(model: Any, X: Any) -> np.ndarray:
     return np.stack([-s / 2, s / 2], axis=1) if s.ndim == 1 else s
 
 
-def _softmax(z: np.ndarray) -> np.ndarray:
+def softmax(z: np.ndarray) -> np.ndarray:
     z = z - z.max(axis=1, keepdims=True)
     e = np.exp(z)
     out: np.ndarray = e / e.sum(axis=1, keepdims=True)
@@ -371,7 +380,7 @@ class TemperatureCalibrated:
         def nll(params: np.ndarray) -> tuple[float, np.ndarray]:
             inv_t, bias = np.exp(params[0]), params[1:]
             z = margins * inv_t + bias
-            p = _softmax(z)
+            p = softmax(z)
             loss = -np.log(np.clip(p[rows, target], 1e-12, None)).mean() + self.bias_l2 * float(bias @ bias)
             g = p.copy()
             g[rows, target] -= 1.0
@@ -393,7 +402,7 @@ class TemperatureCalibrated:
         return self
 
     def predict_proba(self, X: Any) -> np.ndarray:
-        return _softmax(_margins(self.estimator_, X) * self.inv_temperature_ + self.bias_)
+        return softmax(_margins(self.estimator_, X) * self.inv_temperature_ + self.bias_)
 
 
 def top_k(proba: np.ndarray, classes: Sequence[Any] | np.ndarray, k: int) -> list[list[Prediction]]:

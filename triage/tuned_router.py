@@ -31,19 +31,12 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from triage.embed import OnnxEmbedder
 from triage.errors import InvalidInput, ModelMissing, NotFitted
 from triage.finetune import HEAD_FILE
-from triage.router import MANIFEST, Prediction, Router, top_k
+from triage.router import MANIFEST, LabelRanker, Router, softmax
 
 KIND = "tuned_router"
 
 
-def _softmax(z: np.ndarray) -> np.ndarray:
-    z = z - z.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    out: np.ndarray = e / e.sum(axis=1, keepdims=True)
-    return out
-
-
-class TunedRouter(ClassifierMixin, BaseEstimator):
+class TunedRouter(LabelRanker, ClassifierMixin, BaseEstimator):
     """Fine-tune a copy of ``base_encoder`` on the labels, fit a Router on its embeddings, blend both.
 
     ``head_weight`` is the share of the fine-tuned head in the blend (0: the Router alone; 0.5, a
@@ -158,18 +151,9 @@ class TunedRouter(ClassifierMixin, BaseEstimator):
         p_router = self.router_.predict_proba(texts, embeddings=emb)
         if self.head_weight == 0.0:
             return p_router
-        p_head = _softmax(emb.astype(np.float64) @ self.head_weights_.T)
+        p_head = softmax(emb.astype(np.float64) @ self.head_weights_.T)
         out: np.ndarray = (1.0 - self.head_weight) * p_router + self.head_weight * p_head
         return out
-
-    def predict(self, texts: Sequence[str], embeddings: np.ndarray | None = None) -> np.ndarray:
-        proba = self.predict_proba(texts, embeddings)
-        return np.asarray(self.classes_[proba.argmax(axis=1)]) if len(proba) else np.asarray([], dtype=str)
-
-    def predict_top_k(
-        self, texts: Sequence[str], k: int = 3, embeddings: np.ndarray | None = None
-    ) -> list[list[Prediction]]:
-        return top_k(self.predict_proba(texts, embeddings), self.classes_, k)
 
     # ---- persistence ----------------------------------------------------------------------
     def save(self, folder: Path, *, metrics: dict[str, Any] | None = None) -> Path:
