@@ -1,6 +1,9 @@
 """Does fine-tuning the encoder lift the Router on UIT-VSFC topics? And are its probabilities honest?
 
-Run: ``.venv/bin/python -m benchmarks.finetune_experiment`` (CPU; ~25 min on one free core).
+Run: ``.venv/bin/python -m benchmarks.finetune_experiment`` (CPU; ~25 min on one free core): the
+top-4-layer configs, results in ``finetune_uit_vsfc.json``. All layers (what ``TunedRouter`` does):
+``--threads 2 --configs all-e3-lr5e-5,all-e3-lr1e-4 --results
+benchmarks/results/finetune_uit_vsfc_all_layers.json`` (~57 min on 2 AVX2 cores).
 
 Protocol (dev is never used to choose anything):
 1. Every text goes through ``triage.text.normalize`` first.

@@ -13,7 +13,7 @@ from triage.embed import OnnxEmbedder
 from triage.errors import InvalidInput, ModelMissing, NotFitted
 from triage.router import Router
 from triage.text import normalize
-from triage.tuned_router import TunedRouter, is_tuned_router
+from triage.tuned_router import TunedRouter, _calibration_split, is_tuned_router
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +47,8 @@ def tuned(uit: dict[str, Any], encoder_path: Path, tmp_path_factory: pytest.Temp
 
 def test_fine_tunes_a_copy_and_reports_progress(tuned: TunedRouter, encoder_path: Path, uit: dict[str, Any]) -> None:
     steps = tuned.steps_seen  # type: ignore[attr-defined]
-    assert steps[-1][0] == steps[-1][1] == -(-len(uit["tx"]) // 32)
+    n_fit = len(uit["tx"]) - tuned.n_calibration_
+    assert steps[-1][0] == steps[-1][1] == -(-n_fit // 32)  # fine-tuned on the rows not held out
     base = OnnxEmbedder(encoder_path).encode(uit["dx"][:20])
     mine = tuned.embed_texts(uit["dx"][:20])
     cos = (base * mine).sum(axis=1)
@@ -71,12 +72,49 @@ def test_head_weight_zero_is_the_router_alone(tuned: TunedRouter, uit: dict[str,
     emb = tuned.embed_texts(uit["dx"][:30])
     alone = tuned.router_.predict_proba(uit["dx"][:30], embeddings=emb)
     blended = tuned.predict_proba(uit["dx"][:30], embeddings=emb)
-    tuned.head_weight = 0.0
+    temperature = tuned.temperature_
+    tuned.head_weight, tuned.temperature_ = 0.0, 1.0
     try:
         assert np.allclose(tuned.predict_proba(uit["dx"][:30], embeddings=emb), alone)
     finally:
-        tuned.head_weight = 0.5
+        tuned.head_weight, tuned.temperature_ = 0.5, temperature
     assert not np.allclose(blended, alone)  # the head does take part in the blend
+
+
+def test_temperature_fitted_on_held_out_rows_keeps_the_ranking(tuned: TunedRouter, uit: dict[str, Any]) -> None:
+    assert tuned.n_calibration_ == len(_calibration_split(uit["ty"], 0.1, 0)[1]) >= 20
+    assert tuned.temperature_ != 1.0 and 0.05 < tuned.temperature_ < 20
+    calibrated = tuned.predict_proba(uit["dx"])
+    temperature, tuned.temperature_ = tuned.temperature_, 1.0
+    try:
+        raw = tuned.predict_proba(uit["dx"])
+    finally:
+        tuned.temperature_ = temperature
+    assert (calibrated.argmax(axis=1) == raw.argmax(axis=1)).all()
+    assert np.allclose(calibrated.sum(axis=1), 1.0)
+    # On the held-out rows it was fitted on, the temperature lowers the log-loss of the blend.
+    cal = _calibration_split(uit["ty"], 0.1, 0)[1]
+    texts, gold = [uit["tx"][i] for i in cal], [uit["ty"][i] for i in cal]
+    col = {str(c): j for j, c in enumerate(tuned.classes_)}
+    rows, cols = np.arange(len(cal)), [col[g] for g in gold]
+    with_t = -np.log(tuned.predict_proba(texts)[rows, cols]).mean()
+    tuned.temperature_ = 1.0
+    try:
+        without = -np.log(tuned.predict_proba(texts)[rows, cols]).mean()
+    finally:
+        tuned.temperature_ = temperature
+    assert with_t < without
+
+
+def test_calibration_split_is_stratified_and_spares_rare_labels() -> None:
+    labels = ["a"] * 300 + ["b"] * 100 + ["c"] * 4
+    fit, cal = _calibration_split(labels, 0.1, 0)
+    assert sorted(fit + cal) == list(range(len(labels))) and not set(fit) & set(cal)
+    held = [labels[i] for i in cal]
+    assert held.count("a") == 30 and held.count("b") == 10 and "c" not in held
+    assert _calibration_split(labels, 0.1, 0) == (fit, cal)  # same seed, same split
+    assert _calibration_split(labels[:150], 0.1, 0)[1] == []  # 15 rows: too few to fit a temperature
+    assert _calibration_split(labels, 0.0, 0)[1] == []
 
 
 def test_round_trip_through_a_folder(tuned: TunedRouter, uit: dict[str, Any], tmp_path: Path) -> None:
@@ -92,6 +130,10 @@ def test_bad_input_and_missing_models(tuned: TunedRouter, uit: dict[str, Any], t
         tuned.predict_proba("một câu")  # type: ignore[arg-type]
     with pytest.raises(InvalidInput):
         TunedRouter(head_weight=1.5).fit(uit["tx"][:10], uit["ty"][:10])
+    with pytest.raises(InvalidInput):
+        TunedRouter(calibration_share=0.7).fit(uit["tx"][:10], uit["ty"][:10])
+    with pytest.raises(InvalidInput):
+        TunedRouter().fit(uit["tx"][:10], uit["ty"][:9])
     with pytest.raises(NotFitted):
         TunedRouter().predict(["một câu"])
     Router().fit(uit["tx"][:60], uit["ty"][:60]).save(tmp_path / "plain")
