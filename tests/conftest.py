@@ -29,6 +29,20 @@ def read_rows(path: Path, n: int | None = None) -> list[dict[str, Any]]:
     return rows
 
 
+def uit_topics(shared_data: Path, n_train: int, n_dev: int) -> dict[str, Any]:
+    """The first UIT-VSFC train and dev rows as normalised texts (tx, dx) and topics (ty, dy)."""
+    from triage.text import normalize
+
+    train = read_rows(shared_data / "uit_vsfc" / "train.jsonl", n_train)
+    dev = read_rows(shared_data / "uit_vsfc" / "dev.jsonl", n_dev)
+    return {
+        "tx": [normalize(r["text"]) for r in train],
+        "ty": [r["topic"] for r in train],
+        "dx": [normalize(r["text"]) for r in dev],
+        "dy": [r["topic"] for r in dev],
+    }
+
+
 @pytest.fixture(scope="session")
 def encoder_path() -> Path:
     """The default encoder folder; `make test` builds it first, this builds it if still missing."""

@@ -9,22 +9,14 @@ from typing import Any
 import numpy as np
 import pytest
 
-from tests.conftest import read_rows
+from tests.conftest import uit_topics
 from triage.errors import InvalidInput, ModelMissing, NotFitted
 from triage.router import Router
-from triage.text import normalize
 
 
 @pytest.fixture(scope="module")
 def uit(shared_data: Path) -> dict[str, Any]:
-    train = read_rows(shared_data / "uit_vsfc" / "train.jsonl", 1500)
-    dev = read_rows(shared_data / "uit_vsfc" / "dev.jsonl", 300)
-    return {
-        "tx": [normalize(r["text"]) for r in train],
-        "ty": [r["topic"] for r in train],
-        "dx": [normalize(r["text"]) for r in dev],
-        "dy": [r["topic"] for r in dev],
-    }
+    return uit_topics(shared_data, 1500, 300)
 
 
 @pytest.fixture(scope="module")

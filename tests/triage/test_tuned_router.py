@@ -8,24 +8,16 @@ from typing import Any
 import numpy as np
 import pytest
 
-from tests.conftest import read_rows
+from tests.conftest import uit_topics
 from triage.embed import OnnxEmbedder
 from triage.errors import InvalidInput, ModelMissing, NotFitted
 from triage.router import Router
-from triage.text import normalize
 from triage.tuned_router import TunedRouter, _calibration_split, is_tuned_router
 
 
 @pytest.fixture(scope="module")
 def uit(shared_data: Path) -> dict[str, Any]:
-    rows = read_rows(shared_data / "uit_vsfc" / "train.jsonl", 400)
-    dev = read_rows(shared_data / "uit_vsfc" / "dev.jsonl", 120)
-    return {
-        "tx": [normalize(r["text"]) for r in rows],
-        "ty": [r["topic"] for r in rows],
-        "dx": [normalize(r["text"]) for r in dev],
-        "dy": [r["topic"] for r in dev],
-    }
+    return uit_topics(shared_data, 400, 120)
 
 
 @pytest.fixture(scope="module")
