@@ -387,7 +387,7 @@ def index_scale(
 
     plan: list[tuple[str, Callable[[], Any], list[Setting]]] = [
         ("HNSW32 (efConstruction 100)", hnsw(32, 100), [ef(32), ef(64), ef(128), ef(256), ef(512)]),
-        ("HNSW48 (efConstruction 200)", hnsw(48, 200), [ef(32), ef(64), ef(128), ef(256)]),
+        ("HNSW48 (efConstruction 200)", hnsw(48, 200), [ef(64), ef(96), ef(128), ef(192)]),
         (f"IVF{nlist},Flat", ivf(nlist, None), [probe(8), probe(16), probe(32), probe(64)]),
         (f"IVF{nlist},PQ48", ivf(nlist, 48), [probe(16), probe(32), probe(64)]),
         (
