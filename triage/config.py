@@ -105,7 +105,7 @@ class Settings(BaseSettings):
     )
     index_hnsw_m: int = Field(default=32, ge=4, le=128, description="Case index: HNSW neighbours per node (M).")
     index_ef_construction: int = Field(default=100, ge=8, description="Case index: HNSW efConstruction.")
-    index_ef_search: int = Field(default=256, ge=8, description="Case index: HNSW efSearch (recall vs latency).")
+    index_ef_search: int = Field(default=128, ge=8, description="Case index: HNSW efSearch (recall vs latency).")
     campaign_threshold: float = Field(
         default=0.96, ge=-1.0, le=1.0, description="Cosine from which two submissions count as near-identical."
     )
