@@ -4,9 +4,10 @@ Exact inner product (``IndexIDMap2`` over ``IndexFlatIP``) while the collection 
 ``approximate_from`` live vectors on, HNSW (``IndexIDMap2`` over ``IndexHNSWFlat``): on 1M e5
 vectors (606k real texts + neighbour-derived ones) M=32, efSearch=128 gave recall@10 0.972 at 1.06 ms
 per query on one thread (efSearch 256: 0.988 at 1.9 ms), the best recall per millisecond of the types
-measured (``benchmarks/index_scale.py``), where exact search costs ~57 ms. Vectors are L2-normalised, so inner product is cosine. Ids are the caller's (case
-ids): they survive save/load and the switch from exact to HNSW, because both index kinds carry the
-id map and a rebuild re-adds the same ids.
+measured (``benchmarks/index_scale.py``), where exact search costs ~57 ms. Vectors are
+L2-normalised, so inner product is cosine. Ids are the caller's (case ids): they survive save/load
+and the switch from exact to HNSW, because both index kinds carry the id map and a rebuild re-adds
+the same ids.
 
 The HNSW graph cannot delete, so removals there are tombstones: filtered out of results, and
 dropped at the next rebuild (once they exceed ``rebuild_ratio`` of the live vectors). The flat
