@@ -103,9 +103,9 @@ class Settings(BaseSettings):
     index_approximate_from: int = Field(
         default=15_000, ge=1, description="Case index: exact search below this many cases, HNSW from it on."
     )
-    index_hnsw_m: int = Field(default=32, ge=4, le=128, description="Case index: HNSW neighbours per node (M).")
-    index_ef_construction: int = Field(default=100, ge=8, description="Case index: HNSW efConstruction.")
-    index_ef_search: int = Field(default=128, ge=8, description="Case index: HNSW efSearch (recall vs latency).")
+    index_hnsw_m: int = Field(default=48, ge=4, le=128, description="Case index: HNSW neighbours per node (M).")
+    index_ef_construction: int = Field(default=200, ge=8, description="Case index: HNSW efConstruction.")
+    index_ef_search: int = Field(default=96, ge=8, description="Case index: HNSW efSearch (recall vs latency).")
     campaign_threshold: float = Field(
         default=0.96, ge=-1.0, le=1.0, description="Cosine from which two submissions count as near-identical."
     )

@@ -2,8 +2,9 @@
 
 Exact inner product (``IndexIDMap2`` over ``IndexFlatIP``) while the collection is small; from
 ``approximate_from`` live vectors on, HNSW (``IndexIDMap2`` over ``IndexHNSWFlat``): on 1M e5
-vectors (606k real texts + neighbour-derived ones) M=32, efSearch=128 gave recall@10 0.972 at 1.06 ms
-per query on one thread (efSearch 256: 0.988 at 1.9 ms), the best recall per millisecond of the types
+vectors (606k real texts + neighbour-derived ones) M=48, efConstruction 200, efSearch 96 gave
+recall@10 0.980 at p50 0.95 ms per query on one thread (M=32/efConstruction 100 needs efSearch 128 for
+0.972 at 1.06 ms, but builds in 13 min instead of 33 on 2 cores), the best recall per millisecond of the types
 measured (``benchmarks/index_scale.py``), where exact search costs ~57 ms. Vectors are
 L2-normalised, so inner product is cosine. Ids are the caller's (case ids): they survive save/load
 and the switch from exact to HNSW, because both index kinds carry the id map and a rebuild re-adds
@@ -50,9 +51,9 @@ class DuplicateIndex:
         dimension: int,
         *,
         approximate_from: int = 15_000,
-        hnsw_m: int = 32,
-        ef_construction: int = 100,
-        ef_search: int = 128,
+        hnsw_m: int = 48,
+        ef_construction: int = 200,
+        ef_search: int = 96,
         rebuild_ratio: float = 0.2,
         threads: int = 0,
     ) -> None:
