@@ -41,7 +41,7 @@ from sklearn.svm import LinearSVC
 
 from triage.embed import OnnxEmbedder
 from triage.finetune import finetune_encoder, head_logits
-from triage.router import Router
+from triage.router import Router, fit_temperature, softmax
 from triage.text import normalize
 
 DATA = Path("/work/shared/data/uit_vsfc")
@@ -92,13 +92,6 @@ def scores(y: list[str], proba: np.ndarray, classes: np.ndarray) -> dict[str, An
     }
 
 
-def softmax(z: np.ndarray) -> np.ndarray:
-    z = z - z.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    out: np.ndarray = e / e.sum(axis=1, keepdims=True)
-    return out
-
-
 def already_built(out: Path, cfg: dict[str, Any], n_texts: int) -> bool:
     """A finished folder from the same config and data size (fine-tuning is minutes of CPU)."""
     manifest = out / "manifest.json"
@@ -113,20 +106,6 @@ def mean_proba(p_head: np.ndarray, head_classes: list[str], p_router: np.ndarray
     col = {c: j for j, c in enumerate(head_classes)}
     out: np.ndarray = 0.5 * (p_head[:, [col[str(c)] for c in classes]] + p_router)
     return out
-
-
-def fit_temperature(margins: np.ndarray, classes: np.ndarray, y: list[str]) -> float:
-    """The one temperature T minimising the log-loss of softmax(margins / T) (as the Router does)."""
-    from scipy.optimize import minimize_scalar
-
-    col = {c: j for j, c in enumerate(classes)}
-    target = np.asarray([col[v] for v in y])
-
-    def nll(log_t: float) -> float:
-        p = softmax(margins / np.exp(log_t))
-        return float(-np.log(np.clip(p[np.arange(len(y)), target], 1e-12, None)).mean())
-
-    return float(np.exp(minimize_scalar(nll, bounds=(-6.0, 3.0), method="bounded").x))
 
 
 def log(msg: str, t0: float) -> None:
@@ -250,7 +229,7 @@ def main() -> None:
     svm = LinearSVC(C=r_fit.C, class_weight=r_fit.class_weight).fit(x_fit, fit_y)
     cal = CalibratedClassifierCV(FrozenEstimator(svm), method="sigmoid").fit(x_val, val_y)
     dev["d_router_finetuned_heldout_sigmoid"] = scores(dev_y, cal.predict_proba(x_dev), cal.classes_)
-    temperature = fit_temperature(svm.decision_function(x_val), svm.classes_, val_y)
+    temperature = fit_temperature(svm.decision_function(x_val), svm.classes_, val_y, log_bounds=(-6.0, 3.0))
     dev["d_router_finetuned_heldout_temperature"] = {
         **scores(dev_y, softmax(svm.decision_function(x_dev) / temperature), svm.classes_),
         "temperature": round(temperature, 4),

@@ -5,7 +5,7 @@ real texts: feedback, questions, comments, paraphrases, news sentences) minus 1,
 texts that serve as queries, topped up to 1,000,000 vectors with *derived* vectors. How they are
 derived matters more than any index parameter, so ``benchmarks.index_surrogate`` measures it on 149k
 vectors against an all-real collection of the same size (HNSW32 recall@10 at efSearch 128: all real
-0.984, neighbour mixtures 0.954, random mixtures 0.855):
+0.984, neighbour moves 0.953, random mixtures 0.857):
 
 - ``neighbour`` (default): a real vector moved part of the way (t ~ U(0, 0.5)) towards one of its 10
   nearest real neighbours, plus small Gaussian noise: a rewording of a nearby matter, as repeat and

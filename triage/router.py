@@ -405,6 +405,34 @@ class TemperatureCalibrated:
         return softmax(_margins(self.estimator_, X) * self.inv_temperature_ + self.bias_)
 
 
+def fit_temperature(
+    scores: np.ndarray,
+    classes: Sequence[Any] | np.ndarray,
+    labels: Sequence[str],
+    *,
+    log_bounds: tuple[float, float] = (-3.0, 3.0),
+) -> float:
+    """The one temperature T minimising the log-loss of softmax(scores / T) on labelled rows.
+
+    Rows whose label is not among ``classes`` are ignored (T = 1 when none is left). One scalar keeps
+    the ranking of every row and cannot overfit a small held-out set.
+    """
+    from scipy.optimize import minimize_scalar
+
+    col = {str(c): j for j, c in enumerate(classes)}
+    keep = [i for i, y in enumerate(labels) if y in col]
+    if not keep:
+        return 1.0
+    target = np.asarray([col[labels[i]] for i in keep])
+    z = scores[keep]
+
+    def nll(log_t: float) -> float:
+        p = softmax(z / np.exp(log_t))
+        return float(-np.log(np.clip(p[np.arange(len(target)), target], 1e-12, None)).mean())
+
+    return float(np.exp(minimize_scalar(nll, bounds=log_bounds, method="bounded").x))
+
+
 def top_k(proba: np.ndarray, classes: Sequence[Any] | np.ndarray, k: int) -> list[list[Prediction]]:
     """Rank the columns of each row of ``proba``; ties keep column order."""
     k = min(k, proba.shape[1]) if proba.ndim == 2 else 0

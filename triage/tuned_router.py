@@ -31,7 +31,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from triage.embed import OnnxEmbedder
 from triage.errors import InvalidInput, ModelMissing, NotFitted
 from triage.finetune import HEAD_FILE
-from triage.router import MANIFEST, LabelRanker, Router, softmax
+from triage.router import MANIFEST, LabelRanker, Router, fit_temperature, softmax
 
 KIND = "tuned_router"
 
@@ -130,7 +130,7 @@ class TunedRouter(LabelRanker, ClassifierMixin, BaseEstimator):
         if cal_rows:
             cal_y = [all_y[i] for i in cal_rows]
             blend = self.predict_proba([all_items[i] for i in cal_rows])
-            self.temperature_ = _fit_temperature(np.log(np.clip(blend, 1e-12, None)), self.classes_, cal_y)
+            self.temperature_ = fit_temperature(np.log(np.clip(blend, 1e-12, None)), self.classes_, cal_y)
         self.n_calibration_ = len(cal_rows)
         return self
 
@@ -255,24 +255,6 @@ def _calibration_split(labels: list[str], share: float, seed: int) -> tuple[list
         return rows.tolist(), []
     chosen = set(held)
     return [i for i in rows.tolist() if i not in chosen], sorted(held)
-
-
-def _fit_temperature(log_proba: np.ndarray, classes: np.ndarray, labels: list[str]) -> float:
-    """The temperature T minimising the log-loss of softmax(log_proba / T) on held-out rows."""
-    from scipy.optimize import minimize_scalar
-
-    col = {str(c): j for j, c in enumerate(classes)}
-    keep = [i for i, y in enumerate(labels) if y in col]
-    if not keep:
-        return 1.0
-    target = np.asarray([col[labels[i]] for i in keep])
-    z = log_proba[keep]
-
-    def nll(log_t: float) -> float:
-        p = softmax(z / np.exp(log_t))
-        return float(-np.log(np.clip(p[np.arange(len(target)), target], 1e-12, None)).mean())
-
-    return float(np.exp(minimize_scalar(nll, bounds=(-3.0, 3.0), method="bounded").x))
 
 
 def _default_encoder() -> Path:
