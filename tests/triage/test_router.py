@@ -104,3 +104,29 @@ def test_errors() -> None:
         Router().fit("abc", ["x"])
     with pytest.raises(InvalidInput):
         Router().fit(["a", "b"], ["x"])
+
+
+def test_regularisation_is_chosen_by_out_of_fold_log_loss(
+    fitted: Router, uit: dict[str, Any], tmp_path: Path
+) -> None:
+    grid = list(Router().get_params()["C"])
+    assert len(grid) > 1 and fitted.C_ in grid
+    assert set(fitted.c_log_loss_) == set(grid)
+    assert fitted.c_log_loss_[fitted.C_] == min(fitted.c_log_loss_.values())
+    # The served SVM is the chosen one, refitted on every row.
+    assert fitted.model_.estimator_.C == fitted.C_
+    fitted.save(tmp_path / "r")
+    manifest = json.loads((tmp_path / "r" / "manifest.json").read_text())
+    assert manifest["chosen_C"] == fitted.C_ and len(manifest["C_out_of_fold_log_loss"]) == len(grid)
+    # A single value is used as given, with nothing searched.
+    one = Router(C=0.7, embedding_weight=0.0).fit(uit["tx"][:300], uit["ty"][:300])
+    assert one.C_ == 0.7 and one.c_log_loss_ == {} and one.model_.estimator_.C == 0.7
+    # An absurd strength loses to a sensible one on real data.
+    pair = Router(C=(1e-5, 0.3), embedding_weight=0.0).fit(uit["tx"][:600], uit["ty"][:600])
+    assert pair.C_ == 0.3 and pair.c_log_loss_[1e-5] > pair.c_log_loss_[0.3]
+
+
+@pytest.mark.parametrize("bad", [0.0, -1.0, (), (0.1, 0.0)])
+def test_rejects_non_positive_regularisation(bad: Any) -> None:
+    with pytest.raises(InvalidInput, match="C must be"):
+        Router(C=bad).fit(["đường hỏng", "thuế cao", "đường ngập", "thuế sai"], ["a", "b", "a", "b"])
