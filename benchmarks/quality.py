@@ -43,6 +43,8 @@ def _compare_split(
             **label_metrics(proba, router.classes_, test_y),
             "ece": round(ece(proba, router.classes_, test_y), 4),
             "fit_seconds": round(router_fit, 1),
+            "chosen_C": router.C_,
+            "C_out_of_fold_log_loss": {str(c): v for c, v in router.c_log_loss_.items()},
         },
         "baseline": {**label_metrics(base.scores(test_x), base.classes_, test_y), "fit_seconds": round(base_fit, 1)},
         "n_train": len(train_x),
