@@ -124,7 +124,8 @@ def summary_table() -> str:
             if tuned:
                 for m in [*metrics, "ece"]:
                     lines.append(
-                        f"| {r['dataset']}, router with the encoder fine-tuned on train (`--finetune-encoder`) "
+                        f"| {r['dataset']}, router with the encoder fine-tuned on train (`--finetune-encoder`)"
+                        f"{' (' + tuned['note'] + ')' if tuned.get('note') else ''} "
                         f"| {m} | {tuned[m]} | {r['baseline'].get(m, '')} |"
                     )
     r = _get("cold_start")
