@@ -250,19 +250,18 @@ class Router(LabelRanker, ClassifierMixin, BaseEstimator):
         svm = LinearSVC(C=grid[0], class_weight=self.class_weight)
         model: Any
         search = [{"C": c} for c in grid] if len(grid) > 1 else []
-        if self.calibration == "temperature":
-            model = TemperatureCalibrated(svm, folds=folds, fit_bias=self.calibration_bias, grid=search)
-            model.fit(X[rows], y[rows])
-            self.C_ = float(model.best_params_.get("C", grid[0]))
-            self.c_log_loss_ = dict(zip(grid, model.grid_log_loss_, strict=True)) if search else {}
+        self.C_, self.c_log_loss_ = grid[0], {}
+        temperature = self.calibration == "temperature"
+        if temperature or search:
+            # The non-temperature path only borrows the search (no refit): the C it would choose.
+            tc = TemperatureCalibrated(svm, folds=folds, fit_bias=self.calibration_bias, grid=search, refit=temperature)
+            tc.fit(X[rows], y[rows])
+            self.C_ = float(tc.best_params_.get("C", grid[0]))
+            self.c_log_loss_ = dict(zip(grid, tc.grid_log_loss_, strict=True)) if search else {}
+        if temperature:
+            model = tc
         else:
-            # C is chosen as the temperature path would choose it; then ensemble=False: one SVM on all
-            # rows ranks the labels and the folds only fit the calibration.
-            self.C_, self.c_log_loss_ = grid[0], {}
-            if search:
-                probe = TemperatureCalibrated(svm, folds=folds, fit_bias=self.calibration_bias, grid=search)
-                self.C_ = float(probe.fit(X[rows], y[rows]).best_params_["C"])
-                self.c_log_loss_ = dict(zip(grid, probe.grid_log_loss_, strict=True))
+            # ensemble=False: one SVM on all rows ranks the labels; the folds only fit the calibration.
             svm = LinearSVC(C=self.C_, class_weight=self.class_weight)
             model = CalibratedClassifierCV(svm, method=self.calibration, cv=folds, ensemble=False)
             model.fit(X[rows], y[rows])
@@ -386,12 +385,14 @@ class TemperatureCalibrated:
         fit_bias: bool = True,
         bias_l2: float = 0.01,
         grid: Sequence[dict[str, Any]] = (),
+        refit: bool = True,
     ) -> None:
         self.estimator = estimator
         self.folds = folds
         self.fit_bias = fit_bias
         self.bias_l2 = bias_l2
         self.grid = grid
+        self.refit = refit
 
     def fit(self, X: Any, y: np.ndarray) -> TemperatureCalibrated:
         from sklearn.base import clone
@@ -420,7 +421,8 @@ class TemperatureCalibrated:
                 best = (loss, params, inv_t, bias)
         assert best is not None
         _, self.best_params_, self.inv_temperature_, self.bias_ = best
-        self.estimator_ = clone(self.estimator).set_params(**self.best_params_).fit(X, y)
+        if self.refit:  # refit=False: only the search (best_params_, grid_log_loss_) is wanted
+            self.estimator_ = clone(self.estimator).set_params(**self.best_params_).fit(X, y)
         return self
 
     def _calibrate(self, margins: np.ndarray, target: np.ndarray) -> tuple[float, np.ndarray, float]:
