@@ -122,9 +122,11 @@ def summary_table() -> str:
                 lines.append(f"| {r['dataset']} | ECE (router) | {r['router']['ece']} | |")
             tuned = r.get("router_finetuned")
             if tuned:
+                n = tuned["params"].get("members", 1)
+                flags = "--finetune-encoder" + (f" --members {n}" if n > 1 else "")
                 for m in [*metrics, "ece"]:
                     lines.append(
-                        f"| {r['dataset']}, router with the encoder fine-tuned on train (`--finetune-encoder`)"
+                        f"| {r['dataset']}, router with the encoder fine-tuned on train (`{flags}`)"
                         f"{' (' + tuned['note'] + ')' if tuned.get('note') else ''} "
                         f"| {m} | {tuned[m]} | {r['baseline'].get(m, '')} |"
                     )

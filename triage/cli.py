@@ -91,6 +91,10 @@ def train(
         typer.Option(help="Fine-tune a copy of the encoder on these labels first (CPU minutes per 1,000 texts)."),
     ] = False,
     epochs: Annotated[int, typer.Option(help="Fine-tuning epochs (with --finetune-encoder).")] = 3,
+    members: Annotated[
+        int,
+        typer.Option(help="Fine-tune this many encoders (seeds) and average them (with --finetune-encoder).", min=1),
+    ] = 1,
 ) -> None:
     """Train a calibrated router on any (text, label) JSONL and save it with a manifest.
 
@@ -109,7 +113,7 @@ def train(
                 raise TriageError(f"{data}:{n}: field {label_field!r} missing")
             labels.append(str(row[label_field]))
         if finetune_encoder:
-            model: Any = _train_tuned(texts, labels, epochs)
+            model: Any = _train_tuned(texts, labels, epochs, members)
         else:
             embedder = _embedder() if embeddings else None
             model = Router(embedder=embedder)
@@ -123,7 +127,7 @@ def train(
     console.print(f"trained on {len(texts)} texts, {len(model.classes_)} labels -> {out}")
 
 
-def _train_tuned(texts: list[str], labels: list[str], epochs: int) -> Any:
+def _train_tuned(texts: list[str], labels: list[str], epochs: int, members: int) -> Any:
     from rich.progress import Progress
 
     from triage.tuned_router import TunedRouter
@@ -135,7 +139,7 @@ def _train_tuned(texts: list[str], labels: list[str], epochs: int) -> Any:
         def step(done: int, total: int) -> None:
             bar.update(task, completed=done, total=total)
 
-        return TunedRouter(base_encoder=s.encoder_path, epochs=epochs, threads=s.encoder_threads).fit(
+        return TunedRouter(base_encoder=s.encoder_path, epochs=epochs, members=members, threads=s.encoder_threads).fit(
             texts, labels, progress=step
         )
 
@@ -159,7 +163,7 @@ def predict(
             from triage.tuned_router import TunedRouter
 
             router = TunedRouter.load(model, threads=get_settings().encoder_threads)
-            embedder, limit = router.router_.embedder, router.router_.embed_max_chars
+            embedder, limit = router, router.embed_max_chars  # every member's embeddings, side by side
         else:
             embedder = _embedder() if manifest.get("embedding_dim") else None
             router = Router.load(model, embedder=embedder)

@@ -57,11 +57,13 @@ def test_train_with_a_fine_tuned_encoder_then_predict(tmp_path: Path, shared_dat
     rows = read_rows(shared_data / "uit_vsfc" / "train.jsonl", 90)
     data = _write(tmp_path / "train.jsonl", [{"text": r["text"], "topic": r["topic"]} for r in rows[:80]])
     args = ["train", "--data", str(data), "--label-field", "topic", "--out", str(tmp_path / "m")]
-    res = runner.invoke(app, [*args, "--finetune-encoder", "--epochs", "1"])
+    res = runner.invoke(app, [*args, "--finetune-encoder", "--epochs", "1", "--members", "2"])
     assert res.exit_code == 0, res.output
     manifest = json.loads((tmp_path / "m" / "manifest.json").read_text())
-    assert manifest["kind"] == "tuned_router" and manifest["n_train"] == 80
-    assert manifest["finetune"]["epochs"] == 1 and (tmp_path / "m" / "encoder" / "head.npz").exists()
+    assert manifest["kind"] == "tuned_router" and manifest["n_train"] == 80 and manifest["members"] == 2
+    assert manifest["finetune"]["epochs"] == 1
+    assert all((tmp_path / "m" / f"encoder-{m}" / "head.npz").exists() for m in (0, 1))
+    assert runner.invoke(app, [*args, "--finetune-encoder", "--members", "0"]).exit_code != 0
     inp = _write(tmp_path / "in.jsonl", [{"id": i, "text": r["text"]} for i, r in enumerate(rows[80:])])
     res = runner.invoke(
         app, ["predict", "--model", str(tmp_path / "m"), "--input", str(inp), "--output", str(tmp_path / "o.jsonl")]

@@ -133,3 +133,41 @@ def test_bad_input_and_missing_models(tuned: TunedRouter, uit: dict[str, Any], t
     with pytest.raises(ModelMissing):
         TunedRouter.load(tmp_path / "plain")
     assert tuned.predict_proba([]).shape == (0, len(tuned.classes_))
+
+
+def test_members_are_seeded_apart_averaged_and_round_trip(
+    uit: dict[str, Any], encoder_path: Path, tmp_path: Path
+) -> None:
+    steps: list[tuple[int, int]] = []
+    pair = TunedRouter(
+        base_encoder=encoder_path,
+        epochs=1,
+        train_layers=1,
+        max_length=32,
+        lr=1e-4,
+        members=2,
+        threads=2,
+        work_dir=tmp_path / "work",
+    ).fit(uit["tx"][:200], uit["ty"][:200], progress=lambda done, total: steps.append((done, total)))
+    assert len(pair.members_) == 2 and pair.dimension == 2 * pair.router_.embedding_dim_
+    assert steps[-1][0] == steps[-1][1] and steps == sorted(steps)  # one bar across both members
+    texts = uit["dx"][:40]
+    emb = pair.embed_texts(texts)
+    first, second = np.split(emb, 2, axis=1)
+    assert not np.allclose(first, second)  # different seeds, different encoders
+    raw = np.mean([m.blend(texts, e, 0.5) for m, e in zip(pair.members_, (first, second), strict=True)], axis=0)
+    temperature, pair.temperature_ = pair.temperature_, 1.0
+    try:
+        assert np.allclose(pair.predict_proba(texts, embeddings=emb), raw)  # the plain mean of the members
+    finally:
+        pair.temperature_ = temperature
+    assert not np.allclose(raw, pair.members_[0].blend(texts, first, 0.5))
+    with pytest.raises(InvalidInput, match="columns"):
+        pair.predict_proba(texts, embeddings=first)  # one member's embeddings are not enough
+    pair.save(tmp_path / "m")
+    assert (tmp_path / "m" / "encoder-1" / "head.npz").exists() and (tmp_path / "m" / "router-1").is_dir()
+    again = TunedRouter.load(tmp_path / "m")
+    assert again.members == 2 and len(again.members_) == 2
+    assert np.allclose(again.predict_proba(texts), pair.predict_proba(texts), atol=1e-6)
+    with pytest.raises(InvalidInput, match="members"):
+        TunedRouter(members=0).fit(uit["tx"][:10], uit["ty"][:10])
