@@ -68,6 +68,7 @@ def train_test(
     label: str,
     progress: Progress,
     tuned: dict[str, Any] | None = None,
+    protocol: str = "train -> test",
 ) -> dict[str, Any]:
     """Fixed split: fit on train, score on test; ``tuned`` (TunedRouter parameters) adds that row too."""
     tx, ty = [r["text"] for r in train], [str(r[label]) for r in train]
@@ -81,7 +82,7 @@ def train_test(
     out = _compare_split(embedder, tx, ty, sx, sy, emb[: len(tx)], emb[len(tx) :])
     if tuned is not None:
         out["router_finetuned"] = _tuned(tx, ty, sx, sy, tuned, progress)
-    return {"dataset": name, "protocol": "train -> test", **out}
+    return {"dataset": name, "protocol": protocol, **out}
 
 
 def _tuned(

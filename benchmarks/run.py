@@ -64,6 +64,7 @@ def main(only: list[str] | None = None, quick: bool = False) -> dict[str, Any]:
             "topic",
             say,
             tuned=None if quick else quality.UIT_TUNED,
+            protocol="train -> dev",
         ),
         "vntc": lambda: quality.vntc(embedder, say, quick),
         "pubhealthqa": lambda: quality.cross_validated(

@@ -121,7 +121,9 @@ class Router(LabelRanker, ClassifierMixin, BaseEstimator):
 
     ``embedder=None`` trains on TF-IDF only (useful without a built encoder). ``fit`` and the
     predict methods accept precomputed ``embeddings`` so a caller that already encoded the texts
-    (the pipeline, cross-validation) never encodes twice.
+    (the pipeline, cross-validation) never encodes twice. The TF-IDF blocks read up to
+    ``max_chars`` (20,000: as much as the service accepts in one submission); only the embedding
+    is cut to ``embed_max_chars``, because a long article's ending still names its topic in words.
     """
 
     def __init__(
@@ -133,7 +135,7 @@ class Router(LabelRanker, ClassifierMixin, BaseEstimator):
         char_ngrams: tuple[int, int] = (2, 5),
         max_char_features: int | None = 300_000,
         embedding_weight: float = 2.0,
-        max_chars: int = 4000,
+        max_chars: int = 20_000,
         embed_max_chars: int = 1000,
         C: float | Sequence[float] = DEFAULT_C_GRID,
         class_weight: str | None = "balanced",
