@@ -53,6 +53,8 @@ def _compare_split(
             "fit_seconds": round(router_fit, 1),
             "chosen_C": router.C_,
             "C_out_of_fold_log_loss": {str(c): v for c, v in router.c_log_loss_.items()},
+            "chosen_embedding_weight": router.embedding_weight_,
+            "search_out_of_fold_log_loss": router.search_log_loss_,
         },
         "baseline": {**label_metrics(base.scores(test_x), base.classes_, test_y), "fit_seconds": round(base_fit, 1)},
         "n_train": len(train_x),

@@ -8,10 +8,11 @@ from typing import Any
 
 import numpy as np
 import pytest
+from sklearn.svm import LinearSVC
 
 from tests.conftest import uit_topics
 from triage.errors import InvalidInput, ModelMissing, NotFitted
-from triage.router import Router
+from triage.router import BlockScaledSVC, Router
 
 
 @pytest.fixture(scope="module")
@@ -124,6 +125,40 @@ def test_regularisation_is_chosen_by_out_of_fold_log_loss(
     # An absurd strength loses to a sensible one on real data.
     pair = Router(C=(1e-5, 0.3), embedding_weight=0.0).fit(uit["tx"][:600], uit["ty"][:600])
     assert pair.C_ == 0.3 and pair.c_log_loss_[1e-5] > pair.c_log_loss_[0.3]
+
+
+def test_embedding_weight_is_searched_with_c(fitted: Router, uit: dict[str, Any], tmp_path: Path) -> None:
+    grid, weights = list(Router().get_params()["C"]), list(Router().get_params()["embedding_weight"])
+    assert len(weights) > 1 and fitted.embedding_weight_ in weights
+    assert len(fitted.search_log_loss_) == len(grid) * len(weights)
+    best = f"C={fitted.C_}, embedding_weight={fitted.embedding_weight_}"
+    assert fitted.search_log_loss_[best] == min(fitted.search_log_loss_.values())
+    # c_log_loss_ is the chosen weight's row of the table.
+    assert fitted.c_log_loss_ == {
+        c: fitted.search_log_loss_[f"C={c}, embedding_weight={fitted.embedding_weight_}"] for c in grid
+    }
+    assert fitted.model_.estimator_.scale == fitted.embedding_weight_
+    fitted.save(tmp_path / "w")
+    manifest = json.loads((tmp_path / "w" / "manifest.json").read_text())
+    assert manifest["chosen_embedding_weight"] == fitted.embedding_weight_
+    assert len(manifest["search_out_of_fold_log_loss"]) == len(grid) * len(weights)
+    with pytest.raises(InvalidInput, match="embedding_weight"):
+        Router(embedding_weight=(1.0, -1.0)).fit(uit["tx"][:100], uit["ty"][:100])
+
+
+def test_weighing_inside_the_model_equals_scaling_the_features(fitted: Router, uit: dict[str, Any]) -> None:
+    items = fitted._clip(uit["tx"][:400])
+    X = fitted._features(items, fitted.embed_texts(items), fit=False)
+    dim, y = fitted.embedding_dim_, np.asarray(uit["ty"][:400])
+    assert dim > 0
+    dense = X.toarray()
+    dense[:, -dim:] *= 3.0
+    plain = LinearSVC(C=0.3).fit(dense, y).decision_function(dense)
+    inside = BlockScaledSVC(C=0.3, scale=3.0, n_scaled=dim).fit(X, y).decision_function(X)
+    assert np.allclose(plain, inside, atol=1e-4)
+    # The weight matters: ignoring the embedding changes the margins.
+    without = BlockScaledSVC(C=0.3, scale=0.0, n_scaled=dim).fit(X, y).decision_function(X)
+    assert not np.allclose(plain, without, atol=1e-2)
 
 
 @pytest.mark.parametrize("bad", [0.0, -1.0, (), (0.1, 0.0)])
