@@ -260,9 +260,7 @@ class Router(LabelRanker, ClassifierMixin, BaseEstimator):
         grid = self._c_grid()
         if not self.embedding_dim_:
             weights = [weights[0]]  # nothing to weigh
-        svm = BlockScaledSVC(
-            C=grid[0], class_weight=self.class_weight, scale=weights[0], n_scaled=self.embedding_dim_
-        )
+        svm = BlockScaledSVC(C=grid[0], class_weight=self.class_weight, scale=weights[0], n_scaled=self.embedding_dim_)
         model: Any
         pairs = [(c, w) for w in weights for c in grid]
         search = [{"C": c, "scale": w} for c, w in pairs] if len(pairs) > 1 else []
@@ -295,16 +293,17 @@ class Router(LabelRanker, ClassifierMixin, BaseEstimator):
         return self
 
     def _c_grid(self) -> list[float]:
-        values = [float(self.C)] if isinstance(self.C, int | float) else [float(c) for c in self.C]
+        values = _floats(self.C)
         if not values or any(not c > 0 for c in values):
             raise InvalidInput(f"C must be a positive number or a non-empty list of them, got {self.C!r}")
         return values
 
     def _weights(self) -> list[float]:
-        w = self.embedding_weight
-        values = [float(w)] if isinstance(w, int | float) else [float(v) for v in w]
+        values = _floats(self.embedding_weight)
         if not values or any(not v >= 0 for v in values):
-            raise InvalidInput(f"embedding_weight must be >= 0 or a non-empty list of such, got {w!r}")
+            raise InvalidInput(
+                f"embedding_weight must be >= 0 or a non-empty list of such, got {self.embedding_weight!r}"
+            )
         return values
 
     def _check(self) -> None:
@@ -391,9 +390,7 @@ class BlockScaledSVC(ClassifierMixin, BaseEstimator):
     same folds and the same feature matrix, instead of rebuilding features per candidate.
     """
 
-    def __init__(
-        self, C: float = 1.0, class_weight: str | None = None, scale: float = 1.0, n_scaled: int = 0
-    ) -> None:
+    def __init__(self, C: float = 1.0, class_weight: str | None = None, scale: float = 1.0, n_scaled: int = 0) -> None:
         self.C = C
         self.class_weight = class_weight
         self.scale = scale
@@ -417,6 +414,11 @@ class BlockScaledSVC(ClassifierMixin, BaseEstimator):
     def predict(self, X: Any) -> np.ndarray:
         s = self.decision_function(X)
         return np.asarray(self.classes_[(s > 0).astype(int) if s.ndim == 1 else s.argmax(axis=1)])
+
+
+def _floats(value: float | Sequence[float]) -> list[float]:
+    """One number or a grid of them, as a list (searched parameters accept either)."""
+    return [float(value)] if isinstance(value, int | float) else [float(v) for v in value]
 
 
 def _margins(model: Any, X: Any) -> np.ndarray:
