@@ -19,8 +19,8 @@ from sklearn.svm import LinearSVC
 
 from triage.config import get_settings
 from triage.errors import InvalidInput
-from triage.io import read_jsonl
-from triage.text import normalize
+from triage.nlp.io import read_jsonl
+from triage.nlp.text import normalize
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

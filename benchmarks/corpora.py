@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.common import data_dir
-from triage.text import normalize
+from triage.nlp.text import normalize
 
 CACHE = Path(__file__).resolve().parents[1] / "var" / "bench-cache" / "corpora"
 CHUNK = 2_000
@@ -103,7 +103,7 @@ def real_texts(limit: int | None = None) -> list[RealText]:
 
 def _embedder() -> object:
     from triage.config import get_settings
-    from triage.embed import load_embedder
+    from triage.nlp.embed import load_embedder
 
     s = get_settings()
     return load_embedder(s.encoder_path, s.model_dir, backend="onnx", threads=0, spin=True)

@@ -23,8 +23,8 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.metrics import precision_recall_fscore_support, roc_auc_score
 
 from benchmarks.common import load
-from triage.embed import Embedder
-from triage.text import normalize
+from triage.nlp.embed import Embedder
+from triage.nlp.text import normalize
 
 Progress = Callable[[str], None]
 SEED = 0
@@ -63,7 +63,7 @@ def duplicates(embedder: Embedder, say: Progress, quick: bool = False, cached_on
     from benchmarks.common import cached_embeddings
     from benchmarks.corpora import real_embeddings, real_texts
     from benchmarks.index_scale import cached_real
-    from triage.duplicates import DuplicateIndex
+    from triage.nlp.duplicates import DuplicateIndex
 
     rows = load("vnpara/pairs.jsonl", "text1")
     a = [r["text1"] for r in rows]
@@ -161,7 +161,7 @@ if __name__ == "__main__":
 
     from benchmarks.common import write_result
     from triage.config import get_settings
-    from triage.embed import OnnxEmbedder, default_encoder_path
+    from triage.nlp.embed import OnnxEmbedder, default_encoder_path
 
     settings = get_settings()
     folder = settings.encoder_path or default_encoder_path(settings.model_dir)

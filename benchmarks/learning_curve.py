@@ -23,16 +23,16 @@ from typing import Any
 import numpy as np
 
 from benchmarks.common import RESULTS, Baseline, load, topk_accuracy
-from triage.accounts import Principal, Role, create_user
-from triage.agencies import default_registry
-from triage.agency_router import AgencyRouter, ColdStartRouter
-from triage.casework import Casework
+from triage.cases.accounts import Principal, Role, create_user
+from triage.cases.casework import Casework
+from triage.cases.intake import NewSubmission, receive
 from triage.config import REPO_ROOT, Settings, get_settings
-from triage.embed import Embedder
-from triage.evaluation import routing_metrics
-from triage.intake import NewSubmission, receive
+from triage.nlp.agencies import default_registry
+from triage.nlp.agency_router import AgencyRouter, ColdStartRouter
+from triage.nlp.embed import Embedder
+from triage.nlp.evaluation import routing_metrics
 from triage.store.db import Database, init_db
-from triage.store.models import ReviewedLabel
+from triage.store.tables import ReviewedLabel
 
 Progress = Callable[[str], None]
 TITLE = "Hỏi về quy định pháp luật"

@@ -14,9 +14,9 @@ from sklearn.metrics import f1_score
 
 from benchmarks.common import Baseline, cached_embeddings, data_dir
 from training.moderation import load_data
-from triage.embed import Embedder
-from triage.moderation import ABUSE_LABELS, ABUSIVE, Moderator
-from triage.router import Router, warm_segmentation
+from triage.nlp.embed import Embedder
+from triage.nlp.moderation import ABUSE_LABELS, ABUSIVE, Moderator
+from triage.nlp.router import Router, warm_segmentation
 
 Progress = Callable[[str], None]
 
@@ -107,7 +107,7 @@ if __name__ == "__main__":
 
     from benchmarks.common import write_result
     from triage.config import get_settings
-    from triage.embed import load_embedder
+    from triage.nlp.embed import load_embedder
 
     settings = get_settings()
     emb = load_embedder(settings.encoder_path, settings.model_dir)

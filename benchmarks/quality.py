@@ -11,10 +11,10 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold, train_test_split
 
 from benchmarks.common import Baseline, cached_embeddings, ece, label_metrics, load, topk_accuracy
-from triage.agencies import default_registry
-from triage.agency_router import AgencyRouter, ColdStartRouter
-from triage.embed import Embedder
-from triage.router import Router, warm_segmentation
+from triage.nlp.agencies import default_registry
+from triage.nlp.agency_router import AgencyRouter, ColdStartRouter
+from triage.nlp.embed import Embedder
+from triage.nlp.router import Router, warm_segmentation
 
 Progress = Callable[[str], None]
 # UIT-VSFC: the fine-tuning recipe chosen on a 10 % validation slice of train, never on dev
@@ -91,7 +91,7 @@ def _tuned(
     tx: list[str], ty: list[str], sx: list[str], sy: list[str], params: dict[str, Any], progress: Progress
 ) -> dict[str, Any]:
     """The TunedRouter (encoder fine-tuned on train, blended with the Router) on the same split."""
-    from triage.tuned_router import TunedRouter
+    from triage.nlp.tuned_router import TunedRouter
 
     progress(f"fine-tuning the encoder on {len(tx)} texts ({params})")
     t = time.perf_counter()
@@ -207,7 +207,7 @@ def vnpara(embedder: Embedder, reference: Embedder | None, progress: Progress) -
 
     rows = load("vnpara/pairs.jsonl", "text1")
     for r in rows:
-        from triage.text import normalize
+        from triage.nlp.text import normalize
 
         r["text2"] = normalize(r["text2"])
     a, b = [r["text1"] for r in rows], [r["text2"] for r in rows]

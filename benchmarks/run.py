@@ -18,8 +18,8 @@ from benchmarks.learning_curve import learning_curve
 from benchmarks.moderation import moderation
 from benchmarks.themes_bench import themes_benchmark
 from triage.config import get_settings
-from triage.embed import OnnxEmbedder, SentenceEmbedder, default_encoder_path
 from triage.errors import InvalidInput
+from triage.nlp.embed import OnnxEmbedder, SentenceEmbedder, default_encoder_path
 
 console = Console(stderr=True)
 README = Path(__file__).resolve().parent.parent / "README.md"

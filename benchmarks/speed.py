@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 
 from benchmarks.common import load, median_time
-from triage.agency_router import AgencyRouter
-from triage.embed import OnnxEmbedder, SentenceEmbedder
+from triage.nlp.agency_router import AgencyRouter
+from triage.nlp.embed import OnnxEmbedder, SentenceEmbedder
 
 
 def _latency_ms(fn: Any, items: list[str]) -> dict[str, float]:

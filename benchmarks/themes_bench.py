@@ -26,8 +26,8 @@ from sklearn.metrics import adjusted_rand_score
 
 from benchmarks.common import cached_embeddings, data_dir
 from benchmarks.corpora import RealText
-from triage.text import normalize
-from triage.themes import ThemeModel, stability
+from triage.nlp.text import normalize
+from triage.nlp.themes import ThemeModel, stability
 
 Progress = Callable[[str], None]
 START = date(2025, 1, 6)
@@ -191,7 +191,7 @@ def resampled_timing(emb: np.ndarray, n: int, say: Progress, seeds: tuple[int, .
 
 
 def _seed_summary(st: dict[str, Any]) -> dict[str, Any]:
-    """The result fields both scale runs report, from one :func:`triage.themes.stability` call."""
+    """The result fields both scale runs report, from one :func:`triage.nlp.themes.stability` call."""
     return {
         "cluster_s_median": round(float(np.median(st["seconds"])), 2),
         "cluster_s": st["seconds"],

@@ -100,7 +100,7 @@ def _bootstrap_admin(settings: Settings, db: Any) -> None:
     """Dev mode convenience: an 'admin' account with TRIAGE_DEV_ADMIN_PASSWORD when there is none at all."""
     if settings.env != "dev" or settings.dev_admin_password is None:
         return
-    from triage.accounts import count_users, create_user
+    from triage.cases.accounts import count_users, create_user
 
     with db.session() as s:
         if count_users(s) == 0:
@@ -110,9 +110,9 @@ def _bootstrap_admin(settings: Settings, db: Any) -> None:
 
 def run_maintenance(svc: Any) -> None:
     """One pass of the periodic job: triage cases left without a suggestion, then escalate."""
-    from triage.calendar import to_local_date
-    from triage.escalation import escalate
-    from triage.intake import retriage_missing
+    from triage.cases.calendar import to_local_date
+    from triage.cases.escalation import escalate
+    from triage.cases.intake import retriage_missing
 
     retriage_missing(svc.db, svc.pipeline)
     if svc.cases_index is not None:
@@ -169,16 +169,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         from service.ratelimit import TokenBucketLimiter
         from service.state import ServiceState
-        from triage.calendar import default_calendar
-        from triage.pipeline import Pipeline
+        from triage.cases.calendar import default_calendar
+        from triage.cases.pipeline import Pipeline
+        from triage.cases.workflow import DeadlinePolicy
         from triage.store.case_index import CaseIndex
         from triage.store.db import Database, init_db
-        from triage.workflow import DeadlinePolicy
 
         db = Database.from_settings(settings)
         init_db(db)
         _bootstrap_admin(settings, db)
-        from triage.embed import BatchingEmbedder, load_embedder
+        from triage.nlp.embed import BatchingEmbedder, load_embedder
 
         embedder = load_embedder(
             settings.encoder_path,

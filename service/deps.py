@@ -8,7 +8,7 @@ from fastapi import Depends, HTTPException, Request
 from fastapi.security import OAuth2PasswordBearer
 
 from service.state import ServiceState, service_state
-from triage.accounts import Principal, principal_from_token
+from triage.cases.accounts import Principal, principal_from_token
 from triage.errors import AuthenticationFailed
 
 oauth2 = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)

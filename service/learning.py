@@ -17,13 +17,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from triage import audit
+from triage.cases import audit
+from triage.cases.pipeline import Pipeline
 from triage.config import Settings
 from triage.errors import Conflict, NotFound
-from triage.model_bundle import load_bundle
-from triage.pipeline import Pipeline
+from triage.nlp.model_bundle import load_bundle
 from triage.store.db import Database
-from triage.store.models import utcnow
+from triage.store.tables import utcnow
 
 if TYPE_CHECKING:
     from training.promotion import ChampionChange

@@ -11,12 +11,12 @@ from fastapi import Request
 
 from service.ratelimit import TokenBucketLimiter
 from service.theme_cache import ThemeCache
-from triage.calendar import WorkingCalendar, default_calendar
+from triage.cases.calendar import WorkingCalendar, default_calendar
+from triage.cases.pipeline import Pipeline
+from triage.cases.workflow import DeadlinePolicy
 from triage.config import Settings
-from triage.pipeline import Pipeline
 from triage.store.db import Database
-from triage.store.models import utcnow
-from triage.workflow import DeadlinePolicy
+from triage.store.tables import utcnow
 
 if TYPE_CHECKING:
     from service.learning import ModelManager

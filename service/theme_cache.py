@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from triage.cases.theme_report import period_version
 from triage.store.db import Database
-from triage.theme_report import period_version
 
 Key = tuple[Any, ...]
 

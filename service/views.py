@@ -19,13 +19,13 @@ from service.schemas.cases import (
     SubmissionOut,
 )
 from service.state import ServiceState
-from triage.accounts import Principal
-from triage.agencies import default_registry
-from triage.calendar import to_local_date
-from triage.store.models import Case, Submission, User
+from triage.cases.accounts import Principal
+from triage.cases.calendar import to_local_date
+from triage.cases.workflow import allowed_actions, deadline_status, working_days_left
+from triage.nlp.agencies import default_registry
+from triage.nlp.text import mask_pii
 from triage.store.repositories import OPEN_STATES, Submissions, Timeline, Users
-from triage.text import mask_pii
-from triage.workflow import allowed_actions, deadline_status, working_days_left
+from triage.store.tables import Case, Submission, User
 
 
 def _agency_name(code: str | None) -> str | None:

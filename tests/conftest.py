@@ -31,7 +31,7 @@ def read_rows(path: Path, n: int | None = None) -> list[dict[str, Any]]:
 
 def uit_topics(shared_data: Path, n_train: int, n_dev: int) -> dict[str, Any]:
     """The first UIT-VSFC train and dev rows as normalised texts (tx, dx) and topics (ty, dy)."""
-    from triage.text import normalize
+    from triage.nlp.text import normalize
 
     train = read_rows(shared_data / "uit_vsfc" / "train.jsonl", n_train)
     dev = read_rows(shared_data / "uit_vsfc" / "dev.jsonl", n_dev)
@@ -54,7 +54,7 @@ def encoder_path() -> Path:
 
 @pytest.fixture(scope="session")
 def embedder(encoder_path: Path) -> Any:
-    from triage.embed import OnnxEmbedder
+    from triage.nlp.embed import OnnxEmbedder
 
     return OnnxEmbedder(encoder_path)
 
@@ -63,7 +63,7 @@ def embedder(encoder_path: Path) -> Any:
 def small_moderator(shared_data: Path) -> Any:
     """A moderator trained on a small real slice of ViHSD, ViSpam and the civic negatives (~15 s)."""
     from training.moderation import load_data
-    from triage.moderation import Moderator
+    from triage.nlp.moderation import Moderator
 
     data = load_data(shared_data, limit=2000)
     return Moderator().fit(data.abuse_texts, data.abuse_labels, data.spam_texts, data.spam_labels)

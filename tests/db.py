@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from triage.store.models import Submission
+from triage.store.tables import Submission
 
 BACKENDS = ["sqlite", "postgresql"]
 PG_DSN = os.environ.get("TRIAGE_TEST_PG_DSN", "host=127.0.0.1 port=5432 dbname=test user=postgres connect_timeout=5")

@@ -242,7 +242,7 @@ def build_encoder(out_root: Path, *, onnx: bool = True, force: bool = False) -> 
         "licence": "MIT (intfloat/multilingual-e5-small)",
     }
     if onnx:
-        from triage.onnx_encoder import export_onnx
+        from triage.nlp.onnx_encoder import export_onnx
 
         manifest["onnx"] = export_onnx(tmp)
     (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False))

@@ -24,11 +24,11 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from triage.agencies import AgencyRegistry, default_registry
 from triage.errors import InvalidInput, NotFound
-from triage.io import read_jsonl
-from triage.store.models import EvalSliceEntry, ReviewedLabel, User, utcnow
-from triage.text import normalize
+from triage.nlp.agencies import AgencyRegistry, default_registry
+from triage.nlp.io import read_jsonl
+from triage.nlp.text import normalize
+from triage.store.tables import EvalSliceEntry, ReviewedLabel, User, utcnow
 
 SEED_TIME = datetime(1970, 1, 1, tzinfo=UTC)
 

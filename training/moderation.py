@@ -21,10 +21,10 @@ import numpy as np
 from sklearn.metrics import f1_score
 
 from triage.errors import InvalidInput
-from triage.io import read_jsonl
-from triage.moderation import ABUSE_LABELS, Moderator
-from triage.router import warm_segmentation
-from triage.text import normalize
+from triage.nlp.io import read_jsonl
+from triage.nlp.moderation import ABUSE_LABELS, Moderator
+from triage.nlp.router import warm_segmentation
+from triage.nlp.text import normalize
 
 # (file, how many rows at most; None = all). ~7,500 civic texts: 80 % train (~6,000), 20 % held out.
 CIVIC_SOURCES: tuple[tuple[str, int | None], ...] = (

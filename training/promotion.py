@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from training.registry import CHAMPION, HISTORY_TAG, ModelRegistry
-from triage import audit
+from triage.cases import audit
 from triage.config import Settings
 from triage.store.db import Database
 

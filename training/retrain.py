@@ -21,13 +21,13 @@ import numpy as np
 
 from training.dataset import Dataset, build_dataset, texts_and_agencies
 from training.registry import ModelRegistry, VersionInfo
-from triage.agency_router import AgencyRouter, ColdStartRouter
 from triage.config import Settings
-from triage.embed import Embedder
 from triage.errors import InvalidInput
-from triage.evaluation import expected_calibration_error, precision_threshold, routing_metrics
-from triage.model_bundle import load_bundle, write_card
-from triage.router import Router, _margins, softmax
+from triage.nlp.agency_router import AgencyRouter, ColdStartRouter
+from triage.nlp.embed import Embedder
+from triage.nlp.evaluation import expected_calibration_error, precision_threshold, routing_metrics
+from triage.nlp.model_bundle import load_bundle, write_card
+from triage.nlp.router import Router, _margins, softmax
 from triage.store.db import Database
 
 log = logging.getLogger("training.retrain")

@@ -1,6 +1,6 @@
 """Server-rendered web pages (Jinja2) for citizens, clerks, handlers, analysts and admins.
 
-The pages call the core library (``triage.intake``, ``triage.casework``, ``triage.stats``) and the
+The pages call the core library (``triage.cases.intake``, ``triage.cases.casework``, ``triage.cases.stats``) and the
 API's own view builders (``service.views``) directly, never the JSON API over HTTP, so a page and the
 API always apply the same rules: the same role checks, the same masking, the same workflow.
 """

@@ -11,9 +11,9 @@ from typing import Any
 
 from service.schemas.cases import CaseDetail, EventOut
 from service.web.labels import ACTION_LABELS, KIND_LABELS, STATE_LABELS
-from triage.accounts import Principal, Role
-from triage.agencies import Agency, default_registry
-from triage.workflow import CaseState
+from triage.cases.accounts import Principal, Role
+from triage.cases.workflow import CaseState
+from triage.nlp.agencies import Agency, default_registry
 
 
 @dataclass(frozen=True)

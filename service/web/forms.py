@@ -12,8 +12,8 @@ from typing import Any
 
 from service.schemas.common import MAX_CONTENT, MAX_TITLE
 from service.web.labels import KIND_LABELS, SUBMITTER_LABELS
-from triage.agencies import default_registry
-from triage.intake import NewSubmission
+from triage.cases.intake import NewSubmission
+from triage.nlp.agencies import default_registry
 
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 PHONE = re.compile(r"^\+?[0-9 .()-]{6,40}$")

@@ -25,7 +25,7 @@ from service.state import ServiceState
 from service.web import casepage
 from service.web.render import render
 from service.web.session import WebStaff, check_csrf
-from triage.accounts import Principal, Role
+from triage.cases.accounts import Principal, Role
 from triage.errors import Conflict, ModelMissing, NotFound, PermissionDenied, TriageError
 from triage.store.repositories import Labels
 

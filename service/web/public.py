@@ -13,9 +13,9 @@ from service.web.forms import SubmissionForm
 from service.web.labels import PUBLIC_STATUS_LABELS
 from service.web.render import error_page, render
 from service.web.session import check_csrf
-from triage.agencies import default_registry
+from triage.cases.intake import receive
 from triage.errors import InvalidInput, PermissionDenied
-from triage.intake import receive
+from triage.nlp.agencies import default_registry
 from triage.store.repositories import Submissions, Timeline
 
 router = APIRouter(include_in_schema=False)

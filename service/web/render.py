@@ -12,7 +12,7 @@ from fastapi.templating import Jinja2Templates
 
 from service.web import labels
 from service.web.session import csrf_token, set_csrf_cookie
-from triage.calendar import local_tz
+from triage.cases.calendar import local_tz
 
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "templates"
 # Pages load only their own scripts, styles and images; nothing inline runs, no other site may frame them.

@@ -12,8 +12,8 @@ from service.deps import State
 from service.web import charts, themes
 from service.web.render import render
 from service.web.session import WebStaff
-from triage.calendar import to_local_date
-from triage.stats import agency_stats
+from triage.cases.calendar import to_local_date
+from triage.cases.stats import agency_stats
 
 router = APIRouter(include_in_schema=False)
 EARLIEST, LATEST = date(2000, 1, 1), date(2100, 12, 31)

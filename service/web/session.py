@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 from fastapi import Depends, Request, Response
 
 from service.state import ServiceState, service_state
-from triage.accounts import Principal, principal_from_token
+from triage.cases.accounts import Principal, principal_from_token
 from triage.errors import AuthenticationFailed, PermissionDenied
 
 SESSION_COOKIE = "pakn_session"

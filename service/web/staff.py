@@ -22,13 +22,13 @@ from service.web.session import (
     safe_next,
     start_session,
 )
-from triage.accounts import Principal, Role, authenticate, issue_token
-from triage.calendar import to_local_date
-from triage.casework import Casework
+from triage.cases.accounts import Principal, Role, authenticate, issue_token
+from triage.cases.calendar import to_local_date
+from triage.cases.casework import Casework
+from triage.cases.workflow import CaseState
 from triage.errors import AuthenticationFailed, InvalidInput, InvalidTransition, NotFound, PermissionDenied, TriageError
+from triage.nlp.text import mask_pii
 from triage.store.repositories import OPEN_STATES, CaseFilter, Cases, Submissions, Users
-from triage.text import mask_pii
-from triage.workflow import CaseState
 
 router = APIRouter(include_in_schema=False)
 CaseId = Annotated[int, Path(ge=1, le=MAX_ID)]

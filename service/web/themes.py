@@ -37,7 +37,7 @@ class ThemeReport:
 
 
 def view_of(report: dict[str, Any], *, max_themes: int = MAX_THEMES) -> ThemeReport:
-    """The page's view of a report dict (see ``triage.theme_report.build_report``)."""
+    """The page's view of a report dict (see ``triage.cases.theme_report.build_report``)."""
     emerging = report["emerging"]
     by_id = {t["id"]: t for t in report["themes"]}
     order = [by_id[i] for i in emerging] + [t for t in report["themes"] if t["id"] not in set(emerging)]
@@ -70,7 +70,7 @@ def view_of(report: dict[str, Any], *, max_themes: int = MAX_THEMES) -> ThemeRep
 def latest_report(svc: Any, until: date | None = None) -> ThemeReport | None:
     """The theme report of the ``theme_weeks`` weeks to ``until`` (default today); None without themes."""
     from service.api.routes.themes import default_period, period_report
-    from triage.calendar import to_local_date
+    from triage.cases.calendar import to_local_date
 
     end = until or to_local_date(svc.now())
     since, end = default_period(svc, end - timedelta(weeks=svc.settings.theme_weeks) + timedelta(days=1), end)

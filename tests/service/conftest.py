@@ -1,6 +1,6 @@
 """The service on each database backend, built once per test session, plus helpers to stage cases.
 
-Cases are staged through the real core (``triage.intake.receive`` and ``Casework`` as an admin),
+Cases are staged through the real core (``triage.cases.intake.receive`` and ``Casework`` as an admin),
 which is fast and exercises the same code paths; the behaviour under test then goes through HTTP.
 """
 
@@ -20,11 +20,11 @@ from fastapi.testclient import TestClient
 from service.app import create_app
 from service.state import ServiceState
 from tests.db import BACKENDS, FreshDatabases, db_url, empty_db_url, fresh_databases  # noqa: F401  (fixtures)
-from triage.accounts import Principal, Role, create_user, principal_of
-from triage.casework import Casework
+from triage.cases.accounts import Principal, Role, create_user, principal_of
+from triage.cases.casework import Casework
+from triage.cases.intake import NewSubmission, receive
+from triage.cases.workflow import CaseState
 from triage.config import Settings
-from triage.intake import NewSubmission, receive
-from triage.workflow import CaseState
 
 PASSWORD = "mật-khẩu-đủ-dài-123"
 _ids = itertools.count(1)
@@ -173,7 +173,7 @@ def zalo_labels(shared_data: Path, agencies: int = 3, per_agency: int = 12) -> l
     from collections import Counter
 
     from tests.conftest import read_rows
-    from triage.agencies import default_registry
+    from triage.nlp.agencies import default_registry
 
     reg = default_registry()
     rows = [

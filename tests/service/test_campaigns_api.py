@@ -6,8 +6,8 @@ import itertools
 from datetime import timedelta
 
 from tests.service.conftest import Service
-from triage.intake import NewSubmission, receive
-from triage.store.models import utcnow
+from triage.cases.intake import NewSubmission, receive
+from triage.store.tables import utcnow
 
 # Each staged campaign gets its own matter (texts that differ only in a name or a number ARE one
 # campaign) and its own week, so staged campaigns never run into each other.

@@ -10,9 +10,9 @@ from sqlalchemy import select
 
 from service.app import run_maintenance
 from tests.service.conftest import BODY, Service, unique
-from triage.calendar import local_tz
-from triage.store.models import Event, ReviewedLabel
-from triage.workflow import CaseState
+from triage.cases.calendar import local_tz
+from triage.cases.workflow import CaseState
+from triage.store.tables import Event, ReviewedLabel
 
 
 def at(day: str, hour: int = 9) -> datetime:

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from benchmarks.load.run import payload
 from benchmarks.load.server import Server
-from triage.store.models import Submission
+from triage.store.tables import Submission
 
 
 @pytest.mark.slow

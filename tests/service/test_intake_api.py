@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from service.ratelimit import TokenBucketLimiter
 from tests.service.conftest import BODY, Service, unique
-from triage.store.models import Event, Submission
+from triage.store.tables import Event, Submission
 
 
 def count_submissions(service: Service) -> int:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tests.service.conftest import Service
-from triage.store.models import Case
+from triage.store.tables import Case
 
 
 def test_uncertain_queue_for_clerks(service: Service) -> None:

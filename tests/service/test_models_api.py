@@ -23,12 +23,12 @@ from tests.service.conftest import BODY, PASSWORD, staged_client, unique
 from tests.training.conftest import add_labels
 from training.dataset import grow_eval_slice
 from training.registry import ModelRegistry
-from triage import audit
-from triage.accounts import create_user
-from triage.agencies import default_registry
+from triage.cases import audit
+from triage.cases.accounts import create_user
 from triage.config import Settings
-from triage.store.models import Case, Event
+from triage.nlp.agencies import default_registry
 from triage.store.repositories import Submissions
+from triage.store.tables import Case, Event
 
 JOB_DEADLINE_S = 600
 

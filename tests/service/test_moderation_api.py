@@ -11,7 +11,7 @@ import pytest
 
 from tests.service.conftest import BODY, Service, unique
 from tests.service.web.test_pages import browser
-from triage.moderation import Moderator
+from triage.nlp.moderation import Moderator
 
 RUDE = (
     "@Ngoc Quynh Nhu Nguyen Nó góp ý thì có ngon vào thẳng Facebook Linda mà góp, đm góp trên đây cho cha mẹ "

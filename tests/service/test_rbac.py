@@ -1,6 +1,6 @@
 """Who may do what: each role against each endpoint, and agencies sealed off from each other.
 
-The expected table is written out here on purpose (not derived from ``triage.accounts.PERMISSIONS``),
+The expected table is written out here on purpose (not derived from ``triage.cases.accounts.PERMISSIONS``),
 so a wrong entry in the code's table fails a test. A handler of another agency gets 404 for the
 case on every endpoint, reads and writes alike: for it the case does not exist.
 """
@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from tests.service.conftest import BODY, Service
-from triage.workflow import CaseState
+from triage.cases.workflow import CaseState
 
 OWN, OTHER = "BTC", "BYT"
 ROLES = ["anonymous", "clerk", "handler_own", "handler_other", "analyst", "admin"]
@@ -62,7 +62,7 @@ def action_body(service: Service, endpoint: str) -> dict[str, Any] | None:
 
 def flag(service: Service, case_id: int) -> None:
     """Stage a screened case carrying a moderation flag (as the pipeline stores it at intake)."""
-    from triage.store.models import Case
+    from triage.store.tables import Case
 
     moderation = {"flagged": True, "model_flagged": True, "reasons": ["abuse"], "abuse": 0.9, "spam": 0.1}
     with service.svc.db.session() as s:
@@ -214,7 +214,7 @@ def test_wrong_password_is_401(service: Service) -> None:
 def test_disabled_account_is_out_at_once(service: Service) -> None:
     from sqlalchemy import update
 
-    from triage.store.models import User
+    from triage.store.tables import User
 
     token, who = service.user("analyst", "P-HN")
     assert service.client.get("/api/v1/stats", headers={"Authorization": f"Bearer {token}"}).status_code == 200

@@ -10,7 +10,7 @@ import pytest
 from pydantic import SecretStr
 
 from service.app import UnsafeConfiguration, _bootstrap_admin, create_app, status_of, token_secret
-from triage.accounts import authenticate
+from triage.cases.accounts import authenticate
 from triage.config import Settings
 from triage.errors import IdempotencyKeyReused, InvalidTransition, NotFound, PermissionDenied, TriageError
 from triage.store.db import Database, init_db

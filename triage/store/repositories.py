@@ -9,8 +9,7 @@ from datetime import date
 from sqlalchemy import Select, exists, func, or_, select
 from sqlalchemy.orm import Session
 
-from triage.store.models import Assignment, Case, Event, Response, ReviewedLabel, Submission, User
-from triage.workflow import CaseState
+from triage.store.tables import Assignment, Case, CaseState, Event, Response, ReviewedLabel, Submission, User
 
 # States whose answer deadline is running: RETURNED waits for the submitter, RESPONDED has its answer.
 OPEN_STATES: tuple[str, ...] = tuple(

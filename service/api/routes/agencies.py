@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from service.schemas.nlp import AgencyOut
-from triage.agencies import default_registry
+from triage.nlp.agencies import default_registry
 
 router = APIRouter(prefix="/api/v1", tags=["agencies"])
 

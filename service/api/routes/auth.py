@@ -9,7 +9,7 @@ from fastapi.security import OAuth2PasswordRequestForm
 
 from service.deps import State
 from service.schemas.auth import TokenOut
-from triage.accounts import authenticate, issue_token
+from triage.cases.accounts import authenticate, issue_token
 
 router = APIRouter(prefix="/api/v1/auth", tags=["accounts"])
 

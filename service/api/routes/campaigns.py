@@ -14,10 +14,10 @@ from service.deps import Staff, State
 from service.schemas.campaigns import CampaignAnswerOut, CampaignDetail, CampaignList, CampaignOut, SkippedCase
 from service.schemas.cases import MAX_ID, RespondIn
 from service.views import case_summaries
-from triage.accounts import Principal
-from triage.campaigns import CampaignView, get_campaign, list_campaigns, respond_all
-from triage.casework import Casework
-from triage.text import mask_pii
+from triage.cases.accounts import Principal
+from triage.cases.campaigns import CampaignView, get_campaign, list_campaigns, respond_all
+from triage.cases.casework import Casework
+from triage.nlp.text import mask_pii
 
 router = APIRouter(prefix="/api/v1/campaigns", tags=["campaigns"])
 CampaignId = Annotated[int, Path(ge=1, le=MAX_ID, description="The campaign's number.")]

@@ -30,12 +30,12 @@ from service.schemas.models import UncertainCaseOut, UncertainOut
 from service.schemas.submissions import Kind
 from service.state import ServiceState
 from service.views import case_detail, case_summaries
-from triage.accounts import Principal
-from triage.calendar import to_local_date
-from triage.casework import Casework
-from triage.store.models import Case
+from triage.cases.accounts import Principal
+from triage.cases.calendar import to_local_date
+from triage.cases.casework import Casework
+from triage.cases.workflow import CaseState
 from triage.store.repositories import CaseFilter
-from triage.workflow import CaseState
+from triage.store.tables import Case
 
 router = APIRouter(prefix="/api/v1/cases", tags=["cases"])
 CaseId = Annotated[int, Path(ge=1, le=MAX_ID, description="The case's number.")]
@@ -63,7 +63,7 @@ def list_cases(
     offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
 ) -> CaseList:
     """Cases this account may see, newest first (a handler sees its agency's only)."""
-    from triage.text import normalize
+    from triage.nlp.text import normalize
 
     today = to_local_date(svc.now())
     due_before = svc.calendar.add_working_days(today, svc.policy.due_soon_days + 1) if due_soon else None
@@ -92,7 +92,7 @@ def uncertain(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> UncertainOut:
     """Cases waiting for a clerk whose routing is most uncertain: label these first (active learning)."""
-    from triage.active_learning import uncertain_cases
+    from triage.cases.active_learning import uncertain_cases
 
     who.require("triage")
     with svc.db.read() as s:

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Request
 from service.deps import State
 from service.schemas.nlp import RankedLabel, RouteRequest, RouteResponse, SimilarRequest, SimilarResponse
 from triage.errors import InvalidInput
-from triage.text import normalize
+from triage.nlp.text import normalize
 
 router = APIRouter(prefix="/api/v1", tags=["text"])
 

@@ -9,9 +9,9 @@ from fastapi import APIRouter, Query
 
 from service.deps import Staff, State
 from service.schemas.stats import AgencyStatsOut, StatsOut
-from triage.calendar import to_local_date
+from triage.cases.calendar import to_local_date
+from triage.cases.stats import agency_stats
 from triage.errors import InvalidInput
-from triage.stats import agency_stats
 
 router = APIRouter(prefix="/api/v1", tags=["reports"])
 EARLIEST, LATEST = date(2000, 1, 1), date(2100, 12, 31)
@@ -35,7 +35,7 @@ def stats(
             raise InvalidInput(f"dates must lie between {EARLIEST} and {LATEST}, got {day}")
     code = None
     if agency:
-        from triage.agencies import default_registry
+        from triage.nlp.agencies import default_registry
 
         code = default_registry().resolve(agency).code
     with svc.db.read() as s:
@@ -63,7 +63,7 @@ def stats(
 @router.get("/reports/drift")
 def drift(who: Staff, svc: State) -> dict[str, Any]:
     """Weekly drift: reviewed-label distribution (JS divergence, PSI) and suggestion confidence, recent vs reference."""
-    from triage.drift import drift_report
+    from triage.cases.drift import drift_report
 
     who.require("stats.read")
     with svc.db.read() as s:

@@ -8,10 +8,10 @@ from fastapi import APIRouter, Depends, Header, Response
 
 from service.deps import State, intake_rate_limit
 from service.schemas.submissions import ReceiptOut, SubmissionIn, TrackOut
+from triage.cases.intake import NewSubmission, receive
+from triage.cases.workflow import CaseState
 from triage.errors import InvalidInput, NotFound
-from triage.intake import NewSubmission, receive
 from triage.store.repositories import Submissions
-from triage.workflow import CaseState
 
 router = APIRouter(prefix="/api/v1", tags=["public"])
 

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query
 from service.deps import Staff, State
 from service.schemas.themes import ThemeReportOut
 from service.state import ServiceState
-from triage.calendar import to_local_date
+from triage.cases.calendar import to_local_date
 from triage.errors import InvalidInput
 
 router = APIRouter(prefix="/api/v1", tags=["reports"])
@@ -38,7 +38,7 @@ def period_report(svc: ServiceState, since: date, until: date) -> dict[str, Any]
     def build() -> dict[str, Any]:
         from dataclasses import replace
 
-        from triage.theme_report import build_report, load_period
+        from triage.cases.theme_report import build_report, load_period
 
         with svc.db.read() as session:
             items = load_period(session, since, until)
@@ -85,7 +85,7 @@ def themes(who: Staff, svc: State, since: date | None = _SINCE, until: date | No
 @router.get("/reports/emerging", response_model=ThemeReportOut)
 def emerging(who: Staff, svc: State, since: date | None = _SINCE, until: date | None = _UNTIL) -> dict[str, Any]:
     """The themes growing significantly in the last weeks of the period, best first (same report, cut)."""
-    from triage.theme_report import emerging_only
+    from triage.cases.theme_report import emerging_only
 
     who.require("stats.read")
     start, end = default_period(svc, since, until)

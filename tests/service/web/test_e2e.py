@@ -22,13 +22,13 @@ from selenium.webdriver.support.ui import Select
 
 from benchmarks.load.server import Server
 from tests.service.web.browser import Page, start_chrome
-from triage.accounts import Principal, Role, create_user
-from triage.calendar import default_calendar, local_tz, to_local_date
-from triage.casework import Casework
+from triage.cases.accounts import Principal, Role, create_user
+from triage.cases.calendar import default_calendar, local_tz, to_local_date
+from triage.cases.casework import Casework
+from triage.cases.intake import NewSubmission, receive
+from triage.cases.workflow import DeadlinePolicy, deadline_status, response_deadline
 from triage.config import Settings
-from triage.intake import NewSubmission, receive
 from triage.store.db import Database, init_db
-from triage.workflow import DeadlinePolicy, deadline_status, response_deadline
 
 pytestmark = pytest.mark.slow
 PASSWORD = "mật-khẩu-trình-duyệt-123"

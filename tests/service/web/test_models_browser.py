@@ -24,7 +24,7 @@ from tests.service.web.browser import Page, start_chrome
 from tests.training.conftest import add_labels
 from training.dataset import grow_eval_slice
 from training.retrain import retrain
-from triage.accounts import create_user
+from triage.cases.accounts import create_user
 from triage.config import Settings
 from triage.store.db import Database, init_db
 

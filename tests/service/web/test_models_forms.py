@@ -16,8 +16,8 @@ from sqlalchemy import select
 from service.state import ServiceState
 from tests.db import BACKENDS, FreshDatabases
 from tests.service.conftest import PASSWORD, staged_client, unique
-from triage.accounts import create_user
-from triage.store.models import Event
+from triage.cases.accounts import create_user
+from triage.store.tables import Event
 
 TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
 JOB_DEADLINE_S = 600

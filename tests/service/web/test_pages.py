@@ -12,11 +12,11 @@ from fastapi.testclient import TestClient
 from service.web.render import templates
 from service.web.themes import ThemeReport, ThemeView
 from tests.service.conftest import PASSWORD, Service
-from triage.accounts import principal_from_token
-from triage.calendar import to_local_date
-from triage.stats import agency_stats
+from triage.cases.accounts import principal_from_token
+from triage.cases.calendar import to_local_date
+from triage.cases.stats import agency_stats
+from triage.cases.workflow import CaseState
 from triage.store.repositories import Labels, Submissions
-from triage.workflow import CaseState
 
 TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
 
@@ -310,7 +310,7 @@ def test_unknown_page_is_a_vietnamese_404_page(service: Service) -> None:
 
 
 def test_inbox_and_case_page_show_duplicates_and_flags_found_in_the_suggestion(service: Service) -> None:
-    from triage.store.models import Case
+    from triage.store.tables import Case
 
     earlier = service.submit(title="Hoàn thuế chậm ở Chi cục Thuế", content="Hồ sơ hoàn thuế nộp từ tháng 3 chưa xong.")
     case_id = service.submit()

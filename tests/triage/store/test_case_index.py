@@ -9,10 +9,10 @@ import numpy as np
 from sqlalchemy import update
 
 from tests.db import minimal_submission
-from triage import audit
+from triage.cases import audit
 from triage.store.case_index import CaseIndex
 from triage.store.db import Database
-from triage.store.models import Case, Submission
+from triage.store.tables import Case, Submission
 from triage.store.vectors import from_bytes, to_bytes
 
 

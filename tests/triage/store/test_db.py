@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError, StatementError
 from tests.db import minimal_submission
 from triage.config import Settings
 from triage.store.db import Database, database_url, init_db
-from triage.store.models import Agency, AuditHead, Base, Case, Submission
+from triage.store.tables import Agency, AuditHead, Base, Case, Submission
 
 
 def test_migrations_match_the_models(db: Database) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection
 
-from triage.store.models import Base
+from triage.store.tables import Base
 
 target_metadata = Base.metadata
 config = context.config

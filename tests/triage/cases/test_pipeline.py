@@ -1,0 +1,122 @@
+"""triage(): the composed suggestion, on the real default encoder."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+import numpy as np
+import pytest
+
+from triage.cases.pipeline import Pipeline, SubmissionText, triage
+from triage.nlp.agencies import default_registry
+from triage.nlp.agency_router import AgencyRouter
+from triage.nlp.router import Prediction
+
+
+class FixedIndex:
+    def __init__(self) -> None:
+        self.asked: list[tuple[int, int | None]] = []
+
+    def search(self, vector: np.ndarray, k: int, *, exclude_case: int | None = None) -> list[tuple[int, float]]:
+        self.asked.append((k, exclude_case))
+        return [(7, 0.93), (3, 0.51)][:k]
+
+
+@pytest.fixture(scope="module")
+def pipeline(embedder: Any) -> Pipeline:
+    return Pipeline(embedder=embedder, agency_router=AgencyRouter(embedder=embedder).fit(), similar=FixedIndex())
+
+
+def sub(content: str, title: str = "Phản ánh", kind: str = "phan_anh", **kw: Any) -> SubmissionText:
+    return SubmissionText(title, content, kind, datetime(2026, 2, 13, 3, tzinfo=UTC), **kw)
+
+
+def test_suggestion_for_a_tax_matter(pipeline: Pipeline) -> None:
+    s = pipeline.triage(
+        sub("Hồ sơ hoàn thuế thu nhập cá nhân của tôi nộp ở Đà Nẵng đã 3 tháng chưa giải quyết, SĐT 0905123456.")
+    )
+    assert [a.code for a in s.agencies][:1] == ["BTC"] and len(s.agencies) == 3
+    assert all(0 <= a.score <= 1 for a in s.agencies) and s.agencies[0].score >= s.agencies[1].score
+    assert s.agencies[0].name == "Bộ Tài chính"
+    btc_fields = set(default_registry().get("BTC").fields)
+    assert s.fields and {f.name for f in s.fields} <= btc_fields and s.top_field == "Thuế"
+    assert s.field_source == "similarity" and s.kind == "phan_anh" and s.kind_source == "submitted"
+    assert [p.code for p in s.provinces] == ["P-DN"]
+    assert [(c.case_id, c.score) for c in s.similar] == [(7, 0.93), (3, 0.51)]
+    assert "0905123456" not in s.masked_text and "[SĐT]" in s.masked_text
+    # Received Friday 13 Feb 2026, just before Tết (16-20 Feb): both deadlines skip the holiday week.
+    assert s.forward_due == date(2026, 2, 27) and s.answer_due == date(2026, 3, 13)
+    assert s.model_version == pipeline.model_version and "agency:cold-start" in s.model_version
+    assert s.embedding is not None and s.embedding.dtype == np.float32 and abs(np.linalg.norm(s.embedding) - 1) < 1e-3
+    stored = s.to_dict()
+    assert "embedding" not in stored and stored["answer_due"] == "2026-03-13"
+
+
+def test_province_given_by_the_submitter_counts(pipeline: Pipeline) -> None:
+    s = pipeline.triage(sub("Đường vào xã bị sạt lở sau mưa lũ.", province_code="P-LCA"))
+    assert [p.code for p in s.provinces][:1] == ["P-LCA"]
+
+
+def test_trained_field_router_is_used_when_given(pipeline: Pipeline) -> None:
+    class FieldRouter:
+        data_hash_ = "abcdef0123456789"
+
+        def predict_top_k(self, texts: list[str], k: int, embeddings: np.ndarray) -> list[list[Prediction]]:
+            assert embeddings.shape[0] == 1
+            return [[Prediction("Thuế", 0.8), Prediction("Hải quan", 0.2)][:k]]
+
+    p = Pipeline(
+        embedder=pipeline.embedder,
+        agency_router=pipeline.agency_router,
+        field_router=FieldRouter(),  # type: ignore[arg-type]
+    )
+    s = p.triage(sub("hoàn thuế"))
+    assert [(f.name, f.score) for f in s.fields] == [("Thuế", 0.8), ("Hải quan", 0.2)]
+    assert s.field_source == "router" and "field:router-abcdef012345" in s.model_version
+    assert s.similar == []
+
+
+def test_unknown_kind_is_refused(pipeline: Pipeline) -> None:
+    from triage.errors import InvalidInput
+
+    with pytest.raises(InvalidInput, match="kind"):
+        pipeline.triage(sub("x", kind="khieu_nai"))
+
+
+def test_module_function_uses_the_given_pipeline(pipeline: Pipeline) -> None:
+    assert triage(sub("Bảo hiểm y tế hộ gia đình"), pipeline).agencies
+
+
+class PausingRouter(AgencyRouter):
+    """The real cold-start router, holding each call until the test lets it go (to swap models mid-request)."""
+
+    def __init__(self, **kw: Any) -> None:
+        super().__init__(**kw)
+        import threading
+
+        self.entered, self.release = threading.Event(), threading.Event()
+
+    def predict_codes_top_k(self, texts: Any, k: int = 3, embeddings: Any = None) -> list[list[Prediction]]:
+        self.entered.set()
+        assert self.release.wait(30)
+        return super().predict_codes_top_k(texts, k=k, embeddings=embeddings)
+
+
+def test_a_request_in_flight_finishes_on_the_models_it_started_with(embedder: Any) -> None:
+    import threading
+
+    old = PausingRouter(embedder=embedder).fit()
+    p = Pipeline(embedder=embedder, agency_router=old)
+    p.swap_models(old, label="reg/v1", auto_threshold=0.5)
+    done: list[Any] = []
+    worker = threading.Thread(target=lambda: done.append(p.triage(sub("Hoàn thuế thu nhập cá nhân chậm"))))
+    worker.start()
+    assert old.entered.wait(30)
+    p.swap_models(AgencyRouter(embedder=embedder).fit(), label="reg/v2", auto_threshold=None)
+    old.release.set()
+    worker.join(30)
+    assert "agency:reg/v1+cold-start" in done[0].model_version and done[0].auto_threshold == 0.5
+    after = p.triage(sub("Hoàn thuế thu nhập cá nhân chậm"))
+    assert "agency:reg/v2+cold-start" in after.model_version and after.auto_threshold is None
+    assert p.model_version == after.model_version

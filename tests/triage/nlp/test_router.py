@@ -1,0 +1,167 @@
+"""Router on real data: learns, ranks, calibrates, abstains, round-trips through a folder."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from sklearn.svm import LinearSVC
+
+from tests.conftest import uit_topics
+from triage.errors import InvalidInput, ModelMissing, NotFitted
+from triage.nlp.router import BlockScaledSVC, Router
+
+
+@pytest.fixture(scope="module")
+def uit(shared_data: Path) -> dict[str, Any]:
+    return uit_topics(shared_data, 1500, 300)
+
+
+@pytest.fixture(scope="module")
+def fitted(uit: dict[str, Any], embedder: Any) -> Router:
+    return Router(embedder=embedder).fit(uit["tx"], uit["ty"])
+
+
+def test_learns_better_than_majority(fitted: Router, uit: dict[str, Any]) -> None:
+    pred = fitted.predict(uit["dx"])
+    acc = float(np.mean(pred == np.asarray(uit["dy"])))
+    majority = max(uit["dy"].count(c) for c in set(uit["dy"])) / len(uit["dy"])
+    assert acc > majority + 0.1
+
+
+def test_probabilities_follow_classes(fitted: Router, uit: dict[str, Any]) -> None:
+    proba = fitted.predict_proba(uit["dx"][:20])
+    assert proba.shape == (20, len(fitted.classes_))
+    assert np.allclose(proba.sum(axis=1), 1.0)
+    assert list(fitted.classes_) == sorted(set(uit["ty"]))
+    assert (fitted.classes_[proba.argmax(axis=1)] == fitted.predict(uit["dx"][:20])).all()
+
+
+def test_top_k_is_sorted_and_consistent(fitted: Router, uit: dict[str, Any]) -> None:
+    ranked = fitted.predict_top_k(uit["dx"][:10], k=3)
+    for row, label in zip(ranked, fitted.predict(uit["dx"][:10]), strict=True):
+        assert len(row) == 3
+        assert row[0].label == label
+        assert row[0].score >= row[1].score >= row[2].score
+    with pytest.raises(InvalidInput):
+        fitted.predict_top_k(uit["dx"][:1], k=0)
+
+
+def test_calibration_confidence_tracks_accuracy(fitted: Router, uit: dict[str, Any]) -> None:
+    proba = fitted.predict_proba(uit["dx"])
+    conf = proba.max(axis=1)
+    correct = fitted.classes_[proba.argmax(axis=1)] == np.asarray(uit["dy"])
+    # Calibrated: mean confidence within 0.08 of accuracy, and confident rows are more often right.
+    assert abs(conf.mean() - correct.mean()) < 0.08
+    hi = conf >= np.median(conf)
+    assert correct[hi].mean() > correct[~hi].mean()
+
+
+def test_abstains_below_threshold(fitted: Router, uit: dict[str, Any]) -> None:
+    fitted.set_params(abstain_threshold=0.999999)
+    try:
+        assert fitted.predict_or_abstain(uit["dx"][:5]) == [None] * 5
+    finally:
+        fitted.set_params(abstain_threshold=0.0)
+    assert None not in fitted.predict_or_abstain(uit["dx"][:5])
+
+
+def test_save_load_round_trip(fitted: Router, uit: dict[str, Any], embedder: Any, tmp_path: Path) -> None:
+    fitted.save(tmp_path / "r", metrics={"note": "test"})
+    manifest = json.loads((tmp_path / "r" / "manifest.json").read_text())
+    assert manifest["n_train"] == len(uit["tx"]) and manifest["embedding_dim"] == embedder.dimension
+    assert manifest["data_hash"] == fitted.data_hash_ and manifest["versions"]["scikit-learn"]
+    loaded = Router.load(tmp_path / "r", embedder=embedder)
+    assert np.allclose(loaded.predict_proba(uit["dx"][:30]), fitted.predict_proba(uit["dx"][:30]))
+    with pytest.raises(ModelMissing, match="needs the encoder"):
+        Router.load(tmp_path / "r")
+
+
+def test_precomputed_embeddings_match(fitted: Router, uit: dict[str, Any]) -> None:
+    emb = fitted.embed_texts(uit["dx"][:10])
+    assert np.allclose(fitted.predict_proba(uit["dx"][:10], embeddings=emb), fitted.predict_proba(uit["dx"][:10]))
+    with pytest.raises(InvalidInput):
+        fitted.predict_proba(uit["dx"][:10], embeddings=emb[:3])
+
+
+def test_tfidf_only_and_long_tail_labels() -> None:
+    texts = ["đường hỏng", "đường ngập", "đường tối", "thuế cao", "thuế sai", "hóa đơn thuế", "điện mất"]
+    labels = ["road", "road", "road", "tax", "tax", "tax", "power"]  # "power" seen once
+    r = Router().fit(texts, labels)
+    assert r.rare_classes_ == ["power"]
+    assert r.predict(["mất điện cả ngày"])[0] in {"power", "road", "tax"}
+    assert set(r.classes_) == {"power", "road", "tax"}
+
+
+def test_errors() -> None:
+    with pytest.raises(NotFitted):
+        Router().predict(["x"])
+    with pytest.raises(InvalidInput, match="two distinct"):
+        Router().fit(["a", "b"], ["x", "x"])
+    with pytest.raises(InvalidInput):
+        Router().fit("abc", ["x"])
+    with pytest.raises(InvalidInput):
+        Router().fit(["a", "b"], ["x"])
+
+
+def test_regularisation_is_chosen_by_out_of_fold_log_loss(
+    fitted: Router, uit: dict[str, Any], tmp_path: Path
+) -> None:
+    grid = list(Router().get_params()["C"])
+    assert len(grid) > 1 and fitted.C_ in grid
+    assert set(fitted.c_log_loss_) == set(grid)
+    assert fitted.c_log_loss_[fitted.C_] == min(fitted.c_log_loss_.values())
+    # The served SVM is the chosen one, refitted on every row.
+    assert fitted.model_.estimator_.C == fitted.C_
+    fitted.save(tmp_path / "r")
+    manifest = json.loads((tmp_path / "r" / "manifest.json").read_text())
+    assert manifest["chosen_C"] == fitted.C_ and len(manifest["C_out_of_fold_log_loss"]) == len(grid)
+    # A single value is used as given, with nothing searched.
+    one = Router(C=0.7, embedding_weight=0.0).fit(uit["tx"][:300], uit["ty"][:300])
+    assert one.C_ == 0.7 and one.c_log_loss_ == {} and one.model_.estimator_.C == 0.7
+    # An absurd strength loses to a sensible one on real data.
+    pair = Router(C=(1e-5, 0.3), embedding_weight=0.0).fit(uit["tx"][:600], uit["ty"][:600])
+    assert pair.C_ == 0.3 and pair.c_log_loss_[1e-5] > pair.c_log_loss_[0.3]
+
+
+def test_embedding_weight_is_searched_with_c(fitted: Router, uit: dict[str, Any], tmp_path: Path) -> None:
+    grid, weights = list(Router().get_params()["C"]), list(Router().get_params()["embedding_weight"])
+    assert len(weights) > 1 and fitted.embedding_weight_ in weights
+    assert len(fitted.search_log_loss_) == len(grid) * len(weights)
+    best = f"C={fitted.C_}, embedding_weight={fitted.embedding_weight_}"
+    assert fitted.search_log_loss_[best] == min(fitted.search_log_loss_.values())
+    # c_log_loss_ is the chosen weight's row of the table.
+    assert fitted.c_log_loss_ == {
+        c: fitted.search_log_loss_[f"C={c}, embedding_weight={fitted.embedding_weight_}"] for c in grid
+    }
+    assert fitted.model_.estimator_.scale == fitted.embedding_weight_
+    fitted.save(tmp_path / "w")
+    manifest = json.loads((tmp_path / "w" / "manifest.json").read_text())
+    assert manifest["chosen_embedding_weight"] == fitted.embedding_weight_
+    assert len(manifest["search_out_of_fold_log_loss"]) == len(grid) * len(weights)
+    with pytest.raises(InvalidInput, match="embedding_weight"):
+        Router(embedding_weight=(1.0, -1.0)).fit(uit["tx"][:100], uit["ty"][:100])
+
+
+def test_weighing_inside_the_model_equals_scaling_the_features(fitted: Router, uit: dict[str, Any]) -> None:
+    items = fitted._clip(uit["tx"][:400])
+    X = fitted._features(items, fitted.embed_texts(items), fit=False)
+    dim, y = fitted.embedding_dim_, np.asarray(uit["ty"][:400])
+    assert dim > 0
+    dense = X.toarray()
+    dense[:, -dim:] *= 3.0
+    plain = LinearSVC(C=0.3).fit(dense, y).decision_function(dense)
+    inside = BlockScaledSVC(C=0.3, scale=3.0, n_scaled=dim).fit(X, y).decision_function(X)
+    assert np.allclose(plain, inside, atol=1e-4)
+    # The weight matters: ignoring the embedding changes the margins.
+    without = BlockScaledSVC(C=0.3, scale=0.0, n_scaled=dim).fit(X, y).decision_function(X)
+    assert not np.allclose(plain, without, atol=1e-2)
+
+
+@pytest.mark.parametrize("bad", [0.0, -1.0, (), (0.1, 0.0)])
+def test_rejects_non_positive_regularisation(bad: Any) -> None:
+    with pytest.raises(InvalidInput, match="C must be"):
+        Router(C=bad).fit(["đường hỏng", "thuế cao", "đường ngập", "thuế sai"], ["a", "b", "a", "b"])

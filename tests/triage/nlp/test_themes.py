@@ -1,0 +1,184 @@
+"""Themes on real text: a stream of VNTC news articles with timestamps over ten weeks.
+
+The articles' topics (Thể thao, Sức khỏe, ...) are the ground truth the clustering does not see.
+One stream has a burst (one topic triples in the last two weeks), the other has none.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections import Counter
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from triage.errors import InvalidInput, NotFitted
+from triage.nlp.text import normalize
+from triage.nlp.themes import (
+    OUTLIER,
+    ThemeModel,
+    benjamini_hochberg,
+    emerging_scores,
+    stability,
+    stop_words,
+    week_start,
+)
+
+TOPICS = ["Suc khoe", "The thao", "Vi tinh", "Kinh doanh", "Phap luat"]
+PER_WEEK = 5  # articles per topic per week
+WEEKS = 10
+BURST = "The thao"
+START = date(2025, 1, 6)  # a Monday
+CHARS = 240
+_VIETNAMESE = set("ăâđêôơưàáảãạằắẳẵặầấẩẫậèéẻẽẹềếểễệìíỉĩịòóỏõọồốổỗộờớởỡợùúủũụừứửữựỳýỷỹỵ")
+
+
+@pytest.fixture(scope="module")
+def articles(shared_data: Path, embedder: Any) -> dict[str, Any]:
+    """Enough articles of each topic for both streams (first ones in file order), embedded once."""
+    need = {t: PER_WEEK * WEEKS + 2 * 2 * PER_WEEK for t in TOPICS}
+    texts: list[str] = []
+    labels: list[str] = []
+    with gzip.open(shared_data / "vntc" / "train.jsonl.gz", "rt", encoding="utf-8") as fh:
+        for line in fh:
+            row = json.loads(line)
+            if need.get(row["label"], 0) > 0:
+                need[row["label"]] -= 1
+                texts.append(normalize(row["text"])[:CHARS])
+                labels.append(row["label"])
+            if not any(need.values()):
+                break
+    return {"texts": texts, "labels": np.asarray(labels), "emb": embedder.encode(texts)}
+
+
+def stream(articles: dict[str, Any], burst: str | None, seed: int = 0) -> tuple[np.ndarray, list[date]]:
+    """Indices and dates: PER_WEEK articles per topic per week; ``burst`` x3 in the last two weeks."""
+    rng = np.random.default_rng(seed)
+    pools = {t: list(rng.permutation(np.flatnonzero(articles["labels"] == t))) for t in TOPICS}
+    idx, days = [], []
+    for week in range(WEEKS):
+        for topic in TOPICS:
+            k = PER_WEEK * (3 if topic == burst and week >= WEEKS - 2 else 1)
+            for _ in range(k):
+                idx.append(pools[topic].pop())
+                days.append(START + timedelta(days=7 * week + int(rng.integers(7))))
+    return np.asarray(idx), days
+
+
+def fit(articles: dict[str, Any], idx: np.ndarray, days: list[date], seed: int = 0) -> ThemeModel:
+    return ThemeModel(random_state=seed, keyword_docs=25).fit(
+        [articles["texts"][i] for i in idx], timestamps=days, embeddings=articles["emb"][idx]
+    )
+
+
+@pytest.mark.slow
+def test_same_seed_same_themes_and_other_seeds_agree(articles: dict[str, Any]) -> None:
+    idx, days = stream(articles, None)
+    a, b = fit(articles, idx, days), fit(articles, idx, days)
+    assert np.array_equal(a.labels_, b.labels_)
+    assert [t.keywords for t in a.themes_] == [t.keywords for t in b.themes_]
+    report = stability(articles["emb"][idx], seeds=(0, 1, 2))
+    assert report["ari_mean"] >= 0.4, report  # themes do not hinge on the seed
+    assert 0.0 < a.outlier_share_ < 0.25
+    # the themes follow the (unseen) topics: each big theme is mostly one topic
+    purity = [Counter(articles["labels"][idx][a.labels_ == t.id]).most_common(1)[0][1] / t.size for t in a.themes_]
+    assert float(np.average(purity, weights=[t.size for t in a.themes_])) >= 0.6
+
+
+@pytest.mark.slow
+def test_keywords_are_vietnamese_words_without_stop_words(articles: dict[str, Any]) -> None:
+    idx, days = stream(articles, None)
+    model = fit(articles, idx, days)
+    stops = stop_words()
+    words = [w for t in model.themes_ for w in t.keywords]
+    assert words and all(t.keywords for t in model.themes_)
+    assert not {w.lower().replace(" ", "_") for w in words} & stops
+    assert sum(any(ch in _VIETNAMESE for ch in w.lower()) for w in words) >= len(words) // 2  # diacritics kept
+    assert any(" " in w for w in words)  # segmented multi-syllable words ("bóng đá"), not syllables
+    sport = Counter(articles["labels"][idx][model.labels_ == 0]).most_common(1)[0][0]
+    assert sport in TOPICS
+    for theme in model.themes_:
+        assert len(theme.representatives) == 3
+        assert all(model.labels_[r] == theme.id for r in theme.representatives)
+
+
+@pytest.mark.slow
+def test_a_tripled_topic_ranks_first_as_emerging(articles: dict[str, Any]) -> None:
+    idx, days = stream(articles, BURST)
+    model = fit(articles, idx, days)
+    ranked = model.emerging()
+    top = ranked[0]
+    assert top.significant and top.growth >= 1.5 and top.q_value <= 0.05
+    members = articles["labels"][idx][model.labels_ == top.theme]
+    assert Counter(members).most_common(1)[0][0] == BURST
+    assert [e.theme for e in ranked if e.significant]  # ranked list puts significant ones first
+    weeks, counts = model.themes_over_time()
+    assert len(weeks) == WEEKS and weeks[0] == START
+    assert counts[top.theme, -2:].sum() > 2 * counts[top.theme, :-2].mean() * 2 * 0.9
+
+
+@pytest.mark.slow
+def test_without_a_burst_nothing_is_significant(articles: dict[str, Any]) -> None:
+    for seed in (0, 1):
+        idx, days = stream(articles, None, seed=seed)
+        ranked = fit(articles, idx, days, seed=seed).emerging()
+        assert not [e for e in ranked if e.significant], ranked[:3]
+
+
+def test_benjamini_hochberg_matches_hand_computation() -> None:
+    q = benjamini_hochberg([0.01, 0.04, 0.03, 0.20])
+    assert np.allclose(q, [0.04, 0.0533333, 0.0533333, 0.20])
+    assert len(benjamini_hochberg([])) == 0
+
+
+def test_emerging_scores_follow_shares_not_volume() -> None:
+    # everybody doubles: no theme grows in share; theme 0's share triples (20 % -> 60 %): it grows
+    flat = emerging_scores(np.array([20, 20]), np.array([10, 10]), recent_total=40, baseline_total=20)
+    assert not any(e.significant for e in flat)
+    burst = emerging_scores(
+        np.array([30, 10, 10]), np.array([30, 60, 60]), recent_total=50, baseline_total=150, min_size=5
+    )
+    assert burst[0].significant and burst[0].growth > 2.5 and burst[0].growth_low > 1.5
+    assert not burst[1].significant and burst[1].score < burst[0].score
+    small = emerging_scores(np.array([4]), np.array([0]), recent_total=50, baseline_total=150, min_size=5)
+    assert not small[0].significant  # too few recent submissions, whatever the ratio
+    with pytest.raises(InvalidInput):
+        emerging_scores(np.array([1]), np.array([1]), recent_total=0, baseline_total=5)
+
+
+def test_systemic_when_several_agencies_hold_a_share() -> None:
+    rng = np.random.default_rng(0)
+    centers = rng.normal(size=(2, 16))
+    emb = np.concatenate([c + 0.05 * rng.normal(size=(20, 16)) for c in centers]).astype(np.float32)
+    texts = ["Đường ngập nước sau mưa lớn"] * 20 + ["Thủ tục cấp phép xây dựng kéo dài"] * 20
+    agencies = ["BXD"] * 10 + ["BGTVT"] * 10 + ["BXD"] * 19 + ["BTC"]
+    model = ThemeModel(n_themes=2, random_state=0, segmenter=str.split).fit(texts, embeddings=emb, agencies=agencies)
+    by_first = {t.representatives[0] < 20: t for t in model.themes_}
+    assert by_first[True].systemic and set(by_first[True].agencies) == {"BXD", "BGTVT"}
+    assert not by_first[False].systemic  # one agency holds it (a single BTC case is below the share)
+
+
+def test_bad_input_and_unfitted_model() -> None:
+    with pytest.raises(NotFitted):
+        ThemeModel().emerging()
+    with pytest.raises(InvalidInput):
+        ThemeModel().fit([])
+    with pytest.raises(InvalidInput):
+        ThemeModel().fit(["một", "hai"], embeddings=np.zeros((3, 4), np.float32))
+    with pytest.raises(InvalidInput):
+        ThemeModel().fit(["một"])  # no embeddings and no embedder
+    model = ThemeModel(n_themes=1, min_theme_size=1, segmenter=str.split).fit(
+        ["a b", "a c"], embeddings=np.ones((2, 4), np.float32)
+    )
+    with pytest.raises(InvalidInput):
+        model.themes_over_time()  # fitted without timestamps
+    assert OUTLIER == -1
+
+
+def test_week_start_is_monday() -> None:
+    assert week_start(date(2025, 1, 12)) == date(2025, 1, 6)
+    assert week_start(date(2025, 1, 6)) == date(2025, 1, 6)

@@ -1,0 +1,213 @@
+"""Staff accounts: roles, what each role may do, argon2 password hashes and expiring access tokens.
+
+Roles follow the PAKN process: a *clerk* runs the intake queue and routes; a *handler* works only
+on its own agency's cases (another agency's case does not exist for it: 404, never 403, so case
+numbers of other agencies cannot be probed); an *analyst* reads reports and statistics with
+personal data masked; an *admin* may do everything. The permission table lives here, in the core,
+so the HTTP service, the CLI and any later UI enforce the same rules.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from functools import lru_cache
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from triage.errors import AuthenticationFailed, Conflict, InvalidInput, NotFound, PermissionDenied
+from triage.store.tables import User
+
+TOKEN_ALGORITHM = "HS256"
+MIN_PASSWORD = 10
+
+
+class Role(StrEnum):
+    CLERK = "clerk"
+    HANDLER = "handler"
+    ANALYST = "analyst"
+    ADMIN = "admin"
+
+
+_ALL = frozenset(Role)
+_STAFF = frozenset({Role.CLERK, Role.HANDLER, Role.ADMIN})
+
+# Permission -> roles allowed. Handlers are further scoped to their agency's cases (see ``Principal.sees``).
+PERMISSIONS: dict[str, frozenset[Role]] = {
+    "cases.read": _ALL,
+    "stats.read": frozenset({Role.ANALYST, Role.ADMIN}),
+    "triage": frozenset({Role.CLERK, Role.ADMIN}),
+    "moderate": frozenset({Role.CLERK, Role.ADMIN}),  # confirm or dismiss an abuse / spam flag
+    "assign": _STAFF,
+    "start": frozenset({Role.HANDLER, Role.ADMIN}),
+    "transfer": _STAFF,
+    "accept_transfer": _STAFF,
+    "return_for_info": _STAFF,
+    "resubmit": frozenset({Role.CLERK, Role.ADMIN}),
+    "respond": frozenset({Role.HANDLER, Role.ADMIN}),
+    "close": _STAFF,
+    "reopen": _STAFF,
+    "reject": _STAFF,
+    "mark_duplicate": _STAFF,
+    "merge": _STAFF,
+    "escalate": frozenset({Role.ADMIN}),
+    "models.read": frozenset({Role.HANDLER, Role.ANALYST, Role.ADMIN}),
+    "models.retrain": frozenset({Role.HANDLER, Role.ADMIN}),
+    "models.promote": frozenset({Role.HANDLER, Role.ADMIN}),  # promote / rollback the served champion
+    "models.reload": frozenset({Role.ADMIN}),
+}
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is acting: enough to check permissions without touching the database again."""
+
+    user_id: int | None
+    username: str
+    role: Role
+    agency_code: str | None = None
+
+    def require(self, permission: str) -> None:
+        """Raise PermissionDenied unless this role holds ``permission``."""
+        if self.role not in PERMISSIONS.get(permission, frozenset()):
+            raise PermissionDenied(f"role {self.role.value!r} may not {permission.replace('_', ' ')}")
+
+    def may(self, permission: str) -> bool:
+        return self.role in PERMISSIONS.get(permission, frozenset())
+
+    @property
+    def scoped(self) -> bool:
+        """True when this account sees only its own agency's cases."""
+        return self.role is Role.HANDLER
+
+    def sees(self, agency_code: str | None) -> bool:
+        """Whether a case held by ``agency_code`` exists for this account."""
+        return not self.scoped or (agency_code is not None and agency_code == self.agency_code)
+
+    @property
+    def masked(self) -> bool:
+        """Analysts see texts with personal data masked and no contact details."""
+        return self.role is Role.ANALYST
+
+
+SYSTEM = Principal(user_id=None, username="system", role=Role.ADMIN)
+
+
+@lru_cache(maxsize=1)
+def _hasher() -> Any:
+    from argon2 import PasswordHasher
+
+    return PasswordHasher()
+
+
+def hash_password(password: str) -> str:
+    """argon2id hash with the library's current recommended parameters."""
+    if len(password) < MIN_PASSWORD:
+        raise InvalidInput(f"password must have at least {MIN_PASSWORD} characters")
+    return str(_hasher().hash(password))
+
+
+def verify_password(password_hash: str, password: str) -> bool:
+    from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+    try:
+        return bool(_hasher().verify(password_hash, password))
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+
+
+def parse_role(role: str) -> Role:
+    try:
+        return Role(role.strip().lower())
+    except ValueError:
+        raise InvalidInput(f"unknown role {role!r}: expected one of {', '.join(r.value for r in Role)}") from None
+
+
+def create_user(
+    session: Session, *, username: str, password: str, role: str | Role, agency_code: str | None = None
+) -> User:
+    """Add an account; a handler must name the agency it works for (checked against the registry)."""
+    from triage.nlp.agencies import default_registry
+
+    name = username.strip()
+    if not name or len(name) > 64 or not name.isprintable() or any(c.isspace() for c in name):
+        raise InvalidInput("username must be 1-64 printable characters without spaces")
+    the_role = role if isinstance(role, Role) else parse_role(role)
+    code = None
+    if agency_code:
+        try:
+            code = default_registry().resolve(agency_code).code
+        except NotFound as exc:
+            raise InvalidInput(f"agency: {exc}") from None
+    if the_role is Role.HANDLER and code is None:
+        raise InvalidInput("a handler account needs --agency (the agency whose cases it handles)")
+    if session.scalar(select(User.id).where(User.username == name)) is not None:
+        raise Conflict(f"user {name!r} already exists")
+    user = User(
+        username=name, password_hash=hash_password(password), role=the_role.value, agency_code=code, active=True
+    )
+    session.add(user)
+    session.flush()
+    return user
+
+
+def count_users(session: Session) -> int:
+    return int(session.scalar(select(func.count()).select_from(User)) or 0)
+
+
+def principal_of(user: User) -> Principal:
+    return Principal(user_id=user.id, username=user.username, role=Role(user.role), agency_code=user.agency_code)
+
+
+def authenticate(session: Session, username: str, password: str) -> Principal:
+    """The account for these credentials; one vague error for every failure (no user enumeration)."""
+    if "\x00" in username or "\x00" in password:
+        raise AuthenticationFailed("wrong username or password")
+    user = session.scalar(select(User).where(User.username == username.strip()))
+    if user is None:
+        # Spend the same time as a real check, so response times do not reveal which names exist.
+        verify_password(_dummy_hash(), password)
+        raise AuthenticationFailed("wrong username or password")
+    if not verify_password(user.password_hash, password) or not user.active:
+        raise AuthenticationFailed("wrong username or password")
+    return principal_of(user)
+
+
+@lru_cache(maxsize=1)
+def _dummy_hash() -> str:
+    return str(_hasher().hash(secrets.token_urlsafe(16)))
+
+
+def issue_token(principal: Principal, secret: str, minutes: int, now: datetime | None = None) -> str:
+    """A signed JWT naming the user; it expires after ``minutes``."""
+    import jwt
+
+    issued = now or datetime.now(UTC)
+    claims = {
+        "sub": principal.username,
+        "uid": principal.user_id,
+        "role": principal.role.value,
+        "iat": int(issued.timestamp()),
+        "exp": int((issued + timedelta(minutes=minutes)).timestamp()),
+    }
+    return str(jwt.encode(claims, secret, algorithm=TOKEN_ALGORITHM))
+
+
+def principal_from_token(session: Session, token: str, secret: str) -> Principal:
+    """Check the token's signature and expiry, then reload the account (a disabled user is out at once)."""
+    import jwt
+
+    try:
+        claims = jwt.decode(token, secret, algorithms=[TOKEN_ALGORITHM], options={"require": ["exp", "sub"]})
+    except jwt.ExpiredSignatureError:
+        raise AuthenticationFailed("access token expired; sign in again") from None
+    except jwt.PyJWTError:
+        raise AuthenticationFailed("invalid access token") from None
+    user = session.scalar(select(User).where(User.username == str(claims["sub"])))
+    if user is None or not user.active:
+        raise AuthenticationFailed("account unknown or disabled")
+    return principal_of(user)

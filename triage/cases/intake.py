@@ -1,0 +1,341 @@
+"""Receiving a submission: validate, keep it exactly as sent, suggest a route, open a case, answer.
+
+Order matters for "never lose an acknowledged submission": the models run *before* the write
+transaction (no lock held while encoding), then the submission, its case and the audit event are
+written in one transaction that commits before the caller answers 201. If the models fail, the
+submission is still stored (state NEW, no suggestion) and the periodic job triages it later.
+
+Idempotency: a request carrying an ``Idempotency-Key`` is fingerprinted (SHA-256 of its canonical
+JSON). A retry with the same key and body gets the stored receipt and creates nothing; the same key
+with another body is refused. The unique index on the key settles races between concurrent retries.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+from dataclasses import asdict, dataclass
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.exc import IntegrityError
+
+from triage.cases import audit
+from triage.cases.pipeline import Pipeline, SubmissionText, Suggestion
+from triage.cases.workflow import CaseState, DeadlinePolicy, forward_deadline, response_deadline, validate_kind
+from triage.errors import IdempotencyKeyReused, InvalidInput, NotFound
+from triage.nlp.agencies import default_registry
+from triage.nlp.text import normalize
+from triage.store.db import Database
+from triage.store.repositories import Submissions, search_key
+from triage.store.tables import Case, Submission, utcnow
+from triage.store.vectors import to_bytes
+
+if TYPE_CHECKING:
+    from triage.cases.campaigns import CampaignPolicy
+
+log = logging.getLogger(__name__)
+
+SUBMITTER_TYPES: tuple[str, ...] = ("citizen", "organisation", "business", "expert")
+_CODE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32: no I, L, O, U to misread
+
+
+@dataclass(frozen=True)
+class NewSubmission:
+    """A submission as received (raw texts; nothing normalised yet)."""
+
+    kind: str
+    submitter_type: str
+    title: str
+    content: str
+    province: str | None = None
+    contact_name: str | None = None
+    contact_email: str | None = None
+    contact_phone: str | None = None
+    contact_address: str | None = None
+
+    def fingerprint(self) -> str:
+        """SHA-256 of the canonical JSON of the request, to recognise a retry."""
+        return hashlib.sha256(audit.canonical(asdict(self)).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """What the submitter gets back; the same for a retried request."""
+
+    tracking_code: str
+    case_id: int
+    received_at: datetime
+    forward_due: date
+    answer_due: date
+    replayed: bool = False
+
+
+def new_tracking_code() -> str:
+    """PAKN-XXXX-XXXX-XXXX: 60 random bits, so codes cannot be guessed to read others' status."""
+    chars = "".join(secrets.choice(_CODE_ALPHABET) for _ in range(12))
+    return f"PAKN-{chars[:4]}-{chars[4:8]}-{chars[8:]}"
+
+
+def _receipt(sub: Submission, replayed: bool) -> Receipt:
+    return Receipt(
+        tracking_code=sub.tracking_code,
+        case_id=sub.case_id,
+        received_at=sub.created_at,
+        forward_due=sub.forward_due,
+        answer_due=sub.answer_due,
+        replayed=replayed,
+    )
+
+
+def _replay(db: Database, key: str, fingerprint: str) -> Receipt | None:
+    with db.read() as s:
+        sub = Submissions(s).by_idempotency_key(key)
+        if sub is None:
+            return None
+        if sub.request_hash != fingerprint:
+            raise IdempotencyKeyReused(
+                "this Idempotency-Key was already used for a different submission; "
+                "send a new key for new content, or resend exactly the same body to get the same answer"
+            )
+        return _receipt(sub, replayed=True)
+
+
+def moderation_summary(moderation: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The part of a moderation result the audit trail keeps: the flag, why, the scores and the model."""
+    if moderation is None:
+        return None
+    keys = ("flagged", "reasons", "abuse", "spam", "model")
+    return {k: moderation.get(k) for k in keys}
+
+
+def _province_code(name: str | None) -> str | None:
+    if name is None or not name.strip():
+        return None
+    try:
+        agency = default_registry().resolve(name)
+    except NotFound as exc:
+        raise InvalidInput(f"province: {exc}") from None
+    if not agency.is_local:
+        raise InvalidInput(f"province: {name!r} is {agency.name}, not a province or centrally-run city")
+    return agency.code
+
+
+def receive(
+    db: Database,
+    new: NewSubmission,
+    *,
+    pipeline: Pipeline | None = None,
+    idempotency_key: str | None = None,
+    policy: DeadlinePolicy | None = None,
+    now: datetime | None = None,
+    auto_route: bool = False,
+) -> Receipt:
+    """Store a submission and open its case; returns the receipt (tracking code, deadlines).
+
+    ``auto_route``: when the suggestion's top agency clears the models' precision-targeted threshold,
+    the case is routed to it at once (TRIAGE by the ``system`` actor, audited with score and
+    threshold); it is not a reviewed label, since no person decided it.
+    """
+    kind = validate_kind(new.kind)
+    if new.submitter_type not in SUBMITTER_TYPES:
+        raise InvalidInput(f"submitter_type must be one of {', '.join(SUBMITTER_TYPES)}, got {new.submitter_type!r}")
+    for name, value in asdict(new).items():
+        if isinstance(value, str) and "\x00" in value:
+            raise InvalidInput(f"{name}: NUL characters (U+0000) are not allowed")
+    fingerprint = new.fingerprint()
+    if idempotency_key is not None:
+        replay = _replay(db, idempotency_key, fingerprint)
+        if replay is not None:
+            return replay
+    title, content = normalize(new.title), normalize(new.content)
+    if not content:
+        raise InvalidInput("content is empty after removing whitespace and control characters")
+    if not title:
+        raise InvalidInput("title is empty after removing whitespace and control characters")
+    province = _province_code(new.province)
+    received = now or utcnow()
+    policy = policy or (pipeline.policy if pipeline is not None else DeadlinePolicy())
+    calendar = pipeline.calendar if pipeline is not None else None
+    forward_due = forward_deadline(received, policy, calendar)
+    answer_due = response_deadline(received, kind, policy, calendar)
+
+    suggestion: Suggestion | None = None
+    if pipeline is not None:
+        try:
+            suggestion = pipeline.triage(SubmissionText(title, content, kind, received, province))
+        except Exception:  # the submission must be stored even when a model fails
+            log.exception("automatic triage failed; the case stays NEW without a suggestion")
+
+    for attempt in range(3):
+        try:
+            return _store(
+                db,
+                new,
+                kind,
+                title,
+                content,
+                province,
+                received,
+                forward_due,
+                answer_due,
+                suggestion,
+                idempotency_key,
+                fingerprint,
+                auto_route,
+                None if pipeline is None else pipeline.campaigns,
+            )
+        except IntegrityError:
+            if idempotency_key is not None:
+                replay = _replay(db, idempotency_key, fingerprint)
+                if replay is not None:
+                    return replay
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _store(
+    db: Database,
+    new: NewSubmission,
+    kind: str,
+    title: str,
+    content: str,
+    province: str | None,
+    received: datetime,
+    forward_due: date,
+    answer_due: date,
+    suggestion: Suggestion | None,
+    idempotency_key: str | None,
+    fingerprint: str,
+    auto_route: bool = False,
+    campaigns: CampaignPolicy | None = None,
+) -> Receipt:
+    with db.session() as s:
+        case = Case(
+            state=CaseState.NEW.value,
+            kind=kind,
+            received_at=received,
+            forward_due=forward_due,
+            answer_due=answer_due,
+            suggestion=None if suggestion is None else suggestion.to_dict(),
+            model_version=None if suggestion is None else suggestion.model_version,
+            updated_at=received,
+        )
+        s.add(case)
+        s.flush()
+        sub = Submission(
+            tracking_code=new_tracking_code(),
+            idempotency_key=idempotency_key,
+            request_hash=fingerprint,
+            case_id=case.id,
+            kind=kind,
+            submitter_type=new.submitter_type,
+            title_raw=new.title,
+            content_raw=new.content,
+            title=title,
+            content=content,
+            search_text=search_key(f"{title}\n{content}"),
+            province_raw=new.province,
+            province_code=province,
+            contact_name=new.contact_name,
+            contact_email=new.contact_email,
+            contact_phone=new.contact_phone,
+            contact_address=new.contact_address,
+            embedding=None if suggestion is None or suggestion.embedding is None else to_bytes(suggestion.embedding),
+            forward_due=forward_due,
+            answer_due=answer_due,
+            created_at=received,
+        )
+        s.add(sub)
+        s.flush()
+        after: dict[str, Any] = {
+            "state": case.state,
+            "kind": kind,
+            "submission_id": sub.id,
+            "tracking_code": sub.tracking_code,
+            "forward_due": forward_due.isoformat(),
+            "answer_due": answer_due.isoformat(),
+            "suggested_agencies": [] if suggestion is None else [a.code for a in suggestion.agencies],
+            "suggested_scores": [] if suggestion is None else [a.score for a in suggestion.agencies],
+            "moderation": None if suggestion is None else moderation_summary(suggestion.moderation),
+        }
+        audit.record(
+            s,
+            actor="public",
+            action="submit",
+            case_id=case.id,
+            after=after,
+            model_version=case.model_version,
+            at=received,
+        )
+        if campaigns is not None and suggestion is not None and suggestion.near_identical:
+            from triage.cases.campaigns import group
+
+            group(s, case, suggestion.near_identical, campaigns)
+        if auto_route and suggestion is not None and suggestion.auto_routable:
+            _auto_route(s, case, suggestion, received)
+        return _receipt(sub, replayed=False)
+
+
+def _auto_route(s: Any, case: Case, suggestion: Suggestion, at: datetime) -> None:
+    """NEW -> TRIAGED to the top agency through the workflow table, audited as the system's decision."""
+    from triage.cases.casework import snapshot
+    from triage.cases.workflow import Action, apply
+
+    before = snapshot(case)
+    top = suggestion.agencies[0]
+    case.state = apply(case.state, Action.TRIAGE).value
+    case.agency_code = top.code
+    case.field = suggestion.top_field
+    audit.record(
+        s,
+        actor="system",
+        action=Action.TRIAGE.value,
+        case_id=case.id,
+        before=before,
+        after={**snapshot(case), "auto": True, "score": top.score, "threshold": suggestion.auto_threshold},
+        model_version=case.model_version,
+        at=at,
+    )
+
+
+def retriage_missing(db: Database, pipeline: Pipeline, *, limit: int = 50) -> int:
+    """Suggest routes for NEW cases whose triage failed at intake; returns how many were completed."""
+    from triage.store.repositories import Cases
+
+    with db.read() as s:
+        todo = [(c.id, c.kind, c.received_at) for c in Cases(s).without_suggestion(limit)]
+        first = {cid: Submissions(s).of_case(cid)[0] for cid, _, _ in todo}
+        texts = {cid: (sub.title, sub.content, sub.province_code) for cid, sub in first.items()}
+    done = 0
+    for cid, kind, received in todo:
+        title, content, province = texts[cid]
+        try:
+            sug = pipeline.triage(SubmissionText(title, content, kind, received, province), exclude_case=cid)
+        except Exception:
+            log.exception("triage of case %s failed again", cid)
+            continue
+        with db.session() as s:
+            case = s.get(Case, cid)
+            if case is None or case.suggestion is not None:
+                continue
+            case.suggestion, case.model_version = sug.to_dict(), sug.model_version
+            sub = s.get(Submission, first[cid].id)
+            if sub is not None and sug.embedding is not None:
+                sub.embedding = to_bytes(sug.embedding)
+            audit.record(
+                s,
+                actor="system",
+                action="suggest",
+                case_id=cid,
+                after={
+                    "suggested_agencies": [a.code for a in sug.agencies],
+                    "suggested_scores": [a.score for a in sug.agencies],
+                    "moderation": moderation_summary(sug.moderation),
+                },
+                model_version=sug.model_version,
+            )
+        done += 1
+    return done

