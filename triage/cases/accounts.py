@@ -16,10 +16,14 @@ from enum import StrEnum
 from functools import lru_cache
 from typing import Any
 
+import jwt
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from triage.errors import AuthenticationFailed, Conflict, InvalidInput, NotFound, PermissionDenied
+from triage.nlp.agencies import default_registry
 from triage.store.tables import User
 
 TOKEN_ALGORITHM = "HS256"
@@ -99,8 +103,6 @@ SYSTEM = Principal(user_id=None, username="system", role=Role.ADMIN)
 
 @lru_cache(maxsize=1)
 def _hasher() -> Any:
-    from argon2 import PasswordHasher
-
     return PasswordHasher()
 
 
@@ -112,8 +114,6 @@ def hash_password(password: str) -> str:
 
 
 def verify_password(password_hash: str, password: str) -> bool:
-    from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-
     try:
         return bool(_hasher().verify(password_hash, password))
     except (VerifyMismatchError, VerificationError, InvalidHashError):
@@ -131,8 +131,6 @@ def create_user(
     session: Session, *, username: str, password: str, role: str | Role, agency_code: str | None = None
 ) -> User:
     """Add an account; a handler must name the agency it works for (checked against the registry)."""
-    from triage.nlp.agencies import default_registry
-
     name = username.strip()
     if not name or len(name) > 64 or not name.isprintable() or any(c.isspace() for c in name):
         raise InvalidInput("username must be 1-64 printable characters without spaces")
@@ -184,8 +182,6 @@ def _dummy_hash() -> str:
 
 def issue_token(principal: Principal, secret: str, minutes: int, now: datetime | None = None) -> str:
     """A signed JWT naming the user; it expires after ``minutes``."""
-    import jwt
-
     issued = now or datetime.now(UTC)
     claims = {
         "sub": principal.username,
@@ -199,8 +195,6 @@ def issue_token(principal: Principal, secret: str, minutes: int, now: datetime |
 
 def principal_from_token(session: Session, token: str, secret: str) -> Principal:
     """Check the token's signature and expiry, then reload the account (a disabled user is out at once)."""
-    import jwt
-
     try:
         claims = jwt.decode(token, secret, algorithms=[TOKEN_ALGORITHM], options={"require": ["exp", "sub"]})
     except jwt.ExpiredSignatureError:

@@ -20,6 +20,7 @@ from datetime import date, datetime, timedelta, timezone, tzinfo
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from triage.errors import InvalidInput
 
@@ -39,8 +40,6 @@ _ONE_DAY = timedelta(days=1)
 @lru_cache(maxsize=1)
 def local_tz() -> tzinfo:
     """Asia/Ho_Chi_Minh; a fixed +07:00 where tzdata is missing (Vietnam has kept UTC+7 without DST since 1975)."""
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
     try:
         return ZoneInfo(LOCAL_TZ_NAME)
     except ZoneInfoNotFoundError:
@@ -122,7 +121,7 @@ class WorkingCalendar:
         """Load the package's holidays for ``year`` and its neighbours (a swap can cross New Year)."""
         if year in self._loaded_years or not self.use_package_holidays:
             return
-        import holidays
+        import holidays  # deferred: only when a year is first needed, and only if the package is used
 
         with self._lock:
             for y in (year - 1, year, year + 1):

@@ -7,14 +7,16 @@ TRIAGE_MLFLOW_URI (default: sqlite under the data folder). MLflow is imported on
 from __future__ import annotations
 
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from triage.cli._common import console, fail, open_database, write_json
+from triage.cli._common import console, fail, load_embedder, open_database, write_json
 from triage.config import get_settings
 from triage.errors import TriageError
+from triage.store.tables import utcnow
 
 models_app = typer.Typer(help="Registered routing models and the served champion.", no_args_is_help=True)
 slice_app = typer.Typer(help="The frozen evaluation slice.", no_args_is_help=True)
@@ -27,15 +29,13 @@ def retrain(
     ] = None,
 ) -> None:
     """Train on the reviewed labels, evaluate on the frozen slice, log to MLflow, register, gate the champion."""
+    # training/ is imported per command: it loads MLflow (~2 s), which `triage --help` must not pay.
     from training.retrain import retrain as run
-    from triage.nlp.embed import cached_embedder
 
     s = get_settings()
     db = open_database()
     try:
-        embedder = cached_embedder(
-            str(s.encoder_path) if s.encoder_path else None, str(s.model_dir), s.encoder_backend, s.encoder_threads
-        )
+        embedder = load_embedder()
         result = run(
             s,
             db,
@@ -59,7 +59,7 @@ def retrain(
 @models_app.command("list")
 def models_list() -> None:
     """Registered versions, newest first, with their gate decision; * marks the champion."""
-    from training.registry import ModelRegistry
+    from training.registry import ModelRegistry  # deferred: see retrain
 
     reg = ModelRegistry(get_settings())
     versions = reg.versions()
@@ -76,7 +76,7 @@ def models_list() -> None:
 @models_app.command("promote")
 def models_promote(version: Annotated[int, typer.Argument(help="Registered version to serve.")]) -> None:
     """Make VERSION the champion by hand (bypasses the gate; audited). Services follow within a poll."""
-    from training.promotion import promote
+    from training.promotion import promote  # deferred: see retrain
 
     db = open_database()
     try:
@@ -92,7 +92,7 @@ def models_promote(version: Annotated[int, typer.Argument(help="Registered versi
 @models_app.command("rollback")
 def models_rollback() -> None:
     """Give the champion alias back to the version that held it before (audited); repeat to go further back."""
-    from training.promotion import rollback
+    from training.promotion import rollback  # deferred: see retrain
 
     db = open_database()
     try:
@@ -112,7 +112,7 @@ def slice_grow(
     ] = None,
 ) -> None:
     """Freeze more reviewed texts into the evaluation slice (stratified by agency); it never shrinks."""
-    from training.dataset import grow_eval_slice, slice_size
+    from training.dataset import grow_eval_slice, slice_size  # deferred: see retrain
 
     db = open_database()
     try:
@@ -130,9 +130,7 @@ def slice_grow(
 @slice_app.command("show")
 def slice_show() -> None:
     """Size of the slice per agency."""
-    from collections import Counter
-
-    from training.dataset import build_dataset
+    from training.dataset import build_dataset  # deferred: see retrain
 
     db = open_database()
     try:
@@ -150,8 +148,8 @@ def drift(
     reference_weeks: Annotated[int | None, typer.Option(help="Reference weeks before them (default: setting).")] = None,
 ) -> None:
     """Weekly drift report: reviewed-label shift (JS divergence, PSI) and confidence on new submissions."""
+    # Deferred: drift needs scikit-learn and SciPy (~1.7 s at import).
     from triage.cases.drift import drift_report
-    from triage.store.tables import utcnow
 
     s = get_settings()
     db = open_database()

@@ -23,6 +23,7 @@ def train(
     limit: Annotated[int | None, typer.Option(help="Cap each source (a quick smoke build).")] = None,
 ) -> None:
     """Train on ViHSD + ViSpam + civic negatives, report dev F1 and the civic false-flag rate, save."""
+    # Deferred: training.moderation loads the public datasets' readers and scikit-learn (~2 s).
     from training.moderation import train_moderator
     from triage.nlp.moderation import default_moderator_path
 
@@ -49,6 +50,7 @@ def check(
     model: Annotated[Path | None, typer.Option(help="Moderator folder (default: the configured one).")] = None,
 ) -> None:
     """Screen texts and print the flag, the reasons and the probabilities as JSON lines."""
+    # Deferred: the moderator module loads scikit-learn (~1.7 s), which `triage --help` must not pay.
     from triage.nlp.moderation import Moderator, default_moderator_path
     from triage.nlp.text import mask_pii, normalize
 
@@ -60,7 +62,6 @@ def check(
             spam_threshold=s.moderation_spam_threshold,
         )
         if mod.needs_embeddings:
-
             mod = Moderator.load(
                 model or default_moderator_path(s),
                 embedder=load_embedder(),

@@ -8,14 +8,21 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from datetime import date
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from triage.cases.accounts import create_user
+from triage.cases.audit import verify
+from triage.cases.calendar import default_calendar, to_local_date
+from triage.cases.escalation import escalate as run_escalation
+from triage.cases.workflow import DeadlinePolicy
 from triage.cli._common import console, fail, open_database
 from triage.config import get_settings
 from triage.errors import TriageError
+from triage.store.tables import utcnow
 
 if TYPE_CHECKING:
     pass
@@ -48,7 +55,6 @@ def users_create(
     ] = None,
 ) -> None:
     """Add a staff account; the password is stored only as an argon2 hash."""
-    from triage.cases.accounts import create_user
 
     if password is None:
         password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
@@ -71,7 +77,6 @@ def audit_verify(
     ] = None,
 ) -> None:
     """Check every event's hash and link; exit 1 and list each edited or deleted row if tampered."""
-    from triage.cases.audit import verify
 
     db = open_database(url)
     try:
@@ -95,11 +100,6 @@ def escalate(
 
     Safe to run any number of times: a missed deadline is escalated once.
     """
-    from triage.cases.calendar import default_calendar, to_local_date
-    from triage.cases.escalation import escalate as run
-    from triage.cases.workflow import DeadlinePolicy
-    from triage.store.tables import utcnow
-
     try:
         day = date.fromisoformat(today) if today else to_local_date(utcnow())
     except ValueError:
@@ -108,7 +108,9 @@ def escalate(
     db = open_database()
     try:
         with db.session() as s:
-            report = run(s, today=day, policy=DeadlinePolicy.from_settings(get_settings()), calendar=default_calendar())
+            report = run_escalation(
+                s, today=day, policy=DeadlinePolicy.from_settings(get_settings()), calendar=default_calendar()
+            )
     finally:
         db.dispose()
     groups = report.by_agency()
@@ -143,9 +145,8 @@ def index_rebuild() -> None:
     The service keeps the index in step by itself; run this after restoring a backup, changing the
     encoder (re-embedded submissions) or the index settings (TRIAGE_INDEX_*).
     """
-    import time
 
-    from triage.store.case_index import CaseIndex
+    from triage.store.case_index import CaseIndex  # deferred: faiss costs ~0.35 s at import
 
     settings = get_settings()
     db = open_database()

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from triage.errors import InvalidInput, ModelMissing
+from triage.nlp.router import data_hash
 
 HEAD_FILE = "head.npz"
 HEAD_SCALE = 20.0  # cosine logits live in [-1, 1]; the scale lets softmax become confident
@@ -51,8 +52,6 @@ def _read_json(path: Path) -> dict[str, Any]:
 
 def _fingerprint(base_id: str, texts: Sequence[str], labels: Sequence[str], params: dict[str, Any]) -> str:
     """Same base, data and parameters -> same id, so a rerun is recognisable as a rerun."""
-    from triage.nlp.router import data_hash
-
     h = hashlib.sha256()
     h.update(base_id.encode())
     h.update(data_hash(texts, labels).encode())
@@ -114,6 +113,7 @@ def finetune_encoder(
     if epochs < 1 or batch_size < 1 or lr <= 0 or max_length < 8 or train_layers < 0:
         raise InvalidInput("epochs, batch_size >= 1; lr > 0; max_length >= 8; train_layers >= 0")
 
+    # Deferred: torch and transformers cost seconds and only fine-tuning needs them (serving uses ONNX).
     import torch
     import transformers
     from tokenizers import Tokenizer

@@ -25,6 +25,8 @@ from sqlalchemy import Engine, create_engine, event, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from triage.config import Settings
+from triage.nlp.agencies import default_registry
+from triage.store.tables import Agency
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 _upgrade_lock = threading.Lock()
@@ -96,7 +98,7 @@ class WriterLock:
         self._depth -= 1
         try:
             if self._depth == 0 and self._fd is not None:
-                import fcntl
+                import fcntl  # POSIX only: see _lock_file
 
                 fcntl.flock(self._fd, fcntl.LOCK_UN)
         finally:
@@ -183,7 +185,7 @@ class Database:
 
 def alembic_config(url: str) -> Any:
     """An Alembic config pointing at the packaged migrations (no alembic.ini needed)."""
-    from alembic.config import Config
+    from alembic.config import Config  # deferred: Alembic (~0.25 s) is needed only to migrate
 
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
@@ -196,7 +198,7 @@ def init_db(db: Database) -> None:
 
     PostgreSQL: an advisory lock makes concurrent workers starting together take turns.
     """
-    from alembic import command
+    from alembic import command  # deferred: see alembic_config
 
     with _upgrade_lock, db.engine.connect() as conn:
         if db.is_postgresql:
@@ -216,9 +218,6 @@ def init_db(db: Database) -> None:
 
 def sync_agencies(db: Database) -> None:
     """Mirror the packaged registry into the agencies table (adds and renames; never deletes)."""
-    from triage.nlp.agencies import default_registry
-    from triage.store.tables import Agency
-
     with db.session() as s:
         existing = {a.code: a for a in s.scalars(select(Agency))}
         for a in default_registry():

@@ -5,6 +5,8 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection
 
+from triage.config import get_settings
+from triage.store.db import database_url, make_engine
 from triage.store.tables import Base
 
 target_metadata = Base.metadata
@@ -15,9 +17,6 @@ def _url() -> str:
     url = config.get_main_option("sqlalchemy.url")
     if url:
         return url
-    from triage.config import get_settings
-    from triage.store.db import database_url
-
     return database_url(get_settings())
 
 
@@ -44,8 +43,6 @@ def run_migrations_online() -> None:
     if connection is not None:
         _run(connection)
         return
-    from triage.store.db import make_engine
-
     engine = make_engine(_url())
     with engine.connect() as conn:
         _run(conn)
