@@ -26,7 +26,7 @@ from benchmarks.common import RESULTS, Baseline, load, topk_accuracy
 from triage.cases.accounts import Principal, Role, create_user
 from triage.cases.casework import Casework
 from triage.cases.intake import NewSubmission, receive
-from triage.config import REPO_ROOT, Settings, get_settings
+from triage.config import Settings, get_settings
 from triage.nlp.agencies import default_registry
 from triage.nlp.agency_router import AgencyRouter, ColdStartRouter
 from triage.nlp.embed import Embedder
@@ -36,7 +36,8 @@ from triage.store.tables import ReviewedLabel
 
 Progress = Callable[[str], None]
 TITLE = "Hỏi về quy định pháp luật"
-WORK = REPO_ROOT / "var" / "bench-learning-curve"
+# The checkout's var/ (git-ignored): benchmarks run from a source checkout, never from an installed package.
+WORK = Path(__file__).resolve().parents[1] / "var" / "bench-learning-curve"
 
 
 def _split(rows: list[dict[str, Any]], fraction: float, seed: int) -> tuple[list[int], list[int]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,11 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"
+
+# The settings' path defaults (models, ../shared/data) are relative to the working directory; pin them to
+# this checkout so a test finds the models and datasets from any directory (the environment still wins).
+os.environ.setdefault("TRIAGE_MODEL_DIR", str(REPO / "models"))
+os.environ.setdefault("TRIAGE_SHARED_DATA_DIR", str(DATA))
 
 
 @pytest.fixture(scope="session")

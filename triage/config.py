@@ -1,29 +1,44 @@
-"""All settings in one typed place; environment variables use the TRIAGE_ prefix."""
+"""All settings in one typed place; environment variables use the TRIAGE_ prefix.
+
+Relative paths (the defaults ``models``, ``var`` and ``../shared/data`` among them) resolve against the
+working directory, as ``.env`` does: run from a checkout's root, they name its folders; an installed package
+never looks inside itself for models or writes data there. ``docs/settings.md`` is generated from the field
+descriptions here (``python scripts/settings_doc.py``; a test fails when it is stale).
+"""
 
 from __future__ import annotations
 
+import types
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, Union, get_args, get_origin
 
+import annotated_types
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+ENV_PREFIX = "TRIAGE_"
 
 
 class Settings(BaseSettings):
     """Defaults run everything on one machine: local model folders, SQLite, MLflow on sqlite."""
 
-    model_config = SettingsConfigDict(env_prefix="TRIAGE_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_file=".env", extra="ignore")
 
-    model_dir: Path = Field(default=REPO_ROOT / "models", description="Root of the local model store.")
+    model_dir: Path = Field(
+        default=Path("models"),
+        description="Root of the local model store: encoder/<id>/ (built by `triage build-models`), moderation/, "
+        "router folders.",
+    )
     encoder_path: Path | None = Field(
         default=None,
-        description="A local sentence-transformers folder; None = the newest built e5 under model_dir/encoder.",
+        description="Any local sentence-transformers folder (loaded offline); None = the newest built e5 under "
+        "model_dir/encoder.",
     )
-    encoder_backend: str = Field(default="onnx", description="'onnx' (int8 fast path) or 'torch' (fp32).")
-    encoder_threads: int = Field(default=0, description="Threads for inference; 0 = all cores.")
+    encoder_backend: Literal["onnx", "torch"] = Field(
+        default="onnx", description="'onnx' (int8 fast path, when the folder has one) or 'torch' (fp32)."
+    )
+    encoder_threads: int = Field(default=0, description="Encoder inference threads; 0 = all cores.")
     encoder_spin: bool = Field(
         default=False, description="Let ONNX Runtime threads spin between ops (faster alone, costly beside requests)."
     )
@@ -39,16 +54,25 @@ class Settings(BaseSettings):
         default=8, ge=1, le=256, description="Service: threads running blocking request handlers (per worker)."
     )
     router_path: Path | None = Field(
-        default=None, description="Supervised agency router folder; None = cold start only."
+        default=None,
+        description="Supervised agency router folder (`triage train --label-field agency`), used when the MLflow "
+        "registry has no champion; None = cold start only.",
     )
-    data_dir: Path = Field(default=REPO_ROOT / "var", description="Service data (SQLite file, indexes).")
+    data_dir: Path = Field(
+        default=Path("var"),
+        description="Service data: the SQLite file triage.db, the case index (index/cases), the local MLflow store "
+        "(mlflow.db, mlruns/) and registry downloads.",
+    )
     shared_data_dir: Path = Field(
-        default=REPO_ROOT.parent / "shared" / "data",
-        description="Public datasets used by benchmarks and tests (never by the product).",
+        default=Path("../shared/data"),
+        description="Public datasets read by benchmarks, tests and `triage build-models` (moderator training); "
+        "never by the service.",
     )
-    abstain_threshold: float = Field(default=0.0, ge=0.0, le=1.0)
     cold_start_weight: float = Field(
-        default=0.35, ge=0.0, le=1.0, description="Weight of cold-start scores when a supervised router exists."
+        default=0.35,
+        ge=0.0,
+        le=1.0,
+        description="Weight of the cold-start scores in the geometric mix with a supervised router's.",
     )
     deadline_forward_days: int = Field(
         default=5, ge=1, description="Working days to forward a matter outside the agency's remit (NĐ 20/2008)."
@@ -67,14 +91,17 @@ class Settings(BaseSettings):
     # --- service, storage, accounts (intake service) ---
     env: Literal["dev", "production"] = Field(
         default="dev",
-        description="'production' refuses to start without jwt_secret and never creates a default account.",
+        description="'production' refuses to start without a jwt_secret of 32+ characters and never creates a "
+        "default account.",
     )
     database_url: str | None = Field(
         default=None,
         description="SQLAlchemy URL, e.g. postgresql+psycopg://user@host/db; None = SQLite file data_dir/triage.db.",
     )
     jwt_secret: SecretStr | None = Field(
-        default=None, description="HMAC key for access tokens; dev mode uses a random one per process when unset."
+        default=None,
+        description="HMAC key for access tokens (one for all workers); dev mode uses a random one per process when "
+        "unset.",
     )
     token_minutes: int = Field(default=60, ge=1, le=24 * 60, description="Lifetime of an access token.")
     dev_admin_password: SecretStr | None = Field(
@@ -88,7 +115,10 @@ class Settings(BaseSettings):
         default=False, description="Identify clients by X-Forwarded-For (only behind a trusted reverse proxy)."
     )
     escalate_interval_s: float = Field(
-        default=3600.0, ge=0, description="Seconds between escalation runs inside the service; 0 disables the job."
+        default=3600.0,
+        ge=0,
+        description="Service: seconds between maintenance passes (triage cases left without a suggestion, save "
+        "the case index, escalate missed deadlines); 0 disables the job.",
     )
     field_router_path: Path | None = Field(
         default=None, description="Supervised field router folder; None = rank the agency's fields by similarity."
@@ -104,7 +134,9 @@ class Settings(BaseSettings):
         default=15_000, ge=1, description="Case index: exact search below this many cases, HNSW from it on."
     )
     index_hnsw_m: int = Field(default=48, ge=4, le=128, description="Case index: HNSW neighbours per node (M).")
-    index_ef_construction: int = Field(default=200, ge=8, description="Case index: HNSW efConstruction.")
+    index_ef_construction: int = Field(
+        default=200, ge=8, description="Case index: HNSW efConstruction (build breadth)."
+    )
     index_ef_search: int = Field(default=96, ge=8, description="Case index: HNSW efSearch (recall vs latency).")
     campaign_threshold: float = Field(
         default=0.96, ge=-1.0, le=1.0, description="Cosine from which two submissions count as near-identical."
@@ -122,9 +154,11 @@ class Settings(BaseSettings):
         default=None, description="Moderator folder; None = model_dir/moderation (built by `triage build-models`)."
     )
     moderation_abuse_threshold: float = Field(
-        default=0.5, gt=0.0, le=1.0, description="Flag when P(offensive) + P(hate) reaches this."
+        default=0.5, gt=0.0, le=1.0, description="Flag for a clerk when P(offensive) + P(hate) reaches this."
     )
-    moderation_spam_threshold: float = Field(default=0.5, gt=0.0, le=1.0, description="Flag when P(spam) reaches this.")
+    moderation_spam_threshold: float = Field(
+        default=0.5, gt=0.0, le=1.0, description="Flag for a clerk when P(spam) reaches this."
+    )
 
     # --- learning loop: reviewed labels -> retrain -> MLflow registry -> champion gate ---
     mlflow_uri: str | None = Field(
@@ -135,9 +169,15 @@ class Settings(BaseSettings):
         default=None, description="Artifact folder for a local MLflow store; None = data_dir/mlruns."
     )
     mlflow_experiment: str = Field(default="pakn-triage-routing", description="MLflow experiment of retrain runs.")
-    registry_model: str = Field(default="pakn-agency-router", description="Registered model name in MLflow.")
+    registry_model: str = Field(
+        default="pakn-agency-router",
+        description="Registered model name in MLflow; its alias 'champion' is what the service serves.",
+    )
     model_poll_s: float = Field(
-        default=30.0, ge=0, description="Service: seconds between checks of the registry's 'champion' alias; 0 = off."
+        default=30.0,
+        ge=0,
+        description="Service: seconds between checks of the registry's 'champion' alias; 0 = only at start-up "
+        "and after the process's own retrain jobs.",
     )
     eval_fraction: float = Field(
         default=0.2, gt=0.0, lt=1.0, description="Share of each agency's new labels frozen by `triage eval-slice grow`."
@@ -155,7 +195,9 @@ class Settings(BaseSettings):
         default=0.97, gt=0.0, le=1.0, description="Target precision for the auto-routing threshold (eval slice)."
     )
     auto_route: bool = Field(
-        default=False, description="Route a case automatically when the top agency's score clears the threshold."
+        default=False,
+        description="Route a new case automatically (actor 'system', audited) when its top agency's score clears "
+        "the version's auto-routing threshold.",
     )
     drift_recent_weeks: int = Field(default=1, ge=1, le=52, description="Drift report: weeks compared (the latest).")
     drift_reference_weeks: int = Field(
@@ -188,3 +230,66 @@ class Settings(BaseSettings):
 def get_settings() -> Settings:
     """Cached settings; tests build their own Settings(...) instead of mutating this one."""
     return Settings()
+
+
+def _type_name(tp: Any) -> str:
+    """``Path | None``, ``'dev' | 'production'``, ``dict[str, int]``: the annotation as a reader writes it."""
+    origin, args = get_origin(tp), get_args(tp)
+    if origin is Literal:
+        return " | ".join(repr(a) for a in args)
+    if origin in (Union, types.UnionType):
+        return " | ".join(_type_name(a) for a in args)
+    if origin is not None:
+        return f"{origin.__name__}[{', '.join(_type_name(a) for a in args)}]"
+    return "None" if tp is type(None) else str(getattr(tp, "__name__", tp))
+
+
+_BOUNDS = {annotated_types.Ge: ">=", annotated_types.Gt: ">", annotated_types.Le: "<=", annotated_types.Lt: "<"}
+
+
+def _bounds(metadata: list[Any]) -> str:
+    """``>= 0, <= 1`` from the field's ge/gt/le/lt constraints."""
+    return ", ".join(
+        f"{sign} {getattr(m, cls.__name__.lower())}"
+        for m in metadata
+        for cls, sign in _BOUNDS.items()
+        if isinstance(m, cls)
+    )
+
+
+def _default(field: Any) -> str:
+    value = field.default_factory() if field.default_factory is not None else field.default
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, dict):
+        return "{}" if not value else str(value)
+    return str(value)
+
+
+def settings_markdown(settings_cls: type[BaseSettings] = Settings) -> str:
+    """docs/settings.md: every field of `Settings` with its variable, type, default and description."""
+    lines = [
+        "# Settings",
+        "",
+        "<!-- Generated from the field descriptions in triage/config.py by `python scripts/settings_doc.py`;",
+        "     do not edit by hand (tests/triage/test_config.py fails when this file is stale). -->",
+        "",
+        f"Every setting is an environment variable with the `{ENV_PREFIX}` prefix (or a line in a `.env` file in",
+        "the working directory). Relative paths resolve against the working directory: run from a checkout's",
+        "root, the defaults name its `models/` and `var/` folders and the shared datasets in `../shared/data`.",
+        "Lists and dictionaries are given as JSON. Read them in code with `triage.config.get_settings()`.",
+        "",
+        "| variable | type | default | meaning |",
+        "|---|---|---|---|",
+    ]
+    for name, field in settings_cls.model_fields.items():
+        if not field.description:
+            raise ValueError(f"{settings_cls.__name__}.{name} has no description")
+        kind = _type_name(field.annotation)
+        bounds = _bounds(field.metadata)
+        cell = f"`{kind}`" + (f" ({bounds})" if bounds else "")
+        row = [f"`{ENV_PREFIX}{name.upper()}`", cell, f"`{_default(field)}`", field.description]
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in row) + " |")
+    return "\n".join(lines) + "\n"

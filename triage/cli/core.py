@@ -273,13 +273,31 @@ def bench(
     only: Annotated[list[str] | None, typer.Option(help="Run only these benchmarks (repeatable).")] = None,
     quick: Annotated[bool, typer.Option(help="Small slices, for a smoke run.")] = False,
 ) -> None:
-    """Run the quality and speed benchmarks on ../shared/data; write benchmarks/results/*.json."""
-    from benchmarks.run import main as run_benchmarks
-
+    """Run the benchmarks on the shared datasets (from a source checkout); write benchmarks/results/."""
     try:
-        run_benchmarks(only=only or None, quick=quick)
+        _benchmarks()(only=only or None, quick=quick)
     except TriageError as exc:
         fail(exc)
+
+
+def _benchmarks() -> Any:
+    """`benchmarks.run.main`: the benchmarks are not in the wheel, they run from a source checkout."""
+    # Imported here: the benchmarks exist only in a checkout and pull in every model.
+    try:
+        from benchmarks.run import main
+    except ModuleNotFoundError as exc:
+        if exc.name not in ("benchmarks", "benchmarks.run"):
+            raise
+        if not (Path.cwd() / "benchmarks" / "run.py").is_file():
+            fail(
+                TriageError(
+                    "`triage bench` runs from a source checkout of pakn-triage (its benchmarks/ folder is not "
+                    "installed): cd into the checkout and run `make bench` or `triage bench` there"
+                )
+            )
+        sys.path.insert(0, str(Path.cwd()))  # the checkout's root, as `python -m` would put it
+        from benchmarks.run import main
+    return main
 
 
 def serve(

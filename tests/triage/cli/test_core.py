@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -113,3 +114,13 @@ def test_bad_input_is_a_clear_error(tmp_path: Path) -> None:
     assert "bad.jsonl:2" in res.output
     res = runner.invoke(app, ["route"])
     assert res.exit_code == 2 and "exactly one" in res.output
+
+
+def test_bench_outside_a_checkout_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The wheel has no `benchmarks` package: away from a checkout, `triage bench` says where it runs."""
+    monkeypatch.setitem(sys.modules, "benchmarks", None)  # as if not installed
+    monkeypatch.setitem(sys.modules, "benchmarks.run", None)
+    monkeypatch.chdir(tmp_path)
+    res = runner.invoke(app, ["bench", "--quick"])
+    assert res.exit_code == 2, res.output
+    assert "source checkout" in res.output and "make bench" in res.output
