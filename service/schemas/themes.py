@@ -1,20 +1,32 @@
+"""The theme report as JSON, read from the core's frozen ``ThemeReport`` with ``from_attributes``."""
+
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from datetime import date, datetime
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
+
+# "2025-03-16T10:00:00+00:00" as the report has always said, not pydantic's "…Z".
+IsoSeconds = Annotated[datetime, PlainSerializer(lambda v: v.isoformat(timespec="seconds"), return_type=str)]
 
 
-class ThemeAgencyOut(BaseModel):
+class _FromCore(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+class ThemeAgencyOut(_FromCore):
     code: str
     name: str
     count: int = Field(description="Submissions of the theme whose case this agency holds.")
 
 
-class ThemeExampleOut(BaseModel):
+class ThemeExampleOut(_FromCore):
     case_id: int
     text: str = Field(description="Title and content with personal data masked ([SĐT], [CCCD], [EMAIL], [STK]).")
 
 
-class EmergingOut(BaseModel):
+class EmergingOut(_FromCore):
     recent: int = Field(description="Submissions of the theme in the recent window.")
     baseline: int = Field(description="Submissions of the theme in the weeks before the window.")
     expected: float = Field(description="Recent submissions expected had the theme kept its baseline share.")
@@ -26,7 +38,7 @@ class EmergingOut(BaseModel):
     score: float
 
 
-class ThemeOut(BaseModel):
+class ThemeOut(_FromCore):
     id: int
     label: str
     keywords: list[str]
@@ -39,13 +51,13 @@ class ThemeOut(BaseModel):
     emerging: EmergingOut | None
 
 
-class ThemeReportOut(BaseModel):
-    since: str
-    until: str
-    generated_at: str
+class ThemeReportOut(_FromCore):
+    since: date
+    until: date
+    generated_at: IsoSeconds
     submissions: int
     without_embedding: int
-    weeks: list[str] = Field(description="Monday of each week of the period.")
+    weeks: list[date] = Field(description="Monday of each week of the period.")
     totals_by_week: list[int]
     window_weeks: int
     alpha: float

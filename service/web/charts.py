@@ -6,8 +6,9 @@ text, so the figures can be read without colour and by a screen reader.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from datetime import date
 from html import escape
 
 from markupsafe import Markup
@@ -17,6 +18,8 @@ LABEL_H = 16
 BAR_H = 11
 GAP = 10
 VALUE_W = 40
+HIGHLIGHT_CSS = "s-overdue"  # the alert colour of app.css
+PALETTE = ("#1d4ed8", "#b91c1c", "#15803d", "#d97706", "#7c3aed", "#0f766e")  # lines, told apart by the legend
 
 
 @dataclass(frozen=True)
@@ -44,8 +47,12 @@ def bar_chart(
     *,
     max_value: float | None = None,
     pct: bool = False,
+    highlight: Collection[int] = (),
 ) -> Markup:
-    """Horizontal grouped bars, each group under its label (``values[series][row]``)."""
+    """Horizontal grouped bars, each group under its label (``values[series][row]``).
+
+    Rows in ``highlight`` (e.g. emerging themes) are drawn in the alert colour, and their label says so.
+    """
     legend = 22 if len(series) > 1 else 0
     group = LABEL_H + BAR_H * len(series) + GAP
     height = legend + group * max(1, len(labels)) + 4
@@ -67,6 +74,7 @@ def bar_chart(
         y = legend + i * group
         parts.append(f'<text class="axis" x="0" y="{y + 12}">{escape(_short(label, 60))}</text>')
         for j, s in enumerate(series):
+            css = HIGHLIGHT_CSS if i in highlight else s.css
             value = values[j][i]
             by = y + LABEL_H + j * BAR_H
             if value is None:
@@ -74,7 +82,7 @@ def bar_chart(
                 continue
             w = 0.0 if peak <= 0 else plot_w * max(0.0, float(value)) / peak
             parts.append(
-                f'<rect class="bar {escape(s.css)}" x="0" y="{by}" width="{w:.1f}" height="{BAR_H - 2}">'
+                f'<rect class="bar {escape(css)}" x="0" y="{by}" width="{w:.1f}" height="{BAR_H - 2}">'
                 f"<title>{escape(label)} — {escape(s.name)}: {_fmt(value, pct)}</title></rect>"
             )
             parts.append(f'<text class="value" x="{w + 4:.1f}" y="{by + BAR_H - 2}">{_fmt(value, pct)}</text>')
@@ -93,3 +101,56 @@ def sparkline(counts: Sequence[int | float], *, label: str, width: int = 120, he
         f'<svg class="spark" role="img" viewBox="0 0 {width} {height}" width="{width}" height="{height}">'
         f'<title>{escape(label)}</title><polyline points="{points}"/></svg>'
     )
+
+
+def line_chart(
+    chart_id: str,
+    title: str,
+    weeks: Sequence[date],
+    names: Sequence[str],
+    values: Sequence[Sequence[int]],
+    *,
+    shade_last: int = 0,
+) -> Markup:
+    """Weekly counts of a few series (``values[series][week]``) as lines, a legend under the plot.
+
+    The last ``shade_last`` weeks (the window an emerging test compares) are shaded.
+    """
+    series = list(zip(names, values, strict=True))
+    height, left, bottom, top = 200, 30, 30, 8
+    n = len(weeks)
+    peak = max([max(vals) for _, vals in series if vals] + [1])
+    step = (WIDTH - left - 6) / max(1, n - 1)
+    plot_h = height - top - bottom
+    cid = escape(chart_id)
+    full_h = height + 18 * len(series)
+    parts = [
+        f'<svg class="chart" id="{cid}" role="img" viewBox="0 0 {WIDTH} {full_h}" aria-labelledby="{cid}-t">',
+        f'<title id="{cid}-t">{escape(title)}</title>',
+    ]
+    if 0 < shade_last < n:
+        x0 = left + (n - shade_last - 0.5) * step
+        parts.append(
+            f'<rect x="{x0:.1f}" y="{top}" width="{WIDTH - 6 - x0:.1f}" height="{plot_h}" fill="#fff1e5">'
+            f"<title>{shade_last} tuần gần nhất</title></rect>"
+        )
+    parts.append(f'<line x1="{left}" y1="{top + plot_h}" x2="{WIDTH - 6}" y2="{top + plot_h}" stroke="#8c959f"/>')
+    parts.append(f'<text class="value" x="0" y="{top + 8}">{peak}</text>')
+    parts.append(f'<text class="value" x="0" y="{top + plot_h}">0</text>')
+    every = 1 if n <= 8 else max(1, n // 6)
+    for i, week in enumerate(weeks):
+        if i % every == 0:
+            x = left + i * step - 12
+            parts.append(f'<text class="value" x="{x:.1f}" y="{top + plot_h + 14}">{week:%d/%m}</text>')
+    for k, (name, vals) in enumerate(series):
+        colour = PALETTE[k % len(PALETTE)]
+        points = " ".join(f"{left + i * step:.1f},{top + plot_h - plot_h * v / peak:.1f}" for i, v in enumerate(vals))
+        parts.append(
+            f'<polyline points="{points}" fill="none" stroke="{colour}" stroke-width="2">'
+            f"<title>{escape(name)}: {', '.join(str(v) for v in vals)}</title></polyline>"
+        )
+        y = height + 18 * k + 2
+        parts.append(f'<rect x="{left}" y="{y}" width="12" height="12" fill="{colour}"/>')
+        parts.append(f'<text class="legend" x="{left + 18}" y="{y + 10}">{escape(_short(name, 45))}</text>')
+    parts.append("</svg>")
+    return Markup("".join(parts))

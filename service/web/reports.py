@@ -9,9 +9,11 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
 from service.deps import State
-from service.web import charts, themes
+from service.theme_cache import latest_report
+from service.web import charts
 from service.web.render import render
 from service.web.session import WebStaff
+from service.web.theme_page import PAGE_THEMES
 from triage.cases.calendar import to_local_date
 from triage.cases.stats import agency_stats
 
@@ -101,7 +103,6 @@ def reports(
         ),
     ]
     titles = ["Tiếp nhận và đã trả lời", "Tỷ lệ trả lời đúng hạn (%)", "Tồn đọng và quá hạn"]
-    report = themes.latest_report(svc, end_d)
     context = {
         "rows": rows,
         "totals": totals,
@@ -111,16 +112,7 @@ def reports(
         "as_of": min(end_d, today),
         "presets": presets(today),
         "errors": errors,
-        "theme_report": report,
-        "sparkline": charts.sparkline,
-        "theme_chart": None
-        if report is None
-        else charts.bar_chart(
-            "chart-themes",
-            "Số phản ánh theo chủ đề",
-            [t.label for t in report.themes],
-            [charts.Series("Phản ánh", "s-received")],
-            [[float(t.size) for t in report.themes]],
-        ),
+        "theme_report": latest_report(svc, end_d),  # rendered by reports/themes.html, as `triage themes` does
+        "max_themes": PAGE_THEMES,
     }
     return render(request, "staff/reports.html", context, status_code=422 if errors else 200)

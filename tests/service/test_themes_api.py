@@ -8,6 +8,8 @@ vector: the service encodes those with the real encoder.
 
 from __future__ import annotations
 
+import json
+from dataclasses import asdict
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -96,6 +98,27 @@ def test_emerging_report_and_the_cache(service: Service) -> None:
     service.submit(title="Ngập úng sau mưa", content="Ngập nặng", now=datetime(2025, 3, 14, 3, tzinfo=UTC))
     again = _get(service, "/api/v1/themes", PERIOD)
     assert service.svc.themes.builds == builds + 1 and again["submissions"] == full["submissions"] + 1
+
+
+@pytest.mark.slow
+def test_the_json_is_the_core_report_field_for_field(service: Service) -> None:
+    """The API answer is the frozen ThemeReport the cache holds, serialised (nothing renamed, dropped or added)."""
+    from service.theme_cache import period_report
+    from triage.cases.theme_report import ThemeReport, emerging_only
+
+    _stage(service)
+    api = _get(service, "/api/v1/themes", PERIOD)
+    report = period_report(service.svc, START, UNTIL)  # the cached one the endpoint answered from
+    assert isinstance(report, ThemeReport)
+    assert api == {**_as_json(report), "tested": None}
+    cut = _get(service, "/api/v1/reports/emerging", PERIOD)
+    assert cut == _as_json(emerging_only(report))
+
+
+def _as_json(report: Any) -> dict[str, Any]:
+    """A dataclass's fields as JSON (dates as ISO text, tuples as lists), without the API's schema."""
+    data = json.dumps(asdict(report), default=lambda v: v.isoformat() if isinstance(v, date) else str(v))
+    return dict(json.loads(data))
 
 
 @pytest.mark.parametrize(

@@ -236,7 +236,7 @@ def themes(
     from datetime import date, timedelta
 
     from triage.cases.calendar import to_local_date
-    from triage.cases.theme_report import build_report, load_period, render_html
+    from triage.cases.theme_report import build_report, load_period
     from triage.store.db import Database, database_url, init_db
     from triage.store.tables import utcnow
 
@@ -258,14 +258,20 @@ def themes(
         db.dispose()
         out.parent.mkdir(parents=True, exist_ok=True)
         if out.suffix.lower() == ".json":
-            out.write_text(json.dumps(report, ensure_ascii=False, indent=2), encoding="utf-8")
+            # The API's schema writes the file, so `--out x.json` and GET /api/v1/themes say the same.
+            from service.schemas.themes import ThemeReportOut  # local: only this command needs the service
+
+            shape = ThemeReportOut.model_validate(report, from_attributes=True)
+            data = shape.model_dump(mode="json", exclude={"tested"})  # `tested` is for the emerging cut only
+            out.write_text(json.dumps(data, ensure_ascii=False, indent=2), encoding="utf-8")
         else:
-            out.write_text(render_html(report), encoding="utf-8")
+            from service.web.theme_page import render_report  # local: Jinja2 and the templates load only here
+
+            out.write_text(render_report(report), encoding="utf-8")
     except TriageError as exc:
         fail(exc)
     console.print(
-        f"{len(report['themes'])} themes, {len(report['emerging'])} emerging, "
-        f"{len(report.get('systemic', []))} across agencies -> {out}"
+        f"{len(report.themes)} themes, {len(report.emerging)} emerging, {len(report.systemic)} across agencies -> {out}"
     )
 
 

@@ -4,17 +4,17 @@ role views and the workflow actions. The browser-level checks are in test_e2e.py
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
 
 from service.web.render import templates
-from service.web.themes import ThemeReport, ThemeView
 from tests.service.conftest import PASSWORD, Service
 from triage.cases.accounts import principal_from_token
 from triage.cases.calendar import to_local_date
 from triage.cases.stats import agency_stats
+from triage.cases.theme_report import EmergingTest, ThemeReport, ThemeSummary
 from triage.cases.workflow import CaseState
 from triage.store.repositories import Labels, Submissions
 
@@ -261,22 +261,41 @@ def test_report_numbers_are_the_stats_and_bad_periods_are_explained(service: Ser
 
 
 def test_theme_section_renders_a_report_when_one_is_passed_in() -> None:
+    weeks = tuple(date(2026, 2, 9) + timedelta(weeks=k) for k in range(4))
+    theme = ThemeSummary(
+        id=0,
+        label="Ngập úng đô thị",
+        keywords=("ngập", "thoát nước"),
+        size=42,
+        share=1.0,
+        trend=(2, 5, 9, 26),
+        agencies=(),
+        systemic=False,
+        examples=(),
+        emerging=EmergingTest(
+            recent=35, baseline=7, expected=12.0, growth=2.9, growth_low=1.8, p_value=0.001, q_value=0.001,
+            significant=True, score=1.8,
+        ),
+    )  # fmt: skip
     report = ThemeReport(
-        generated_at=date(2026, 3, 2),
-        period="8 tuần gần nhất",
-        themes=[
-            ThemeView(
-                label="Ngập úng đô thị",
-                keywords=["ngập", "thoát nước"],
-                size=42,
-                trend=[2, 5, 9, 26],
-                growth=1.9,
-                emerging=True,
-            ),
-        ],
+        since=weeks[0],
+        until=date(2026, 3, 2),
+        generated_at=datetime(2026, 3, 2, 1, tzinfo=UTC),
+        submissions=42,
+        without_embedding=0,
+        weeks=weeks,
+        totals_by_week=theme.trend,
+        window_weeks=2,
+        alpha=0.05,
+        min_size=5,
+        min_growth=1.5,
+        outliers=0,
+        outlier_share=0.0,
+        themes=(theme,),
+        emerging=(0,),
+        systemic=(),
+        note=None,
     )
-    from service.web.charts import sparkline
-
     context: dict[str, object] = {
         "who": None,
         "csrf_token": "t",
@@ -289,11 +308,10 @@ def test_theme_section_renders_a_report_when_one_is_passed_in() -> None:
         "presets": [],
         "errors": [],
         "theme_report": report,
-        "sparkline": sparkline,
     }
     html = templates.get_template("staff/reports.html").render(**context)
     assert "Ngập úng đô thị" in html and "thoát nước" in html and "đang nổi lên" in html
-    assert '<svg class="spark"' in html and "Chưa có báo cáo" not in html
+    assert '<svg class="spark"' in html and "Chưa có báo cáo" not in html and "tăng 190%" in html
 
 
 @pytest.mark.parametrize("path", ["/api/v1/cases/1", "/api/v1/nope"])

@@ -6,16 +6,28 @@ report does with stored rows; clustering quality on real text is tested in test_
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
+from dataclasses import asdict
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
+from service.web.theme_page import render_report
 from tests.db import minimal_submission
-from triage.cases.theme_report import build_report, load_period, period_version, render_html, report_for_period
+from triage.cases.theme_report import (
+    EmergingReport,
+    ThemeReport,
+    build_report,
+    emerging_only,
+    load_period,
+    period_version,
+    report_for_period,
+)
 from triage.errors import InvalidInput
 from triage.nlp.themes import ThemeModel
 from triage.store.db import Database, init_db, sync_agencies
@@ -29,6 +41,19 @@ THEMES = {
     "permit": ("Cấp phép xây dựng", "Thủ tục cấp giấy phép xây dựng nhà ở kéo dài quá hạn quy định"),
     "tax": ("Hoàn thuế chậm", "Hồ sơ hoàn thuế thu nhập cá nhân nộp đã lâu nhưng chưa được giải quyết"),
 }
+
+
+REPORT_KEYS = {
+    "since", "until", "generated_at", "submissions", "without_embedding", "weeks", "totals_by_week", "window_weeks",
+    "alpha", "min_size", "min_growth", "outliers", "outlier_share", "themes", "emerging", "systemic", "note",
+}  # fmt: skip
+THEME_KEYS = {"id", "label", "keywords", "size", "share", "trend", "agencies", "systemic", "examples", "emerging"}
+
+
+def _as_json(report: ThemeReport) -> dict[str, Any]:
+    """The report's fields as JSON, straight from the dataclass (dates as ISO text, tuples as lists)."""
+    data = json.dumps(asdict(report), default=lambda v: v.isoformat() if isinstance(v, date) else str(v))
+    return dict(json.loads(data))
 
 
 def _stage(db: Database) -> dict[str, list[int]]:
@@ -82,21 +107,22 @@ def test_report_reads_the_period_and_finds_the_burst(db: Database, staged: dict[
         items = load_period(s, START, until)
         report = report_for_period(s, START, until, min_submissions=10, model=ThemeModel(n_themes=3))
     assert len(items) == sum(len(v) for v in staged.values())  # nothing outside, nothing rejected
-    assert report["submissions"] == len(items) and len(report["weeks"]) == WEEKS
-    assert sum(report["totals_by_week"]) == len(items)
-    assert len(report["themes"]) == 3
-    flood = next(t for t in report["themes"] if "ngập" in " ".join(t["keywords"]).lower())
-    assert report["emerging"] == [flood["id"]]  # only the tripled theme, and it is significant
-    assert flood["emerging"]["significant"] and flood["emerging"]["growth"] > 1.5  # share 1/3 -> 3/5
-    assert flood["trend"][-1] >= 2 * flood["trend"][0]
-    assert flood["systemic"] and {a["code"] for a in flood["agencies"]} == {"BXD", "BNNMT"}
-    assert report["systemic"] == [flood["id"]]
-    assert all(a["name"] and a["name"] != a["code"] for a in flood["agencies"])
-    for theme in report["themes"]:
-        for example in theme["examples"]:
-            assert "0912" not in example["text"]
-        assert len(theme["examples"]) == 3
-    assert any("[SĐT]" in ex["text"] for ex in flood["examples"])  # the phone number is masked, not dropped
+    assert report.submissions == len(items) and len(report.weeks) == WEEKS
+    assert sum(report.totals_by_week) == len(items)
+    assert len(report.themes) == 3
+    flood = next(t for t in report.themes if "ngập" in " ".join(t.keywords).lower())
+    assert report.emerging == (flood.id,)  # only the tripled theme, and it is significant
+    assert flood.emerging is not None
+    assert flood.emerging.significant and flood.emerging.growth > 1.5  # share 1/3 -> 3/5
+    assert flood.trend[-1] >= 2 * flood.trend[0]
+    assert flood.systemic and {a.code for a in flood.agencies} == {"BXD", "BNNMT"}
+    assert report.systemic == (flood.id,)
+    assert all(a.name and a.name != a.code for a in flood.agencies)
+    for theme in report.themes:
+        for example in theme.examples:
+            assert "0912" not in example.text
+        assert len(theme.examples) == 3
+    assert any("[SĐT]" in ex.text for ex in flood.examples)  # the phone number is masked, not dropped
 
 
 def test_report_version_changes_with_the_data(db: Database, staged: dict[str, list[int]]) -> None:
@@ -115,7 +141,7 @@ def test_report_version_changes_with_the_data(db: Database, staged: dict[str, li
 def test_small_periods_and_bad_periods(db: Database, staged: dict[str, list[int]]) -> None:
     with db.read() as s:
         few = report_for_period(s, START, START + timedelta(days=1))
-        assert few["themes"] == [] and "too few" in few["note"]
+        assert few.themes == () and few.note is not None and "too few" in few.note
         with pytest.raises(InvalidInput):
             report_for_period(s, START, START - timedelta(days=1))
         with pytest.raises(InvalidInput):
@@ -126,12 +152,71 @@ def test_html_is_self_contained_and_shows_the_themes(db: Database, staged: dict[
     until = START + timedelta(weeks=WEEKS) - timedelta(days=1)
     with db.read() as s:
         report = report_for_period(s, START, until, min_submissions=10, model=ThemeModel(n_themes=3))
-    page = render_html(report)
-    assert page.startswith("<!doctype html>") and page.count("<svg") >= 2 + len(report["themes"])
+    page = render_report(report)
+    assert page.startswith("<!doctype html>") and page.count("<svg") >= 2 + len(report.themes)
     assert "<script" not in page and not re.search(r"(src|href)=", page)  # nothing fetched: opens offline
     assert "đang nổi lên" in page and "liên ngành" in page and "[SĐT]" in page and "0912" not in page
-    empty = render_html(build_report([], START, until))
+    empty = render_report(build_report([], START, until))
     assert "Chưa đủ dữ liệu" in empty
+
+
+def test_the_report_is_one_frozen_value_and_the_emerging_cut_is_its_subset(
+    db: Database, staged: dict[str, list[int]]
+) -> None:
+    until = START + timedelta(weeks=WEEKS) - timedelta(days=1)
+    with db.read() as s:
+        report = report_for_period(s, START, until, min_submissions=10, model=ThemeModel(n_themes=3))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        report.note = "changed"  # type: ignore[misc]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        report.themes[0].size = 0  # type: ignore[misc]
+    assert report.generated_at.microsecond == 0 and report.since == START and report.weeks[0] == START
+    assert [t.id for t in report.ordered()][: len(report.emerging)] == list(report.emerging)
+    assert sorted(t.id for t in report.ordered()) == sorted(t.id for t in report.themes)
+    cut = emerging_only(report)
+    assert isinstance(cut, EmergingReport) and cut.themes == tuple(report.theme(i) for i in report.emerging)
+    assert cut.tested == sum(t.emerging is not None for t in report.themes) and cut.submissions == report.submissions
+    assert set(_as_json(cut)) == REPORT_KEYS | {"tested"}
+
+
+def test_the_file_and_the_analyst_page_render_one_template(db: Database, staged: dict[str, list[int]]) -> None:
+    """The theme list and the size chart are the same markup in the HTML file and on the page."""
+    from service.web.render import templates
+
+    until = START + timedelta(weeks=WEEKS) - timedelta(days=1)
+    with db.read() as s:
+        report = report_for_period(s, START, until, min_submissions=10, model=ThemeModel(n_themes=3))
+    page = templates.get_template("staff/reports.html").render(**_page_context(report), max_themes=30)
+    file = render_report(report, max_themes=30)
+
+    def themes_list(html: str) -> str:
+        section = html[html.index('<ol class="themes">') : html.index("</ol>", html.index('<ol class="themes">'))]
+        return re.sub(r"<blockquote.*?</blockquote>", "", section)  # the file quotes 3 examples, the page 2
+
+    def chart(html: str) -> str:
+        return html[
+            html.index('<svg class="chart" id="chart-themes"') : html.index("</svg>", html.index("chart-themes"))
+        ]
+
+    assert themes_list(page) == themes_list(file) and chart(page) == chart(file)
+    assert all(t.label in page for t in report.themes) and 'class="bar s-overdue"' in chart(page)  # emerging: red
+    assert page.count("<blockquote") == 2 * len(report.themes) and file.count("<blockquote") == 3 * len(report.themes)
+
+
+def _page_context(report: ThemeReport | None) -> dict[str, object]:
+    return {
+        "who": None,
+        "csrf_token": "t",
+        "rows": [],
+        "charts": [],
+        "totals": dict.fromkeys(("received", "answered", "on_time", "backlog", "overdue", "on_time_pct"), 0),
+        "start": START,
+        "end": START,
+        "as_of": START,
+        "presets": [],
+        "errors": [],
+        "theme_report": report,
+    }
 
 
 def test_cli_writes_html_and_json(tmp_path: Path) -> None:
@@ -151,9 +236,18 @@ def test_cli_writes_html_and_json(tmp_path: Path) -> None:
     assert res.exit_code == 0, res.output
     report = json.loads((tmp_path / "r.json").read_text(encoding="utf-8"))
     assert report["submissions"] == 6 * 3 * WEEKS + 12 * 2 and report["emerging"]
+    # the file is the core's ThemeReport, field for field, in the JSON shape the command always wrote
+    db = Database(url)
+    with db.read() as s:
+        items = load_period(s, START, START + timedelta(weeks=WEEKS, days=-1))
+    db.dispose()
+    again = build_report(items, START, START + timedelta(weeks=WEEKS, days=-1))
+    assert {**report, "generated_at": None} == {**_as_json(again), "generated_at": None}
+    assert set(report) == REPORT_KEYS and set(report["themes"][0]) == THEME_KEYS
     res = runner.invoke(app, ["themes", *period, "--database", url, "--out", str(tmp_path / "r.html")])
     assert res.exit_code == 0, res.output
-    assert "<svg" in (tmp_path / "r.html").read_text(encoding="utf-8")
+    html = (tmp_path / "r.html").read_text(encoding="utf-8")
+    assert "<svg" in html and 'id="chart-themes"' in html and 'id="chart-weeks"' in html
     res = runner.invoke(app, ["themes", *period, "--database", url, "--out", str(tmp_path / "r.pdf")])
     assert res.exit_code == 2 and ".html or .json" in res.output
     res = runner.invoke(app, ["themes", "--since", "2024-99-01", "--database", url, "--out", str(tmp_path / "x.json")])
