@@ -2,7 +2,7 @@
 
 Start-up: refuse unsafe production settings, migrate the database (``alembic upgrade head``), load
 the models, and start the periodic job (escalations, and triage of any case whose models failed at
-intake). Domain errors become HTTP statuses in exactly one place: ``ERROR_STATUS``.
+intake). Domain errors become HTTP statuses in exactly one place: ``service.http_errors``.
 """
 
 from __future__ import annotations
@@ -20,36 +20,15 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from service.http_errors import status_of
 from triage import __version__
 from triage.config import Settings, get_settings
-from triage.errors import (
-    AuthenticationFailed,
-    Conflict,
-    InvalidInput,
-    InvalidTransition,
-    ModelMissing,
-    NotFitted,
-    NotFound,
-    PermissionDenied,
-    TriageError,
-)
+from triage.errors import TriageError
 
 log = logging.getLogger("triage.service")
 
 MIN_SECRET = 32
 MAX_BODY = 256 * 1024  # bytes: a 20,000-character text is at most ~80 KB of UTF-8 JSON
-
-# The one place where domain errors become HTTP statuses (the most specific class wins).
-ERROR_STATUS: dict[type[TriageError], int] = {
-    InvalidInput: 422,
-    NotFound: 404,
-    ModelMissing: 503,
-    NotFitted: 503,
-    InvalidTransition: 409,
-    Conflict: 409,
-    AuthenticationFailed: 401,
-    PermissionDenied: 403,
-}
 
 
 def _where(loc: list[Any]) -> str:
@@ -64,13 +43,6 @@ _NOT_PAGES = ("/api/", "/docs", "/redoc", "/openapi.json", "/health", "/static/"
 def is_page(request: Request) -> bool:
     """A request for a web page (answered with HTML), not for the JSON API, docs or static files."""
     return not request.url.path.startswith(_NOT_PAGES)
-
-
-def status_of(exc: TriageError) -> int:
-    for cls in type(exc).__mro__:
-        if cls in ERROR_STATUS:
-            return ERROR_STATUS[cls]  # type: ignore[index]
-    return 400
 
 
 class UnsafeConfiguration(RuntimeError):
@@ -309,7 +281,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     for module in (submissions, auth, cases, campaigns, stats, agencies, nlp, models, themes):
         app.include_router(module.router)
-    from service.web import mount
+    from service.web.pages import mount
 
     mount(app)  # the web pages (service/web/, templates and static files)
     return app

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from service.api.routes.submissions import STATUS_LABELS
+from service.labels import STATUS_LABELS
 
 KIND_LABELS: dict[str, str] = {
     "phan_anh": "Phản ánh",

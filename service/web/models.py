@@ -18,8 +18,8 @@ from fastapi import Path as PathParam
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
-from service.app import status_of
 from service.deps import State
+from service.http_errors import status_of
 from service.learning import Job, ModelManager
 from service.state import ServiceState
 from service.web import casepage

@@ -7,8 +7,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from service.app import status_of
 from service.deps import State
+from service.http_errors import status_of
 from service.schemas.cases import MAX_ID
 from service.state import ServiceState
 from service.views import case_detail, case_summaries

@@ -7,26 +7,14 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, Response
 
 from service.deps import State, intake_rate_limit
+from service.labels import STATUS_LABELS
 from service.schemas.submissions import ReceiptOut, SubmissionIn, TrackOut
 from triage.cases.intake import NewSubmission, receive
-from triage.cases.workflow import CaseState
 from triage.errors import InvalidInput, NotFound
 from triage.store.repositories import Submissions
 
 router = APIRouter(prefix="/api/v1", tags=["public"])
 
-STATUS_LABELS: dict[str, str] = {
-    CaseState.NEW: "Đã tiếp nhận",
-    CaseState.TRIAGED: "Đã phân loại, chờ giao xử lý",
-    CaseState.ASSIGNED: "Đã giao xử lý",
-    CaseState.IN_PROGRESS: "Đang xử lý",
-    CaseState.RETURNED: "Cần bổ sung thông tin",
-    CaseState.TRANSFERRED: "Đã chuyển cơ quan có thẩm quyền",
-    CaseState.RESPONDED: "Đã trả lời",
-    CaseState.CLOSED: "Đã kết thúc",
-    CaseState.DUPLICATE: "Đã gộp với phản ánh cùng nội dung",
-    CaseState.REJECTED: "Không tiếp nhận xử lý",
-}
 IDEMPOTENCY_KEY_MAX = 200
 
 
