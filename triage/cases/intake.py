@@ -34,6 +34,7 @@ from triage.store.vectors import to_bytes
 
 if TYPE_CHECKING:
     from triage.cases.campaigns import CampaignPolicy
+    from triage.nlp.moderation import ModerationResult
 
 log = logging.getLogger(__name__)
 
@@ -102,12 +103,12 @@ def _replay(db: Database, key: str, fingerprint: str) -> Receipt | None:
         return _receipt(sub, replayed=True)
 
 
-def moderation_summary(moderation: dict[str, Any] | None) -> dict[str, Any] | None:
+def moderation_summary(moderation: ModerationResult | None) -> dict[str, Any] | None:
     """The part of a moderation result the audit trail keeps: the flag, why, the scores and the model."""
     if moderation is None:
         return None
-    keys = ("flagged", "reasons", "abuse", "spam", "model")
-    return {k: moderation.get(k) for k in keys}
+    m = moderation
+    return {"flagged": m.flagged, "reasons": list(m.reasons), "abuse": m.abuse, "spam": m.spam, "model": m.model}
 
 
 def _province_code(name: str | None) -> str | None:

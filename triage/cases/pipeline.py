@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from triage.cases.campaigns import CampaignPolicy
     from triage.config import Settings
     from triage.nlp.agency_router import AgencyRouter
-    from triage.nlp.moderation import Moderator
+    from triage.nlp.moderation import ModerationResult, Moderator
     from triage.nlp.router import Router
 
 log = logging.getLogger(__name__)
@@ -98,7 +98,7 @@ class Suggestion:
     masked_text: str
     embedding: np.ndarray | None = field(default=None, repr=False)
     auto_threshold: float | None = None  # the models' precision-targeted threshold; None = never auto-route
-    moderation: dict[str, Any] | None = None  # ModerationResult.to_dict(); None = not screened
+    moderation: ModerationResult | None = None  # None = not screened (no moderator, or it failed)
     duplicate_threshold: float | None = None  # cosine from which a similar case is a likely duplicate
     # Near-identical earlier cases (campaign candidates) from a deeper search than ``similar``; not stored.
     near_identical: list[SimilarCase] = field(default_factory=list, repr=False)
@@ -126,6 +126,7 @@ class Suggestion:
         data = asdict(self)
         data.pop("embedding")
         data.pop("near_identical")
+        data["moderation"] = None if self.moderation is None else self.moderation.to_dict()
         data["likely_duplicate"] = self.likely_duplicate
         data["forward_due"] = self.forward_due.isoformat()
         data["answer_due"] = self.answer_due.isoformat()
@@ -284,13 +285,13 @@ class Pipeline:
         order = np.argsort(-proba)[:k]
         return [Ranked(name=names[i], score=round(float(proba[i]), 6)) for i in order]
 
-    def moderate(self, masked: str, embedding: np.ndarray) -> dict[str, Any] | None:
+    def moderate(self, masked: str, embedding: np.ndarray) -> ModerationResult | None:
         """Abuse / spam screening of one text; None when no moderator is loaded or it failed (logged)."""
         moderator = self.moderator
         if moderator is None:
             return None
         try:
-            return moderator.moderate([masked], embeddings=embedding[None, :])[0].to_dict()
+            return moderator.moderate([masked], embeddings=embedding[None, :])[0]
         except Exception:  # a flag is an aid: its failure must not stop the routing suggestion
             log.exception("moderation failed; the case is suggested without a moderation flag")
             return None

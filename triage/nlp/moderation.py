@@ -44,7 +44,7 @@ class ModerationResult:
     """The screening of one text: probabilities, thresholds and whether it awaits a clerk's review."""
 
     flagged: bool
-    reasons: list[str]
+    reasons: tuple[str, ...]  # REASON_ABUSE and/or REASON_SPAM; empty when not flagged
     abuse: float  # P(offensive) + P(hate)
     offensive: float
     hate: float
@@ -55,7 +55,7 @@ class ModerationResult:
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON stored in the case's suggestion under ``moderation`` (no clerk decision yet)."""
-        return {**asdict(self), "model_flagged": self.flagged, "decision": None}
+        return {**asdict(self), "reasons": list(self.reasons), "model_flagged": self.flagged, "decision": None}
 
 
 def _head(embedder: Embedder | None, *, use_embeddings: bool, C: float) -> Router:
@@ -154,7 +154,7 @@ class Moderator:
             out.append(
                 ModerationResult(
                     flagged=bool(reasons),
-                    reasons=reasons,
+                    reasons=tuple(reasons),
                     abuse=round(float(s["abuse"][i]), 4),
                     offensive=round(float(s["offensive"][i]), 4),
                     hate=round(float(s["hate"][i]), 4),

@@ -21,7 +21,7 @@ from triage.cases.pipeline import Pipeline
 from triage.config import Settings
 from triage.errors import Conflict, InvalidInput, ModelMissing, NotFitted, NotFound, PermissionDenied
 from triage.nlp.agency_router import AgencyRouter
-from triage.nlp.moderation import Moderator, load_moderator
+from triage.nlp.moderation import ModerationResult, Moderator, load_moderator
 from triage.store.db import Database
 from triage.store.repositories import CaseFilter, Cases
 from triage.store.tables import Case, Event, Submission
@@ -164,6 +164,27 @@ def test_pipeline_without_moderator_leaves_no_flag(embedder: Any) -> None:
     p = Pipeline(embedder=embedder, agency_router=AgencyRouter(embedder=embedder).fit())
     sug = p.triage(SubmissionText("Chửi", OFFENSIVE[0], "phan_anh", datetime(2026, 3, 2, tzinfo=UTC)))
     assert sug.moderation is None and sug.to_dict()["moderation"] is None
+
+
+def test_pipeline_moderation_is_a_frozen_result_stored_as_before(pipeline: Pipeline) -> None:
+    """The suggestion holds a typed ModerationResult; the case stores the same JSON as ever."""
+    from dataclasses import FrozenInstanceError
+    from datetime import UTC, datetime
+
+    from triage.cases.pipeline import SubmissionText
+
+    sug = pipeline.triage(SubmissionText("Góp ý", OFFENSIVE[1], "phan_anh", datetime(2026, 3, 2, tzinfo=UTC)))
+    result = sug.moderation
+    assert isinstance(result, ModerationResult) and result.flagged and "abuse" in result.reasons
+    with pytest.raises(FrozenInstanceError):
+        result.flagged = False  # type: ignore[misc]
+    stored = sug.to_dict()["moderation"]
+    assert list(stored) == [
+        "flagged", "reasons", "abuse", "offensive", "hate", "spam", "abuse_threshold", "spam_threshold", "model",
+        "model_flagged", "decision",
+    ]  # fmt: skip
+    assert stored["reasons"] == list(result.reasons) and stored["abuse"] == result.abuse
+    assert stored["model_flagged"] is True and stored["decision"] is None and stored["model"] == result.model
 
 
 def test_clerk_dismisses_then_confirms_and_every_decision_is_audited(db: Database, pipeline: Pipeline) -> None:
