@@ -25,7 +25,7 @@ from triage.config import Settings
 from triage.errors import InvalidInput
 from triage.nlp.agency_router import AgencyRouter, ColdStartRouter
 from triage.nlp.embed import Embedder
-from triage.nlp.evaluation import expected_calibration_error, precision_threshold, routing_metrics
+from triage.nlp.evaluation import precision_threshold, routing_metrics, top1_calibration_error
 from triage.nlp.model_bundle import load_bundle, write_card
 from triage.nlp.router import Router, _margins, softmax
 from triage.store.db import Database
@@ -107,13 +107,10 @@ def supervised_calibration(router: Router, texts: list[str], emb: np.ndarray, go
     calibrated = router.model_.predict_proba(X)
     inner = getattr(router.model_, "estimator_", None)
     raw = softmax(_margins(inner, X)) if inner is not None else calibrated
-    cls = np.asarray(router.classes_)
-    gold_arr = np.asarray(gold)
-
-    def ece(p: np.ndarray) -> float:
-        return round(expected_calibration_error(p.max(axis=1), cls[p.argmax(axis=1)] == gold_arr), 4)
-
-    return {"ece_supervised_raw": ece(raw), "ece_supervised_calibrated": ece(calibrated)}
+    return {
+        "ece_supervised_raw": round(top1_calibration_error(raw, router.classes_, gold), 4),
+        "ece_supervised_calibrated": round(top1_calibration_error(calibrated, router.classes_, gold), 4),
+    }
 
 
 def _flat_metrics(prefix: str, m: dict[str, Any]) -> dict[str, float]:

@@ -112,16 +112,10 @@ class EmergingTheme:
 
 def benjamini_hochberg(p_values: Sequence[float] | np.ndarray) -> np.ndarray:
     """False-discovery-rate adjusted p-values (q-values), same order as given."""
-    p = np.asarray(p_values, dtype=float)
-    n = len(p)
-    if n == 0:
-        return p
-    order = np.argsort(p)
-    ranked = p[order] * n / np.arange(1, n + 1)
-    q = np.minimum.accumulate(ranked[::-1])[::-1]
-    out = np.empty(n)
-    out[order] = np.minimum(q, 1.0)
-    return out
+    # Lazy like emerging_scores: scipy.stats costs start-up time and only the emerging test needs it.
+    from scipy.stats import false_discovery_control
+
+    return np.asarray(false_discovery_control(np.asarray(p_values, dtype=float), method="bh"), dtype=float)
 
 
 def emerging_scores(
