@@ -117,10 +117,7 @@ def agency_choices() -> list[tuple[str, list[Agency]]]:
 
 
 def agency_name(code: str | None) -> str:
-    if not code:
-        return "—"
-    reg = default_registry()
-    return reg.get(code).name if code in reg else code
+    return default_registry().name_of(code, code) if code else "—"
 
 
 def countdown(days_left: int | None) -> str:
