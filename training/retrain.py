@@ -122,14 +122,13 @@ def _flat_metrics(prefix: str, m: dict[str, Any]) -> dict[str, float]:
     return out
 
 
-def _confusion_png(confusion: dict[str, Any], path: Path) -> bool:
-    try:
-        import matplotlib
+def _confusion_png(confusion: dict[str, Any], path: Path) -> None:
+    # Local: pyplot costs about a second of start-up and only a retrain draws.
+    import matplotlib
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return False
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
     labels, matrix = confusion["labels"], np.asarray(confusion["matrix"])
     size = max(4.0, 0.35 * len(labels) + 2)
     fig, ax = plt.subplots(figsize=(size, size))
@@ -143,7 +142,6 @@ def _confusion_png(confusion: dict[str, Any], path: Path) -> bool:
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
-    return True
 
 
 def retrain(
@@ -264,7 +262,7 @@ def retrain(
             else {k: v for k, v in champ_metrics.items() if k != "confusion"},
         }
         (Path(tmp) / "gate.json").write_text(json.dumps(gate, indent=2, ensure_ascii=False))
-        png = _confusion_png(metrics["confusion"], Path(tmp) / "confusion_matrix.png")
+        _confusion_png(metrics["confusion"], Path(tmp) / "confusion_matrix.png")
 
         mlflow.set_tracking_uri(registry.uri)
         with mlflow.start_run(experiment_id=registry.experiment_id(), run_name=f"retrain-{created_by}") as run:
@@ -279,8 +277,7 @@ def retrain(
             mlflow.log_metrics(auto)
             mlflow.log_artifact(str(Path(tmp) / "confusion_matrix.json"))
             mlflow.log_artifact(str(Path(tmp) / "gate.json"))
-            if png:
-                mlflow.log_artifact(str(Path(tmp) / "confusion_matrix.png"))
+            mlflow.log_artifact(str(Path(tmp) / "confusion_matrix.png"))
             mlflow.log_artifacts(str(folder), artifact_path="bundle")
             source = mlflow.get_artifact_uri("bundle")
             run_id = run.info.run_id
