@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import json
 import platform
 import statistics
@@ -19,6 +18,7 @@ from sklearn.svm import LinearSVC
 
 from triage.config import get_settings
 from triage.errors import InvalidInput
+from triage.nlp.evaluation import top_k_accuracy
 from triage.nlp.io import read_jsonl
 from triage.nlp.text import normalize
 
@@ -56,26 +56,6 @@ class Baseline:
         return s if s.ndim == 2 else np.stack([-s, s], axis=1)
 
 
-def topk_accuracy(scores: np.ndarray, classes: Sequence[Any] | np.ndarray, gold: Sequence[Any], k: int) -> float:
-    """Share of rows whose gold label is among the k highest-scoring classes."""
-    idx = np.argsort(-scores, axis=1)[:, :k]
-    cls = np.asarray(classes)
-    return float(np.mean([g in set(cls[row]) for row, g in zip(idx, gold, strict=True)]))
-
-
-def ece(proba: np.ndarray, classes: Sequence[Any] | np.ndarray, gold: Sequence[Any], bins: int = 10) -> float:
-    """Expected calibration error of the top-1 probability (10 equal-width bins)."""
-    conf = proba.max(axis=1)
-    correct = np.asarray(classes)[proba.argmax(axis=1)] == np.asarray(gold)
-    total = 0.0
-    edges = np.linspace(0, 1, bins + 1)
-    for lo, hi in itertools.pairwise(edges):
-        m = (conf > lo) & (conf <= hi)
-        if m.any():
-            total += m.mean() * abs(conf[m].mean() - correct[m].mean())
-    return float(total)
-
-
 def label_metrics(scores: np.ndarray, classes: Sequence[Any] | np.ndarray, gold: Sequence[Any]) -> dict[str, float]:
     """Accuracy, weighted and macro F1, top-3 accuracy from a score matrix."""
     pred = np.asarray(classes)[scores.argmax(axis=1)]
@@ -83,7 +63,7 @@ def label_metrics(scores: np.ndarray, classes: Sequence[Any] | np.ndarray, gold:
         "accuracy": round(float(accuracy_score(gold, pred)), 4),
         "weighted_f1": round(float(f1_score(gold, pred, average="weighted")), 4),
         "macro_f1": round(float(f1_score(gold, pred, average="macro")), 4),
-        "top3": round(topk_accuracy(scores, classes, gold, 3), 4),
+        "top3": round(top_k_accuracy(scores, classes, gold, 3), 4),
     }
 
 

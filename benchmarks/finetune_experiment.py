@@ -40,6 +40,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.svm import LinearSVC
 
 from triage.nlp.embed import OnnxEmbedder
+from triage.nlp.evaluation import top1_calibration_error
 from triage.nlp.finetune import finetune_encoder, head_logits
 from triage.nlp.router import Router, fit_temperature, softmax
 from triage.nlp.text import normalize
@@ -63,20 +64,6 @@ def load(split: str) -> tuple[list[str], list[str]]:
     return [normalize(r["text"]) for r in rows], [str(r["topic"]) for r in rows]
 
 
-def ece(proba: np.ndarray, classes: np.ndarray, y: list[str], bins: int = 10) -> float:
-    """Expected calibration error of the top-1 probability, equal-width bins."""
-    conf = proba.max(axis=1)
-    correct = np.asarray(classes)[proba.argmax(axis=1)] == np.asarray(y)
-    edges = np.linspace(0.0, 1.0, bins + 1)
-    which = np.clip(np.digitize(conf, edges[1:-1], right=True), 0, bins - 1)
-    total = 0.0
-    for b in range(bins):
-        sel = which == b
-        if sel.any():
-            total += sel.mean() * abs(correct[sel].mean() - conf[sel].mean())
-    return float(total)
-
-
 def scores(y: list[str], proba: np.ndarray, classes: np.ndarray) -> dict[str, Any]:
     pred = np.asarray(classes)[proba.argmax(axis=1)]
     labels = sorted(set(y))
@@ -84,7 +71,7 @@ def scores(y: list[str], proba: np.ndarray, classes: np.ndarray) -> dict[str, An
         "weighted_f1": round(float(f1_score(y, pred, average="weighted")), 4),
         "macro_f1": round(float(f1_score(y, pred, average="macro")), 4),
         "accuracy": round(float(accuracy_score(y, pred)), 4),
-        "ece_10": round(ece(proba, classes, y), 4),
+        "ece_10": round(top1_calibration_error(proba, classes, y), 4),
         "mean_confidence": round(float(proba.max(axis=1).mean()), 4),
         "per_class_f1": dict(
             zip(labels, (round(float(v), 4) for v in f1_score(y, pred, average=None, labels=labels)), strict=True)

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.common import RESULTS, Baseline, load, topk_accuracy
+from benchmarks.common import RESULTS, Baseline, load
 from triage.cases.accounts import Principal, Role, create_user
 from triage.cases.casework import Casework
 from triage.cases.intake import NewSubmission, receive
@@ -30,7 +30,7 @@ from triage.config import Settings, get_settings
 from triage.nlp.agencies import default_registry
 from triage.nlp.agency_router import AgencyRouter, ColdStartRouter
 from triage.nlp.embed import Embedder
-from triage.nlp.evaluation import routing_metrics
+from triage.nlp.evaluation import routing_metrics, top_k_accuracy
 from triage.store.db import Database, init_db
 from triage.store.tables import ReviewedLabel
 
@@ -162,7 +162,7 @@ def learning_curve(
                 "auto_route": result.auto_route,
                 "baseline": {
                     "top1": bm["top1"],
-                    "top3": round(topk_accuracy(scores, bl.classes_, eval_gold, 3), 4),
+                    "top3": round(top_k_accuracy(scores, bl.classes_, eval_gold, 3), 4),
                     "macro_f1": bm["macro_f1"],
                 },
                 "registered_version": result.version,

@@ -10,10 +10,11 @@ import numpy as np
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold, train_test_split
 
-from benchmarks.common import Baseline, cached_embeddings, ece, label_metrics, load, topk_accuracy
+from benchmarks.common import Baseline, cached_embeddings, label_metrics, load
 from triage.nlp.agencies import default_registry
 from triage.nlp.agency_router import AgencyRouter, ColdStartRouter
 from triage.nlp.embed import Embedder
+from triage.nlp.evaluation import top1_calibration_error, top_k_accuracy
 from triage.nlp.router import Router, warm_segmentation
 
 Progress = Callable[[str], None]
@@ -49,7 +50,7 @@ def _compare_split(
     return {
         "router": {
             **label_metrics(proba, router.classes_, test_y),
-            "ece": round(ece(proba, router.classes_, test_y), 4),
+            "ece": round(top1_calibration_error(proba, router.classes_, test_y), 4),
             "fit_seconds": round(router_fit, 1),
             "chosen_C": router.C_,
             "C_out_of_fold_log_loss": {str(c): v for c, v in router.c_log_loss_.items()},
@@ -100,7 +101,7 @@ def _tuned(
     proba = model.predict_proba(sx)
     return {
         **label_metrics(proba, model.classes_, sy),
-        "ece": round(ece(proba, model.classes_, sy), 4),
+        "ece": round(top1_calibration_error(proba, model.classes_, sy), 4),
         "fit_seconds": round(fit_s, 1),
         "params": {k: v for k, v in params.items() if k != "base_encoder"},
         "encoder_id": model.router_.embedder_id_,
@@ -168,7 +169,7 @@ def _pooled_metrics(chunks: list[tuple[np.ndarray, list[str]]], gold: list[str],
     mat = np.concatenate(rows)
     out = label_metrics(mat, classes, gold)
     if calibrated:
-        out["ece"] = round(ece(mat, classes, gold), 4)
+        out["ece"] = round(top1_calibration_error(mat, classes, gold), 4)
     return out
 
 
@@ -186,8 +187,8 @@ def cold_start(embedder: Embedder, progress: Progress) -> dict[str, Any]:
         # A child body (BHXH under Bộ Tài chính) counts as its parent, as the labels do.
         cls = [registry.get(c).parent or c for c in router.classes_]
         return {
-            "top1": round(topk_accuracy(proba, cls, gold, 1), 4),
-            "top3": round(topk_accuracy(proba, cls, gold, 3), 4),
+            "top1": round(top_k_accuracy(proba, cls, gold, 1), 4),
+            "top3": round(top_k_accuracy(proba, cls, gold, 3), 4),
         }
 
     return {

@@ -29,8 +29,7 @@ from triage.store.tables import Case, Submission, User
 
 
 def _agency_name(code: str | None) -> str | None:
-    registry = default_registry()
-    return registry.get(code).name if code and code in registry else None
+    return default_registry().name_of(code)
 
 
 def _masked(value: Any) -> Any:

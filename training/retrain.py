@@ -25,7 +25,7 @@ from triage.config import Settings
 from triage.errors import InvalidInput
 from triage.nlp.agency_router import AgencyRouter, ColdStartRouter
 from triage.nlp.embed import Embedder
-from triage.nlp.evaluation import expected_calibration_error, precision_threshold, routing_metrics
+from triage.nlp.evaluation import precision_threshold, routing_metrics, top1_calibration_error
 from triage.nlp.model_bundle import load_bundle, write_card
 from triage.nlp.router import Router, _margins, softmax
 from triage.store.db import Database
@@ -107,13 +107,10 @@ def supervised_calibration(router: Router, texts: list[str], emb: np.ndarray, go
     calibrated = router.model_.predict_proba(X)
     inner = getattr(router.model_, "estimator_", None)
     raw = softmax(_margins(inner, X)) if inner is not None else calibrated
-    cls = np.asarray(router.classes_)
-    gold_arr = np.asarray(gold)
-
-    def ece(p: np.ndarray) -> float:
-        return round(expected_calibration_error(p.max(axis=1), cls[p.argmax(axis=1)] == gold_arr), 4)
-
-    return {"ece_supervised_raw": ece(raw), "ece_supervised_calibrated": ece(calibrated)}
+    return {
+        "ece_supervised_raw": round(top1_calibration_error(raw, router.classes_, gold), 4),
+        "ece_supervised_calibrated": round(top1_calibration_error(calibrated, router.classes_, gold), 4),
+    }
 
 
 def _flat_metrics(prefix: str, m: dict[str, Any]) -> dict[str, float]:
@@ -125,14 +122,13 @@ def _flat_metrics(prefix: str, m: dict[str, Any]) -> dict[str, float]:
     return out
 
 
-def _confusion_png(confusion: dict[str, Any], path: Path) -> bool:
-    try:
-        import matplotlib
+def _confusion_png(confusion: dict[str, Any], path: Path) -> None:
+    # Local: pyplot costs about a second of start-up and only a retrain draws.
+    import matplotlib
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return False
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
     labels, matrix = confusion["labels"], np.asarray(confusion["matrix"])
     size = max(4.0, 0.35 * len(labels) + 2)
     fig, ax = plt.subplots(figsize=(size, size))
@@ -146,7 +142,6 @@ def _confusion_png(confusion: dict[str, Any], path: Path) -> bool:
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
-    return True
 
 
 def retrain(
@@ -267,7 +262,7 @@ def retrain(
             else {k: v for k, v in champ_metrics.items() if k != "confusion"},
         }
         (Path(tmp) / "gate.json").write_text(json.dumps(gate, indent=2, ensure_ascii=False))
-        png = _confusion_png(metrics["confusion"], Path(tmp) / "confusion_matrix.png")
+        _confusion_png(metrics["confusion"], Path(tmp) / "confusion_matrix.png")
 
         mlflow.set_tracking_uri(registry.uri)
         with mlflow.start_run(experiment_id=registry.experiment_id(), run_name=f"retrain-{created_by}") as run:
@@ -282,8 +277,7 @@ def retrain(
             mlflow.log_metrics(auto)
             mlflow.log_artifact(str(Path(tmp) / "confusion_matrix.json"))
             mlflow.log_artifact(str(Path(tmp) / "gate.json"))
-            if png:
-                mlflow.log_artifact(str(Path(tmp) / "confusion_matrix.png"))
+            mlflow.log_artifact(str(Path(tmp) / "confusion_matrix.png"))
             mlflow.log_artifacts(str(folder), artifact_path="bundle")
             source = mlflow.get_artifact_uri("bundle")
             run_id = run.info.run_id

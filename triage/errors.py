@@ -26,7 +26,10 @@ class InvalidTransition(TriageError):
 
 
 class Conflict(TriageError):
-    """The request clashes with what is stored, e.g. an Idempotency-Key reused for another body (maps to 409)."""
+    """The request clashes with what is stored, e.g. a username already taken (maps to 409).
+
+    An Idempotency-Key reused for another body is not one: that is ``IdempotencyKeyReused`` (422).
+    """
 
 
 class AuthenticationFailed(TriageError):

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from service.schemas.cases import CaseDetail, EventOut
-from service.web.labels import ACTION_LABELS, KIND_LABELS, STATE_LABELS
+from service.web.labels import KIND_LABELS, STATE_LABELS
 from triage.cases.accounts import Principal, Role
 from triage.cases.workflow import CaseState
 from triage.nlp.agencies import Agency, default_registry
@@ -117,10 +117,7 @@ def agency_choices() -> list[tuple[str, list[Agency]]]:
 
 
 def agency_name(code: str | None) -> str:
-    if not code:
-        return "—"
-    reg = default_registry()
-    return reg.get(code).name if code in reg else code
+    return default_registry().name_of(code, code) if code else "—"
 
 
 def countdown(days_left: int | None) -> str:
@@ -257,7 +254,3 @@ def event_lines(e: EventOut) -> list[str]:
     if after.get("response_chars"):
         lines.append(f"trả lời {after['response_chars']} ký tự")
     return lines
-
-
-def action_label(action: str) -> str:
-    return ACTION_LABELS.get(action, action)

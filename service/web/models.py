@@ -10,6 +10,7 @@ cookie: the browser holds no bearer token) from ``static/models.js``; without sc
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -29,6 +30,7 @@ from triage.cases.accounts import Principal, Role
 from triage.errors import Conflict, ModelMissing, NotFound, PermissionDenied, TriageError
 from triage.store.repositories import Labels
 
+log = logging.getLogger("triage.service.models")
 router = APIRouter(include_in_schema=False)
 MAX_VERSION = 2**31 - 1
 VersionNo = Annotated[int, PathParam(ge=1, le=MAX_VERSION)]
@@ -155,6 +157,7 @@ def _page(
             versions = _versions(manager)
             predecessor = manager.registry().predecessor() if versions else None
         except Exception as exc:  # an unreachable registry must not take the page down with it
+            log.exception("model registry unreadable; the models page shows it without versions")
             registry_error = f"Không đọc được sổ đăng ký mô hình: {type(exc).__name__}."
         job = manager.jobs.get(job_id) if job_id else None
         job = job or manager.running_job()

@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from triage.cases.workflow import CaseState
+from triage.nlp.evaluation import margin_and_entropy
 from triage.store.tables import Case
 
 Measure = Literal["margin", "entropy"]
@@ -34,16 +35,14 @@ class UncertainCase:
 
 def uncertainty_of(scores: list[float]) -> tuple[float, float]:
     """(margin, normalised entropy) from the stored top-k scores plus the rest lumped together."""
-    top = sorted((max(0.0, float(s)) for s in scores), reverse=True)
+    top = [max(0.0, float(s)) for s in scores]
     if not top:
         return 0.0, 1.0
     rest = max(0.0, 1.0 - sum(top))
     p = np.asarray([*top, rest] if rest > 1e-9 else top)
-    p = p / p.sum()
-    margin = top[0] - (top[1] if len(top) > 1 else 0.0)
-    nz = p[p > 0]
-    entropy = float(-(nz * np.log(nz)).sum() / np.log(max(len(p), 2)))
-    return round(margin, 6), round(entropy, 6)
+    margin = margin_and_entropy(np.asarray([top]))[0][0]  # the lumped rest is no agency, never the runner-up
+    entropy = margin_and_entropy((p / p.sum())[None, :])[1][0]
+    return round(float(margin), 6), round(float(entropy), 6)
 
 
 def uncertain_cases(session: Session, *, by: Measure = "margin", limit: int = 50) -> list[UncertainCase]:

@@ -24,6 +24,7 @@ from triage.cases.workflow import (
     CaseState,
     DeadlinePolicy,
     apply,
+    check_allowed,
     forward_deadline,
     response_deadline,
     validate_kind,
@@ -138,7 +139,7 @@ class Casework:
     def _allowed(self, case: Case, action: Action) -> None:
         """Permission, then the state (409 comes before any input check: the answer names the real problem)."""
         self.who.require(action.value)
-        apply(case.state, action, reason="-", target="-")
+        check_allowed(case.state, action)
 
     def _agency(self, name_or_code: str | None, what: str = "agency") -> str:
         if not name_or_code or not name_or_code.strip():

@@ -73,6 +73,24 @@ class Receipt:
     replayed: bool = False
 
 
+@dataclass(frozen=True)
+class _Prepared:
+    """A submission checked, normalised, dated and triaged: everything storing it needs, fixed before
+    the first attempt so a retried insert stores the same thing."""
+
+    new: NewSubmission
+    kind: str
+    title: str
+    content: str
+    province: str | None
+    received: datetime
+    forward_due: date
+    answer_due: date
+    suggestion: Suggestion | None
+    idempotency_key: str | None
+    fingerprint: str
+
+
 def new_tracking_code() -> str:
     """PAKN-XXXX-XXXX-XXXX: 60 random bits, so codes cannot be guessed to read others' status."""
     chars = "".join(secrets.choice(_CODE_ALPHABET) for _ in range(12))
@@ -169,24 +187,23 @@ def receive(
         except Exception:  # the submission must be stored even when a model fails
             log.exception("automatic triage failed; the case stays NEW without a suggestion")
 
+    prepared = _Prepared(
+        new=new,
+        kind=kind,
+        title=title,
+        content=content,
+        province=province,
+        received=received,
+        forward_due=forward_due,
+        answer_due=answer_due,
+        suggestion=suggestion,
+        idempotency_key=idempotency_key,
+        fingerprint=fingerprint,
+    )
+    campaigns = None if pipeline is None else pipeline.campaigns
     for attempt in range(3):
         try:
-            return _store(
-                db,
-                new,
-                kind,
-                title,
-                content,
-                province,
-                received,
-                forward_due,
-                answer_due,
-                suggestion,
-                idempotency_key,
-                fingerprint,
-                auto_route,
-                None if pipeline is None else pipeline.campaigns,
-            )
+            return _store(db, prepared, auto_route=auto_route, campaigns=campaigns)
         except IntegrityError:
             if idempotency_key is not None:
                 replay = _replay(db, idempotency_key, fingerprint)
@@ -198,66 +215,54 @@ def receive(
 
 
 def _store(
-    db: Database,
-    new: NewSubmission,
-    kind: str,
-    title: str,
-    content: str,
-    province: str | None,
-    received: datetime,
-    forward_due: date,
-    answer_due: date,
-    suggestion: Suggestion | None,
-    idempotency_key: str | None,
-    fingerprint: str,
-    auto_route: bool = False,
-    campaigns: CampaignPolicy | None = None,
+    db: Database, prepared: _Prepared, *, auto_route: bool = False, campaigns: CampaignPolicy | None = None
 ) -> Receipt:
+    suggestion = prepared.suggestion
     with db.session() as s:
         case = Case(
             state=CaseState.NEW.value,
-            kind=kind,
-            received_at=received,
-            forward_due=forward_due,
-            answer_due=answer_due,
+            kind=prepared.kind,
+            received_at=prepared.received,
+            forward_due=prepared.forward_due,
+            answer_due=prepared.answer_due,
             suggestion=None if suggestion is None else suggestion.to_dict(),
             model_version=None if suggestion is None else suggestion.model_version,
-            updated_at=received,
+            updated_at=prepared.received,
         )
         s.add(case)
         s.flush()
         sub = Submission(
             tracking_code=new_tracking_code(),
-            idempotency_key=idempotency_key,
-            request_hash=fingerprint,
+            idempotency_key=prepared.idempotency_key,
+            request_hash=prepared.fingerprint,
             case_id=case.id,
-            kind=kind,
-            submitter_type=new.submitter_type,
-            title_raw=new.title,
-            content_raw=new.content,
-            title=title,
-            content=content,
-            search_text=search_key(f"{title}\n{content}"),
-            province_raw=new.province,
-            province_code=province,
-            contact_name=new.contact_name,
-            contact_email=new.contact_email,
-            contact_phone=new.contact_phone,
-            contact_address=new.contact_address,
+            kind=prepared.kind,
+            submitter_type=prepared.new.submitter_type,
+            title_raw=prepared.new.title,
+            content_raw=prepared.new.content,
+            title=prepared.title,
+            content=prepared.content,
+            search_text=search_key(f"{prepared.title}\n{prepared.content}"),
+            province_raw=prepared.new.province,
+            province_code=prepared.province,
+            contact_name=prepared.new.contact_name,
+            contact_email=prepared.new.contact_email,
+            contact_phone=prepared.new.contact_phone,
+            contact_address=prepared.new.contact_address,
             embedding=None if suggestion is None or suggestion.embedding is None else to_bytes(suggestion.embedding),
-            forward_due=forward_due,
-            answer_due=answer_due,
-            created_at=received,
+            forward_due=prepared.forward_due,
+            answer_due=prepared.answer_due,
+            created_at=prepared.received,
         )
         s.add(sub)
         s.flush()
         after: dict[str, Any] = {
             "state": case.state,
-            "kind": kind,
+            "kind": prepared.kind,
             "submission_id": sub.id,
             "tracking_code": sub.tracking_code,
-            "forward_due": forward_due.isoformat(),
-            "answer_due": answer_due.isoformat(),
+            "forward_due": prepared.forward_due.isoformat(),
+            "answer_due": prepared.answer_due.isoformat(),
             "suggested_agencies": [] if suggestion is None else [a.code for a in suggestion.agencies],
             "suggested_scores": [] if suggestion is None else [a.score for a in suggestion.agencies],
             "moderation": None if suggestion is None else moderation_summary(suggestion.moderation),
@@ -269,14 +274,14 @@ def _store(
             case_id=case.id,
             after=after,
             model_version=case.model_version,
-            at=received,
+            at=prepared.received,
         )
         if campaigns is not None and suggestion is not None and suggestion.near_identical:
             from triage.cases.campaigns import group
 
             group(s, case, suggestion.near_identical, campaigns)
         if auto_route and suggestion is not None and suggestion.auto_routable:
-            _auto_route(s, case, suggestion, received)
+            _auto_route(s, case, suggestion, prepared.received)
         return _receipt(sub, replayed=False)
 
 

@@ -64,7 +64,7 @@ def agency_stats(
 
     def row(code: str | None) -> AgencyStats:
         if code not in rows:
-            name = UNROUTED if code is None else (registry.get(code).name if code in registry else code)
+            name = UNROUTED if code is None else registry.name_of(code, code)
             rows[code] = AgencyStats(code, name)
         return rows[code]
 

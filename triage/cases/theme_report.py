@@ -204,8 +204,7 @@ def load_period(session: Session, since: date, until: date) -> list[PeriodSubmis
 def _agency_name(code: str) -> str:
     from triage.nlp.agencies import default_registry  # the registry file is read only when themes are found
 
-    registry = default_registry()
-    return registry.get(code).name if code in registry else code
+    return default_registry().name_of(code, code)
 
 
 def _short(text: str, limit: int = EXAMPLE_CHARS) -> str:

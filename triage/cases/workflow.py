@@ -57,6 +57,7 @@ __all__ = [
     "SubmissionKind",
     "allowed_actions",
     "apply",
+    "check_allowed",
     "deadline_status",
     "forward_deadline",
     "is_terminal",
@@ -158,14 +159,11 @@ def is_terminal(state: CaseState | str) -> bool:
     return _coerce(CaseState, state, "case state") in TERMINAL_STATES
 
 
-def apply(
-    state: CaseState | str,
-    action: Action | str,
-    *,
-    reason: str | None = None,
-    target: str | None = None,
-) -> CaseState:
-    """The state after ``action``; refuses with the allowed actions listed, then checks required fields."""
+def check_allowed(state: CaseState | str, action: Action | str) -> CaseState:
+    """The state ``action`` leads to, or InvalidTransition naming the actions that are allowed.
+
+    Only the state table: a caller can refuse a move (409) before looking at its input (422).
+    """
     current = _coerce(CaseState, state, "case state")
     act = _coerce(Action, action, "action")
     nxt = TRANSITIONS.get((current, act))
@@ -176,6 +174,19 @@ def apply(
         else:
             detail = f"{current.name} is a terminal state, no actions are allowed"
         raise InvalidTransition(f"cannot {act.name} a case in state {current.name}: {detail}")
+    return nxt
+
+
+def apply(
+    state: CaseState | str,
+    action: Action | str,
+    *,
+    reason: str | None = None,
+    target: str | None = None,
+) -> CaseState:
+    """The state after ``action``; refuses with the allowed actions listed, then checks required fields."""
+    nxt = check_allowed(state, action)
+    act = _coerce(Action, action, "action")
     if act in REQUIRES_REASON and not (reason and reason.strip()):
         raise InvalidInput(f"{act.name} requires a reason")
     if act in REQUIRES_TARGET and not (target and target.strip()):

@@ -22,7 +22,7 @@ from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Literal, cast, get_args
+from typing import Any, Literal, cast, get_args, overload
 
 from triage.errors import NotFound
 
@@ -329,6 +329,18 @@ class AgencyRegistry:
             return self._by_code[code]
         except KeyError:
             raise NotFound(f"no agency with code {code!r}") from None
+
+    @overload
+    def name_of(self, code: str | None) -> str | None: ...
+    @overload
+    def name_of(self, code: str | None, default: str) -> str: ...
+    def name_of(self, code: str | None, default: str | None = None) -> str | None:
+        """Official name of the agency with this code, or ``default`` for no code or an unknown one.
+
+        Stored codes may outlive the registry (a merged province): pages show them, never fail.
+        """
+        agency = self._by_code.get(code) if code else None
+        return agency.name if agency is not None else default
 
     def resolve(self, name_or_alias: str) -> Agency:
         """The agency a name, old name, abbreviation or code refers to.

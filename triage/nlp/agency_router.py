@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sklearn.base import BaseEstimator
+from sklearn.base import BaseEstimator, clone
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.utils.validation import check_is_fitted
 
@@ -132,9 +132,9 @@ class AgencyRouter(BaseEstimator):
         self.supervised_: Router | None
         if texts is not None and labels is not None:
             codes = [registry.resolve(str(lbl)).code for lbl in labels]
-            self.supervised_ = (self.supervised or Router(embedder=self.embedder)).fit(
-                list(texts), codes, embeddings=embeddings
-            )
+            # A clone, as sklearn does: fitting must not retrain the Router the caller passed in.
+            unfitted = clone(self.supervised) if self.supervised is not None else Router(embedder=self.embedder)
+            self.supervised_ = unfitted.fit(list(texts), codes, embeddings=embeddings)
         else:
             self.supervised_ = self.supervised
         return self

@@ -12,7 +12,7 @@ import os
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, Self, runtime_checkable
 
 import numpy as np
 
@@ -61,7 +61,16 @@ def _check_texts(texts: Sequence[str]) -> list[str]:
     return out
 
 
-class SentenceEmbedder:
+class _Shared:
+    """sklearn's ``clone`` of an estimator holding an encoder shares the encoder instead of deep-copying
+    it: a loaded model (an ONNX session, a batching thread) is a read-only resource, not a learned parameter.
+    """
+
+    def __sklearn_clone__(self) -> Self:
+        return self
+
+
+class SentenceEmbedder(_Shared):
     """A sentence-transformers folder on torch (the fp32 reference path)."""
 
     def __init__(self, path: Path, *, threads: int = 0) -> None:
@@ -95,7 +104,7 @@ class SentenceEmbedder:
         return np.asarray(vecs, dtype=np.float32)
 
 
-class OnnxEmbedder:
+class OnnxEmbedder(_Shared):
     """The int8 ONNX Runtime graph (pooling and normalisation inside) plus a Rust tokenizer."""
 
     def __init__(self, path: Path, *, threads: int = 0, max_length: int = 512, spin: bool = True) -> None:
@@ -174,7 +183,7 @@ def cached_embedder(path: str | None, model_dir: str, backend: str = "onnx", thr
     return load_embedder(Path(path) if path else None, Path(model_dir), backend=backend, threads=threads)
 
 
-class BatchingEmbedder:
+class BatchingEmbedder(_Shared):
     """Coalesces concurrent ``encode`` calls from many threads into one batched model call.
 
     A service answers one submission per request; encoding them one at a time leaves the int8

@@ -1,32 +1,76 @@
 """Routing quality on a labelled slice: per-agency precision/recall/F1, top-k, calibration, thresholds.
 
-Used by retraining (to compare a challenger with the champion on the same frozen slice), by the
-benchmarks and by the auto-routing threshold. Plain numpy/scikit-learn, no tracking server here.
+The one home of these metrics: retraining (challenger vs champion on the same frozen slice, the
+auto-routing threshold), the clerks' uncertainty queue, the drift report and the benchmarks all
+call this module, so a figure in MLflow and one in ``benchmarks/results`` come from the same code.
+Plain numpy/scikit-learn/scipy, no tracking server here.
 """
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
+from scipy.spatial.distance import jensenshannon
+from sklearn.metrics import confusion_matrix, precision_recall_fscore_support, top_k_accuracy_score
 
 
 def expected_calibration_error(confidence: np.ndarray, correct: np.ndarray, bins: int = 10) -> float:
-    """ECE of the top-1 probability over equal-width bins: how far stated confidence is from accuracy."""
+    """ECE of the top-1 probability over equal-width bins: how far stated confidence is from accuracy.
+
+    Bins are [0, 1/b], (1/b, 2/b], ..., (1 - 1/b, 1]: right-closed, the first one also holding 0,
+    so every confidence lands in exactly one bin (one outside [0, 1] goes to the nearest end bin).
+    """
     conf = np.asarray(confidence, dtype=np.float64)
     hit = np.asarray(correct, dtype=np.float64)
     if conf.size == 0:
         return 0.0
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    which = np.clip(np.digitize(conf, edges[1:-1], right=True), 0, bins - 1)
     total = 0.0
-    for lo, hi in itertools.pairwise(np.linspace(0.0, 1.0, bins + 1)):
-        m = (conf > lo) & (conf <= hi) if lo > 0 else (conf >= lo) & (conf <= hi)
-        if m.any():
-            total += float(m.mean()) * abs(float(conf[m].mean()) - float(hit[m].mean()))
+    for b in np.unique(which):
+        m = which == b
+        total += float(m.mean()) * abs(float(conf[m].mean()) - float(hit[m].mean()))
     return total
+
+
+def top1_calibration_error(
+    proba: np.ndarray, classes: Sequence[Any] | np.ndarray, gold: Sequence[Any], bins: int = 10
+) -> float:
+    """ECE from a probability table: confidence is the top probability, correct if its class is gold."""
+    p = np.asarray(proba, dtype=np.float64)
+    correct = np.asarray([str(c) for c in classes])[p.argmax(axis=1)] == np.asarray([str(g) for g in gold])
+    return expected_calibration_error(p.max(axis=1), correct, bins)
+
+
+def top_k_accuracy(
+    scores: np.ndarray, classes: Sequence[Any] | np.ndarray, gold: Sequence[Any] | np.ndarray, k: int
+) -> float:
+    """Share of rows whose gold label is among the k highest-scoring columns.
+
+    A label may head several columns (a child body scored as its parent): a row counts when any of
+    them is in the top k, so its target is its best-scored gold column. A gold label that no column
+    carries is a miss. Scores need not be probabilities (SVM margins work).
+    """
+    if k < 1:
+        raise ValueError("k must be at least 1")
+    s = np.asarray(scores, dtype=np.float64)
+    cls = np.asarray([str(c) for c in classes])
+    gold_arr = np.asarray([str(g) for g in gold])
+    if len(gold_arr) == 0:
+        return 0.0
+    is_gold = cls[None, :] == gold_arr[:, None]
+    known = is_gold.any(axis=1)
+    if k >= len(cls) or not known.any():
+        return float(known.mean())  # all columns are in the top k (sklearn warns), or nothing can hit
+    target = np.where(is_gold, s, -np.inf).argmax(axis=1)[known]
+    if len(cls) == 2:  # k == 1; sklearn's two-class path thresholds one column instead of ranking
+        hits = float((s[known].argmax(axis=1) == target).sum())
+    else:
+        hits = top_k_accuracy_score(target, s[known], k=k, labels=np.arange(len(cls)), normalize=False)
+    return hits / len(gold_arr)
 
 
 @dataclass(frozen=True)
@@ -98,8 +142,7 @@ def routing_metrics(
     if len(gold_arr) == 0:
         return {"n": 0}
     pred = cls[proba.argmax(axis=1)]
-    order = np.argsort(-proba, axis=1, kind="stable")[:, :k]
-    topk = float(np.mean([g in set(cls[row]) for row, g in zip(order, gold_arr, strict=True)]))
+    topk = top_k_accuracy(proba, cls, gold_arr, k)
     labels = sorted(set(gold_arr))
     p, r, f, s = precision_recall_fscore_support(gold_arr, pred, labels=labels, zero_division=0)
     per = {
@@ -131,27 +174,24 @@ def routing_metrics(
 
 
 def margin_and_entropy(proba: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Top-1 minus top-2 probability (small = torn between two) and normalised entropy (1 = no idea)."""
+    """Per row: top-1 minus top-2 probability (small = torn between two) and entropy over log(n_columns)
+    (1 = no idea). Rows should be distributions; 0 log 0 counts as 0."""
     p = np.asarray(proba, dtype=np.float64)
     if p.ndim != 2 or p.shape[1] == 0:
         return np.zeros(len(p)), np.zeros(len(p))
     top = np.sort(p, axis=1)[:, ::-1]
     margin = top[:, 0] - (top[:, 1] if p.shape[1] > 1 else 0.0)
-    safe = np.clip(p, 1e-12, 1.0)
-    entropy = -(p * np.log(safe)).sum(axis=1) / np.log(max(p.shape[1], 2))
+    plogp = np.where(p > 0, p * np.log(np.where(p > 0, p, 1.0)), 0.0)
+    entropy = -plogp.sum(axis=1) / np.log(max(p.shape[1], 2))
     return margin, entropy
 
 
 def js_divergence(p: np.ndarray, q: np.ndarray) -> float:
-    """Jensen-Shannon divergence in bits (0 = same distribution, 1 = disjoint)."""
-    a, b = _distribution(p), _distribution(q)
-    m = (a + b) / 2
+    """Jensen-Shannon divergence in bits (0 = same distribution, 1 = disjoint).
 
-    def kl(x: np.ndarray, y: np.ndarray) -> float:
-        nz = x > 0
-        return float((x[nz] * np.log2(x[nz] / y[nz])).sum())
-
-    return 0.5 * kl(a, m) + 0.5 * kl(b, m)
+    scipy's ``jensenshannon`` is the distance, the square root of the divergence.
+    """
+    return float(jensenshannon(_distribution(p), _distribution(q), base=2) ** 2)
 
 
 def population_stability_index(expected: np.ndarray, actual: np.ndarray, eps: float = 1e-4) -> float:

@@ -2,8 +2,10 @@
 
 Features are three blocks stacked side by side: TF-IDF over segmented Vietnamese words (1-2
 grams), TF-IDF over character n-grams (robust to typos, teencode and missing diacritics) and the
-sentence embedding (meaning beyond shared words). A linear SVM scores them and a sigmoid
-calibration turns scores into probabilities that mean something, so a threshold can abstain.
+sentence embedding (meaning beyond shared words). A linear SVM scores them and a temperature
+calibration (one temperature for all classes, fitted on held-out folds; ``calibration="sigmoid"``
+or ``"isotonic"`` uses scikit-learn's instead) turns scores into probabilities that mean something,
+so a threshold can abstain.
 """
 
 from __future__ import annotations

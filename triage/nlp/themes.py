@@ -112,16 +112,10 @@ class EmergingTheme:
 
 def benjamini_hochberg(p_values: Sequence[float] | np.ndarray) -> np.ndarray:
     """False-discovery-rate adjusted p-values (q-values), same order as given."""
-    p = np.asarray(p_values, dtype=float)
-    n = len(p)
-    if n == 0:
-        return p
-    order = np.argsort(p)
-    ranked = p[order] * n / np.arange(1, n + 1)
-    q = np.minimum.accumulate(ranked[::-1])[::-1]
-    out = np.empty(n)
-    out[order] = np.minimum(q, 1.0)
-    return out
+    # Lazy like emerging_scores: scipy.stats costs start-up time and only the emerging test needs it.
+    from scipy.stats import false_discovery_control
+
+    return np.asarray(false_discovery_control(np.asarray(p_values, dtype=float), method="bh"), dtype=float)
 
 
 def emerging_scores(
@@ -404,7 +398,13 @@ class ThemeModel:
 
         Weeks run from the first week with a submission (or ``weeks`` before ``until``) to the
         week of ``until`` (default: the last submission's week); empty weeks count zero.
+        A query: it changes nothing on the model.
         """
+        axis, counts, _ = self._weekly(until, weeks)
+        return axis, counts
+
+    def _weekly(self, until: date | None, weeks: int | None) -> tuple[list[date], np.ndarray, np.ndarray]:
+        """Week axis, members per theme per week, and all submissions per week (outliers included)."""
         self._check()
         if self.weeks_of_ is None:
             raise InvalidInput("fit was given no timestamps: no counts over time")
@@ -415,14 +415,14 @@ class ThemeModel:
             raise InvalidInput("the period ends before its first submission")
         axis = [first + timedelta(weeks=i) for i in range(n_weeks)]
         counts = np.zeros((len(self.themes_), n_weeks), dtype=int)
-        self.totals_by_week_ = np.zeros(n_weeks, dtype=int)
+        totals = np.zeros(n_weeks, dtype=int)
         for label, wk in zip(self.labels_, self.weeks_of_, strict=True):
             col = (wk - first).days // 7
             if 0 <= col < n_weeks:
-                self.totals_by_week_[col] += 1
+                totals[col] += 1
                 if label != OUTLIER:
                     counts[label, col] += 1
-        return axis, counts
+        return axis, counts, totals
 
     def emerging(
         self,
@@ -442,14 +442,13 @@ class ThemeModel:
         """
         if window < 1:
             raise InvalidInput("window must be at least one week")
-        axis, counts = self.themes_over_time(until=until)
+        axis, counts, totals = self._weekly(until, None)
         n_weeks = len(axis)
         if n_weeks <= window:
             raise InvalidInput(f"the data spans {n_weeks} week(s): need more than the {window}-week window")
         start = 0 if baseline is None else max(0, n_weeks - window - baseline)
         recent = counts[:, n_weeks - window :].sum(axis=1)
         base = counts[:, start : n_weeks - window].sum(axis=1)
-        totals = self.totals_by_week_
         result = emerging_scores(
             recent,
             base,

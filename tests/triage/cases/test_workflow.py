@@ -21,6 +21,7 @@ from triage.cases.workflow import (
     DeadlinePolicy,
     allowed_actions,
     apply,
+    check_allowed,
     deadline_status,
     forward_deadline,
     is_terminal,
@@ -218,6 +219,23 @@ def test_other_required_fields() -> None:
 def test_transition_is_checked_before_required_fields() -> None:
     with pytest.raises(InvalidTransition):
         apply(CaseState.RESPONDED, Action.REJECT)  # no reason, but the action itself is not allowed
+
+
+def test_check_allowed_is_the_table_without_the_input_checks() -> None:
+    for state, action in itertools.product(CaseState, Action):
+        if (state, action) in TRANSITIONS:
+            assert check_allowed(state, action) is TRANSITIONS[(state, action)]
+        else:
+            with pytest.raises(InvalidTransition) as refused:
+                check_allowed(state, action)
+            with pytest.raises(InvalidTransition) as applied:
+                apply(state, action, **FULL)
+            assert str(refused.value) == str(applied.value)
+    # A move that needs a reason or a target is allowed before either is known.
+    assert check_allowed(CaseState.NEW, Action.REJECT) is CaseState.REJECTED
+    assert check_allowed("new", "mark_duplicate") is CaseState.DUPLICATE
+    with pytest.raises(InvalidInput, match="unknown action"):
+        check_allowed(CaseState.NEW, "approve")
 
 
 def test_strings_are_accepted_and_unknown_names_refused() -> None:

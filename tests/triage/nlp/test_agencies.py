@@ -288,6 +288,13 @@ def test_resolve_garbage_raises_not_found(registry: AgencyRegistry) -> None:
         registry.get("NOPE")
 
 
+def test_name_of_falls_back_instead_of_raising(registry: AgencyRegistry) -> None:
+    assert registry.name_of("BTC") == "Bộ Tài chính" == registry.name_of("BTC", "BTC")
+    assert registry.name_of("NOPE") is None and registry.name_of(None) is None and registry.name_of("") is None
+    assert registry.name_of("NOPE", "NOPE") == "NOPE"  # a stored code the registry no longer has
+    assert registry.name_of(None, "—") == "—"
+
+
 def test_bhxh_sits_under_the_ministry_of_finance(registry: AgencyRegistry) -> None:
     bhxh = registry.resolve("Bảo hiểm xã hội Việt Nam")
     assert bhxh.kind == "agency_under_ministry"

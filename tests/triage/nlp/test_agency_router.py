@@ -10,6 +10,7 @@ import pytest
 
 from tests.conftest import read_rows
 from triage.nlp.agency_router import AgencyRouter, ColdStartRouter
+from triage.nlp.router import Router
 from triage.nlp.text import normalize
 
 
@@ -63,6 +64,19 @@ def test_labels_improve_on_cold_start(embedder: Any, shared_data: Path) -> None:
 
     assert top1(trained) > top1(cold) + 0.15
     assert top1(cold) > 0.25  # 20 central bodies: chance is 0.05
+
+
+def test_fit_trains_a_clone_of_the_given_router(embedder: Any, shared_data: Path) -> None:
+    rows = read_rows(shared_data / "zalo_legal" / "agency_train.jsonl", 150)
+    given = Router(embedder=embedder, C=1.0, embedding_weight=1.0)
+    router = AgencyRouter(embedder=embedder, supervised=given).fit(
+        [normalize(r["text"]) for r in rows], [r["agency"] for r in rows]
+    )
+    assert not hasattr(given, "classes_")  # the caller's estimator is not fitted behind its back
+    fitted = router.supervised_
+    assert fitted is not None and fitted is not given and (fitted.C, fitted.embedding_weight) == (1.0, 1.0)
+    assert fitted.embedder is embedder  # the encoder is shared, not deep-copied
+    assert len(fitted.classes_) >= 2 and set(fitted.classes_) <= set(router.classes_)
 
 
 def test_explicit_mention_helps(embedder: Any) -> None:

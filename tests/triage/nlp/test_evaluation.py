@@ -13,6 +13,8 @@ from triage.nlp.evaluation import (
     population_stability_index,
     precision_threshold,
     routing_metrics,
+    top1_calibration_error,
+    top_k_accuracy,
 )
 
 
@@ -45,6 +47,31 @@ def test_routing_metrics_per_agency_and_topk() -> None:
 def test_ece_of_perfectly_calibrated_bins_is_zero() -> None:
     assert expected_calibration_error(np.array([0.75] * 4), np.array([1, 1, 1, 0])) == pytest.approx(0.0)
     assert expected_calibration_error(np.array([0.9, 0.9]), np.array([0, 0])) == pytest.approx(0.9)
+
+
+def test_ece_bins_are_right_closed_and_the_first_holds_zero() -> None:
+    # 0.1 belongs to the first bin with 0.0: (0.05 - 0.5) weighs 2/4; 0.2 and 1.0 are perfectly calibrated.
+    conf = np.array([0.0, 0.1, 0.2, 1.0])
+    assert expected_calibration_error(conf, np.array([1, 0, 0, 1])) == pytest.approx(0.5 * 0.45 + 0.25 * 0.2)
+    proba = np.array([[0.9, 0.1], [0.2, 0.8]])
+    assert top1_calibration_error(proba, ["a", "b"], ["a", "a"]) == pytest.approx(0.5 * 0.1 + 0.5 * 0.8)
+
+
+def test_top_k_accuracy_ranks_columns_and_misses_unknown_labels() -> None:
+    classes = ["B", "A", "C", "D"]  # not sorted: sklearn's order is handled inside
+    scores = np.array([[0.1, 0.5, 0.3, 0.1], [0.4, 0.1, 0.2, 0.3], [0.1, 0.2, 0.3, 0.4]])
+    gold = ["C", "C", "Z"]
+    assert top_k_accuracy(scores, classes, gold, 1) == 0.0
+    assert top_k_accuracy(scores, classes, gold, 2) == pytest.approx(1 / 3)
+    assert top_k_accuracy(scores, classes, gold, 3) == pytest.approx(2 / 3)
+    assert top_k_accuracy(scores, classes, gold, 4) == pytest.approx(2 / 3)  # "Z" is no column
+    # A label heading two columns (a child body counted as its parent) hits through either.
+    assert top_k_accuracy(scores, ["P", "X", "P", "Y"], ["P", "P", "P"], 1) == pytest.approx(1 / 3)
+    assert top_k_accuracy(scores, ["P", "X", "P", "Y"], ["P", "P", "P"], 2) == 1.0
+    # Two columns and margins, not probabilities.
+    assert top_k_accuracy(np.array([[-1.0, 1.0], [2.0, -2.0]]), ["n", "y"], ["y", "y"], 1) == 0.5
+    with pytest.raises(ValueError):
+        top_k_accuracy(scores, classes, gold, 0)
 
 
 def test_uncertainty_measures() -> None:

@@ -92,7 +92,7 @@ def test_tfidf_only_and_long_tail_labels() -> None:
     labels = ["road", "road", "road", "tax", "tax", "tax", "power"]  # "power" seen once
     r = Router().fit(texts, labels)
     assert r.rare_classes_ == ["power"]
-    assert r.predict(["mất điện cả ngày"])[0] in {"power", "road", "tax"}
+    assert r.predict(["mất điện cả ngày"])[0] == "power"  # a label seen once is still predicted
     assert set(r.classes_) == {"power", "road", "tax"}
 
 

@@ -150,6 +150,26 @@ def test_emerging_scores_follow_shares_not_volume() -> None:
         emerging_scores(np.array([1]), np.array([1]), recent_total=0, baseline_total=5)
 
 
+def test_themes_over_time_is_a_query_and_emerging_does_not_lean_on_it() -> None:
+    rng = np.random.default_rng(0)
+    centers = rng.normal(size=(2, 16))
+    emb = np.concatenate([c + 0.05 * rng.normal(size=(30, 16)) for c in centers]).astype(np.float32)
+    texts = ["Đường ngập nước sau mưa lớn"] * 30 + ["Thủ tục cấp phép xây dựng kéo dài"] * 30
+    days = [START + timedelta(days=int(d)) for d in rng.integers(0, 42, size=60)]
+    model = ThemeModel(n_themes=2, random_state=0, segmenter=str.split).fit(texts, embeddings=emb, timestamps=days)
+    learned = set(vars(model))
+    weeks, counts = model.themes_over_time(until=START + timedelta(weeks=1), weeks=2)
+    assert set(vars(model)) == learned  # answering a query sets no attribute
+    assert weeks == [START, START + timedelta(weeks=1)] and counts.sum() == sum(
+        d < START + timedelta(weeks=2) for d in days
+    )
+    ranked = model.emerging(window=2)
+    assert set(vars(model)) == learned
+    assert model.themes_over_time(until=START, weeks=1)[1].shape == (2, 1)
+    assert model.emerging(window=2) == ranked  # whatever was asked in between
+    assert sum(e.recent + e.baseline for e in ranked) == 60
+
+
 def test_systemic_when_several_agencies_hold_a_share() -> None:
     rng = np.random.default_rng(0)
     centers = rng.normal(size=(2, 16))
