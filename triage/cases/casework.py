@@ -31,6 +31,7 @@ from triage.cases.workflow import (
 )
 from triage.errors import Conflict, InvalidInput, InvalidTransition, NotFound
 from triage.nlp.agencies import AgencyRegistry, default_registry
+from triage.nlp.moderation import DECISIONS, decided
 from triage.nlp.text import mask_pii
 from triage.store.repositories import CaseFilter, Cases, Submissions, Users
 from triage.store.tables import Assignment, Case, Response, ReviewedLabel, Submission, utcnow
@@ -354,8 +355,6 @@ class Casework:
         ``moderation`` next to the model's scores, and the event keeps the flag before and after.
         Refused (409) while the case has no suggestion yet: the periodic re-triage fills it first.
         """
-        from triage.nlp.moderation import DECISIONS, decided
-
         case = self.case(case_id, for_update=True)
         self.who.require("moderate")
         if decision not in DECISIONS:

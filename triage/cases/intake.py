@@ -22,13 +22,23 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.exc import IntegrityError
 
 from triage.cases import audit
+from triage.cases.campaigns import group
+from triage.cases.casework import snapshot
 from triage.cases.pipeline import Pipeline, SubmissionText, Suggestion
-from triage.cases.workflow import CaseState, DeadlinePolicy, forward_deadline, response_deadline, validate_kind
+from triage.cases.workflow import (
+    Action,
+    CaseState,
+    DeadlinePolicy,
+    apply,
+    forward_deadline,
+    response_deadline,
+    validate_kind,
+)
 from triage.errors import IdempotencyKeyReused, InvalidInput, NotFound
 from triage.nlp.agencies import default_registry
 from triage.nlp.text import normalize
 from triage.store.db import Database
-from triage.store.repositories import Submissions, search_key
+from triage.store.repositories import Cases, Submissions, search_key
 from triage.store.tables import Case, Submission, utcnow
 from triage.store.vectors import to_bytes
 
@@ -277,8 +287,6 @@ def _store(
             at=prepared.received,
         )
         if campaigns is not None and suggestion is not None and suggestion.near_identical:
-            from triage.cases.campaigns import group
-
             group(s, case, suggestion.near_identical, campaigns)
         if auto_route and suggestion is not None and suggestion.auto_routable:
             _auto_route(s, case, suggestion, prepared.received)
@@ -287,9 +295,6 @@ def _store(
 
 def _auto_route(s: Any, case: Case, suggestion: Suggestion, at: datetime) -> None:
     """NEW -> TRIAGED to the top agency through the workflow table, audited as the system's decision."""
-    from triage.cases.casework import snapshot
-    from triage.cases.workflow import Action, apply
-
     before = snapshot(case)
     top = suggestion.agencies[0]
     case.state = apply(case.state, Action.TRIAGE).value
@@ -309,8 +314,6 @@ def _auto_route(s: Any, case: Case, suggestion: Suggestion, at: datetime) -> Non
 
 def retriage_missing(db: Database, pipeline: Pipeline, *, limit: int = 50) -> int:
     """Suggest routes for NEW cases whose triage failed at intake; returns how many were completed."""
-    from triage.store.repositories import Cases
-
     with db.read() as s:
         todo = [(c.id, c.kind, c.received_at) for c in Cases(s).without_suggestion(limit)]
         first = {cid: Submissions(s).of_case(cid)[0] for cid, _, _ in todo}

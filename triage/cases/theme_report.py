@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from triage.cases.calendar import local_tz, to_local_date
 from triage.errors import InvalidInput
+from triage.nlp.agencies import default_registry
 from triage.nlp.embed import Embedder  # a Protocol: no model is loaded
 from triage.nlp.text import mask_pii
 from triage.nlp.themes import EmergingTheme, Theme, ThemeModel, week_start
@@ -202,8 +203,6 @@ def load_period(session: Session, since: date, until: date) -> list[PeriodSubmis
 
 
 def _agency_name(code: str) -> str:
-    from triage.nlp.agencies import default_registry  # the registry file is read only when themes are found
-
     return default_registry().name_of(code, code)
 
 

@@ -35,14 +35,12 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Literal, TypeVar, cast, get_args
+from typing import Literal, TypeVar, cast, get_args
 
 from triage.cases.calendar import WorkingCalendar, default_calendar, to_local_date
+from triage.config import Settings, get_settings
 from triage.errors import InvalidInput, InvalidTransition
 from triage.store.tables import CaseState
-
-if TYPE_CHECKING:
-    from triage.config import Settings
 
 __all__ = [
     "KINDS",
@@ -259,8 +257,6 @@ def _policy(policy: DeadlinePolicy | None) -> DeadlinePolicy:
     """The given policy, else the one configured in the environment (read at call time, not import time)."""
     if policy is not None:
         return policy
-    from triage.config import get_settings
-
     return DeadlinePolicy.from_settings(get_settings())
 
 

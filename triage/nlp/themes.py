@@ -30,17 +30,20 @@ from __future__ import annotations
 
 import math
 import re
+import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from functools import lru_cache
 from importlib import resources
+from itertools import combinations
 from typing import Any
 
 import numpy as np
 
 from triage.errors import InvalidInput, NotFitted
+from triage.nlp.text import segment
 
 __all__ = [
     "EmergingTheme",
@@ -135,7 +138,7 @@ def emerging_scores(
     p-value is P(X >= recent). The growth bound comes from the Clopper-Pearson lower bound of the
     binomial proportion, turned back into a ratio of shares.
     """
-    from scipy.stats import beta, binom
+    from scipy.stats import beta, binom  # deferred: SciPy loads only when emerging themes are tested
 
     recent = np.asarray(recent, dtype=int)
     baseline = np.asarray(baseline, dtype=int)
@@ -172,8 +175,6 @@ def emerging_scores(
 
 
 def _default_segmenter(text: str) -> list[str]:
-    from triage.nlp.text import segment
-
     return segment(text)
 
 
@@ -236,6 +237,7 @@ class ThemeModel:
 
         The part that scales with n: the benchmark times it alone on 100,000 texts.
         """
+        # Deferred: scikit-learn (~1.5 s) loads only when themes are fitted, not when reports are read.
         from sklearn.cluster import AgglomerativeClustering, MiniBatchKMeans
         from sklearn.decomposition import PCA
 
@@ -471,10 +473,7 @@ def stability(embeddings: np.ndarray, seeds: Sequence[int] = (0, 1, 2), **params
 
     Outliers count as one more group; 1.0 = identical partitions, 0 = chance agreement.
     """
-    import time
-    from itertools import combinations
-
-    from sklearn.metrics import adjusted_rand_score
+    from sklearn.metrics import adjusted_rand_score  # deferred: see ThemeModel.fit
 
     runs, seconds = [], []
     for s in seeds:
