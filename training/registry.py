@@ -19,6 +19,7 @@ from typing import Any
 
 from triage.config import Settings
 from triage.errors import Conflict, NotFound
+from triage.nlp.manifest import is_model_folder
 
 log = logging.getLogger("training.registry")
 CHAMPION = "champion"
@@ -231,22 +232,26 @@ class ModelRegistry:
         return {**overall, "per_agency": dict(sorted(per.items()))}
 
     def download(self, info: VersionInfo, cache: Path | None = None) -> Path:
-        """The version's bundle folder on local disk (downloaded once into a cache, atomically)."""
+        """The version's bundle folder on local disk (downloaded once into a cache, atomically).
+
+        Open it with ``triage.nlp.artifacts.load``: versions registered before the manifest protocol
+        (``bundle.json``) are read there too.
+        """
         import mlflow
 
         root = Path(cache or Path(self.settings.data_dir) / "models" / "registry" / self.name)
         target = root / f"v{info.version}"
-        if (target / "bundle.json").exists():
+        if is_model_folder(target):
             return target
         root.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=root) as tmp:
             got = Path(mlflow.artifacts.download_artifacts(artifact_uri=info.source, dst_path=tmp))
-            if not (got / "bundle.json").exists():
+            if not is_model_folder(got):
                 raise NotFound(f"version {info.version} of {self.name} holds no routing bundle at {info.source}")
             try:
                 got.rename(target)
             except OSError:  # another process downloaded it first
-                if not (target / "bundle.json").exists():
+                if not is_model_folder(target):
                     shutil.rmtree(target, ignore_errors=True)
                     raise
         return target

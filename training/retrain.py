@@ -24,9 +24,11 @@ from training.registry import ModelRegistry, VersionInfo
 from triage.config import Settings
 from triage.errors import InvalidInput
 from triage.nlp.agency_router import AgencyRouter, ColdStartRouter
+from triage.nlp.artifacts import load
 from triage.nlp.embed import Embedder
 from triage.nlp.evaluation import precision_threshold, routing_metrics, top1_calibration_error
-from triage.nlp.model_bundle import load_bundle, write_card
+from triage.nlp.manifest import BUNDLE
+from triage.nlp.model_bundle import Bundle, save_bundle
 from triage.nlp.router import Router, _margins, softmax
 from triage.store.db import Database
 
@@ -210,8 +212,12 @@ def retrain(
     champ: VersionInfo | None = registry.champion()
     champ_metrics: dict[str, Any] | None = None
     if champ is not None:
-        bundle = load_bundle(
-            registry.download(champ), embedder=embedder, cold_start_weight=settings.cold_start_weight, cold_start=cold
+        bundle: Bundle = load(
+            registry.download(champ),
+            kinds=(BUNDLE,),
+            embedder=embedder,
+            cold_start_weight=settings.cold_start_weight,
+            cold_start=cold,
         )
         cp = bundle.agency_router.predict_proba(eval_texts, emb_eval)
         champ_metrics = routing_metrics(cp, bundle.agency_router.classes_, eval_codes)
@@ -239,9 +245,6 @@ def retrain(
     }
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "bundle"
-        supervised.save(folder / "agency", metrics={k: metrics[k] for k in ("top1", "top3", "macro_f1", "ece")})
-        if field_router is not None:
-            field_router.save(folder / "field")
         card = {
             "created_by": created_by,
             "dataset": ds.summary(),
@@ -251,7 +254,9 @@ def retrain(
             "encoder": embedder.model_id,
             "cold_start_weight": settings.cold_start_weight,
         }
-        write_card(folder, card)
+        save_bundle(
+            folder, supervised, field_router, card, metrics={k: metrics[k] for k in ("top1", "top3", "macro_f1", "ece")}
+        )
         (Path(tmp) / "confusion_matrix.json").write_text(json.dumps(metrics["confusion"], ensure_ascii=False))
         gate: dict[str, Any] = {
             "promoted": decision.promoted,

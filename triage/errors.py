@@ -17,6 +17,14 @@ class ModelMissing(TriageError):
     """A model folder is absent; the message says which command builds it (maps to 503)."""
 
 
+class ModelIncompatible(ModelMissing):
+    """A model folder is there but unusable: older format, other kind, parts that disagree (maps to 503).
+
+    A subclass of ``ModelMissing`` because the service is in the same state (no usable model) and
+    the remedy is the same: the message names the command that rebuilds it.
+    """
+
+
 class NotFitted(TriageError):
     """An estimator was used before fit()."""
 

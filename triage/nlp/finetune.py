@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from triage.errors import InvalidInput, ModelMissing
+from triage.nlp.manifest import ENCODER, write_manifest
 from triage.nlp.router import data_hash
 
 HEAD_FILE = "head.npz"
@@ -237,7 +238,7 @@ def finetune_encoder(
         "versions": {"torch": torch.__version__, "transformers": transformers.__version__},
     }
     manifest["onnx"] = export_onnx(tmp)
-    (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False))
+    write_manifest(tmp, ENCODER, manifest)
     shutil.rmtree(out, ignore_errors=True)
     tmp.rename(out)
     return out

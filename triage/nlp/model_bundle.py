@@ -2,26 +2,26 @@
 
 Layout (what retraining writes and the model registry stores)::
 
-    agency/      Router.save folder (supervised agency router, codes as labels)
-    field/       Router.save folder, only when reviewed labels carried fields
-    bundle.json  version label, auto-routing threshold, evaluation summary
+    agency/        Router.save folder (supervised agency router, codes as labels)
+    field/         Router.save folder, only when reviewed labels carried fields
+    manifest.json  kind "bundle", format, and the card: version label, auto-routing threshold, evaluation
 
-The service loads a bundle into ``Pipeline.swap_models``; nothing here knows about MLflow.
+Bundles registered before the manifest protocol carry ``bundle.json`` instead; ``triage.nlp.manifest``
+reads those. The service loads a bundle into ``Pipeline.swap_models``; nothing here knows about MLflow.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from triage.errors import ModelMissing
 from triage.nlp.agency_router import AgencyRouter, ColdStartRouter
 from triage.nlp.embed import Embedder
+from triage.nlp.manifest import BUNDLE, read_manifest, versions, write_manifest
 from triage.nlp.router import Router
 
-CARD = "bundle.json"
+AGENCY, FIELD = "agency", "field"
 
 
 @dataclass(frozen=True)
@@ -35,16 +35,21 @@ class Bundle:
     card: dict[str, Any]
 
 
-def write_card(folder: Path, card: dict[str, Any]) -> None:
-    (Path(folder) / CARD).write_text(json.dumps(card, indent=2, ensure_ascii=False, default=str))
-
-
-def read_card(folder: Path) -> dict[str, Any]:
-    path = Path(folder) / CARD
-    if not path.exists():
-        raise ModelMissing(f"{folder} is not a routing bundle (no {CARD})")
-    card: dict[str, Any] = json.loads(path.read_text())
-    return card
+def save_bundle(
+    folder: Path,
+    supervised: Router,
+    field: Router | None,
+    card: dict[str, Any],
+    *,
+    metrics: dict[str, Any] | None = None,
+) -> Path:
+    """Write ``agency/`` (with ``metrics`` in its manifest), ``field/`` when given, and the card as the manifest."""
+    folder = Path(folder)
+    supervised.save(folder / AGENCY, metrics=metrics)
+    if field is not None:
+        field.save(folder / FIELD)
+    write_manifest(folder, BUNDLE, {**card, "versions": versions()})
+    return folder
 
 
 def load_bundle(
@@ -57,12 +62,12 @@ def load_bundle(
 ) -> Bundle:
     """Load a bundle folder; ``label`` (e.g. the registry version) overrides the card's own."""
     folder = Path(folder)
-    card = read_card(folder)
-    supervised = Router.load(folder / "agency", embedder=embedder)
+    card = read_manifest(folder, BUNDLE)
+    supervised = Router.load(folder / AGENCY, embedder=embedder)
     agency = AgencyRouter(
         embedder=embedder, supervised=supervised, cold_start=cold_start, cold_start_weight=cold_start_weight
     ).fit()
-    field = Router.load(folder / "field", embedder=embedder) if (folder / "field").exists() else None
+    field = Router.load(folder / FIELD, embedder=embedder) if (folder / FIELD).exists() else None
     threshold = (card.get("auto_route") or {}).get("threshold")
     return Bundle(
         agency_router=agency,

@@ -10,7 +10,6 @@ is hidden or deleted automatically, and the clerk's confirm / dismiss decision i
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from collections.abc import Sequence
@@ -21,7 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from triage.errors import InvalidInput, ModelMissing, NotFitted
+from triage.errors import InvalidInput, NotFitted
+from triage.nlp.manifest import MANIFEST, MODERATOR, read_manifest, versions, write_manifest
 from triage.nlp.router import Router
 
 if TYPE_CHECKING:
@@ -30,7 +30,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-MANIFEST = "manifest.json"
 ABUSE_LABELS: tuple[str, ...] = ("clean", "offensive", "hate")
 ABUSIVE: tuple[str, ...] = ("offensive", "hate")
 SPAM_LABELS: tuple[str, ...] = ("0", "1")
@@ -177,18 +176,17 @@ class Moderator:
         folder = Path(folder)
         abuse.save(folder / "abuse")
         spam.save(folder / "spam")
-        manifest = {
-            "kind": "moderator",
+        fields = {
             "version": self.version,
-            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "abuse_threshold": self.abuse_threshold,
             "spam_threshold": self.spam_threshold,
             "use_embeddings": self.use_embeddings,
             "abuse_classes": [str(c) for c in abuse.classes_],
             "n_train": {"abuse": abuse.n_train_, "spam": spam.n_train_},
             "metrics": metrics or {},
+            "versions": versions(),
         }
-        (folder / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False, default=str))
+        write_manifest(folder, MODERATOR, fields)
         return folder
 
     @classmethod
@@ -203,11 +201,7 @@ class Moderator:
         """A saved moderator; thresholds given here override the saved ones (settings win)."""
         folder = Path(folder)
         path = folder / MANIFEST
-        if not path.exists():
-            raise ModelMissing(f"no moderator at {folder}; train one with `triage moderation train`")
-        manifest = json.loads(path.read_text())
-        if manifest.get("kind") != "moderator":
-            raise ModelMissing(f"{path} does not describe a moderator")
+        manifest = read_manifest(folder, MODERATOR)
         mod = cls(
             embedder=embedder,
             use_embeddings=bool(manifest.get("use_embeddings")),

@@ -12,30 +12,26 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-import json
 import os
-import platform
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import joblib
 import numpy as np
 import scipy.sparse as sp
-import sklearn
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.svm import LinearSVC
 from sklearn.utils.validation import check_is_fitted
 
-from triage.errors import InvalidInput, ModelMissing, NotFitted
+from triage.errors import InvalidInput, ModelIncompatible, ModelMissing, NotFitted
 from triage.nlp.embed import Embedder
+from triage.nlp.manifest import ROUTER, read_manifest, versions, write_manifest
 from triage.nlp.text import segment_joined
 
-MANIFEST = "manifest.json"
 ESTIMATOR_FILE = "router.joblib"
 
 
@@ -229,10 +225,8 @@ class Router(LabelRanker, ClassifierMixin, BaseEstimator):
                 raise ModelMissing("this router was trained with embeddings: give it an embedder")
             if emb.shape[1] != self.embedding_dim_:
                 raise InvalidInput(f"embedding dimension {emb.shape[1]} != trained {self.embedding_dim_}")
-            # New routers weigh the embedding inside the model (BlockScaledSVC, so the search can
-            # try weights on one matrix); routers saved before that scaled it here.
-            scale = 1.0 if getattr(self, "scaled_in_model_", False) else self._weights()[0]
-            blocks.append(sp.csr_matrix(emb * scale))
+            # Unscaled: the model weighs the embedding (BlockScaledSVC), so the search tries weights on one matrix.
+            blocks.append(sp.csr_matrix(emb))
         if not blocks:
             raise InvalidInput("no feature block enabled")
         return sp.hstack(blocks, format="csr", dtype=np.float32)
@@ -247,7 +241,6 @@ class Router(LabelRanker, ClassifierMixin, BaseEstimator):
         if len(classes) < 2:
             raise InvalidInput("need at least two distinct labels to train a router")
         weights = self._weights()
-        self.scaled_in_model_ = True
         emb = self._embed(items, embeddings)
         X = self._features(items, emb, fit=True)
         # Calibration is cross-fitted: every class needs one example per fold. Real label sets have
@@ -331,7 +324,7 @@ class Router(LabelRanker, ClassifierMixin, BaseEstimator):
 
     # ---- persistence ----------------------------------------------------------------------
     def save(self, folder: Path, *, metrics: dict[str, Any] | None = None) -> Path:
-        """Write the fitted estimator (without the embedder) and a manifest to ``folder``."""
+        """Write the fitted estimator (without the embedder) and a manifest (kind "router") to ``folder``."""
         self._check()
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
@@ -340,45 +333,40 @@ class Router(LabelRanker, ClassifierMixin, BaseEstimator):
             joblib.dump(self, folder / ESTIMATOR_FILE, compress=3)
         finally:
             self.embedder = embedder
-        manifest = {
-            "kind": "router",
-            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        fields = {
             "classes": [str(c) for c in self.classes_],
             "n_train": self.n_train_,
             "data_hash": self.data_hash_,
             "embedder_id": self.embedder_id_,
             "embedding_dim": self.embedding_dim_,
             "rare_classes": self.rare_classes_,
-            "chosen_C": getattr(self, "C_", self.C),  # routers saved before the C search lack C_
-            "C_out_of_fold_log_loss": {str(c): v for c, v in getattr(self, "c_log_loss_", {}).items()},
-            "chosen_embedding_weight": getattr(self, "embedding_weight_", self.embedding_weight),
-            "search_out_of_fold_log_loss": getattr(self, "search_log_loss_", {}),
+            "chosen_C": self.C_,
+            "C_out_of_fold_log_loss": {str(c): v for c, v in self.c_log_loss_.items()},
+            "chosen_embedding_weight": self.embedding_weight_,
+            "search_out_of_fold_log_loss": self.search_log_loss_,
             "params": {k: v for k, v in self.get_params().items() if k != "embedder"},
             "metrics": metrics or {},
-            "versions": {
-                "python": platform.python_version(),
-                "scikit-learn": sklearn.__version__,
-                "numpy": np.__version__,
-            },
+            "versions": versions(),
         }
-        (folder / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False, default=str))
+        write_manifest(folder, ROUTER, fields)
         return folder
 
     @classmethod
     def load(cls, folder: Path, *, embedder: Embedder | None = None) -> Router:
         """Load a saved router; the embedder must be the one it was trained with."""
         folder = Path(folder)
+        read_manifest(folder, ROUTER)  # refuses other kinds and layouts this version cannot read
         path = folder / ESTIMATOR_FILE
         if not path.exists():
             raise ModelMissing(f"no router at {folder}; train one with `triage train`")
         router = joblib.load(path)
         if not isinstance(router, cls):
-            raise ModelMissing(f"{path} does not hold a Router")
+            raise ModelIncompatible(f"{path} does not hold a Router; train one with `triage train`")
         if router.embedding_dim_:
             if embedder is None:
                 raise ModelMissing(f"router at {folder} needs the encoder {router.embedder_id_!r}")
             if router.embedder_id_ and embedder.model_id.split("+")[0] != router.embedder_id_.split("+")[0]:
-                raise ModelMissing(
+                raise ModelIncompatible(
                     f"router at {folder} was trained with encoder {router.embedder_id_!r}, not {embedder.model_id!r}"
                 )
         router.embedder = embedder

@@ -12,7 +12,7 @@ On disk::
 
     encoder/        the fine-tuned sentence-transformers folder (ONNX fast path, head.npz)
     router/         Router.save folder, trained on the fine-tuned embeddings
-    manifest.json   kind "tuned_router", classes, blend weight, members, fine-tuning parameters
+    manifest.json   kind "tuned_router", format, classes, blend weight, members, fine-tuning parameters
 
 With ``members=n > 1`` there are n such pairs (``encoder-0/``, ``router-0/``, ...), fine-tuned with
 seeds ``seed .. seed+n-1`` and averaged: one fine-tuning run moves UIT-VSFC dev weighted F1 by
@@ -22,24 +22,21 @@ runs is both steadier and better than a typical single one, at n times the CPU.
 
 from __future__ import annotations
 
-import json
 import shutil
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 
-from triage.errors import InvalidInput, ModelMissing, NotFitted
+from triage.errors import InvalidInput, ModelIncompatible, ModelMissing, NotFitted
 from triage.nlp.embed import OnnxEmbedder
 from triage.nlp.finetune import HEAD_FILE
-from triage.nlp.router import MANIFEST, LabelRanker, Router, fit_temperature, softmax
-
-KIND = "tuned_router"
+from triage.nlp.manifest import ENCODER, TUNED_ROUTER, read_manifest, versions, write_manifest
+from triage.nlp.router import LabelRanker, Router, fit_temperature, softmax
 
 
 @dataclass
@@ -173,7 +170,10 @@ class TunedRouter(LabelRanker, ClassifierMixin, BaseEstimator):
         self.classes_ = self.router_.classes_
         for other in members[1:]:
             if list(other.router.classes_) != list(self.classes_):
-                raise ModelMissing("the members of this tuned router were trained on different labels")
+                raise ModelIncompatible(
+                    "the members of this tuned router were trained on different labels; "
+                    "retrain it with `triage train --finetune-encoder`"
+                )
 
     @property
     def embed_max_chars(self) -> int:
@@ -221,7 +221,7 @@ class TunedRouter(LabelRanker, ClassifierMixin, BaseEstimator):
 
     # ---- persistence ----------------------------------------------------------------------
     def save(self, folder: Path, *, metrics: dict[str, Any] | None = None) -> Path:
-        """Write the encoder, the Router and a manifest to ``folder`` (replacing what was there)."""
+        """Write the encoders, the Routers and a manifest (kind "tuned_router") to ``folder``, replacing them."""
         self._check()
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
@@ -233,44 +233,40 @@ class TunedRouter(LabelRanker, ClassifierMixin, BaseEstimator):
                 shutil.rmtree(target, ignore_errors=True)
                 shutil.copytree(member.encoder_dir, target)
             member.router.save(folder / _sub("router", m, n), metrics=metrics)
-            encoder_manifests.append(json.loads((target / "manifest.json").read_text()))
+            encoder_manifests.append(read_manifest(target, ENCODER))
         encoder_manifest = encoder_manifests[0]
-        manifest = {
-            "kind": KIND,
-            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        fields = {
             "classes": [str(c) for c in self.classes_],
             "head_weight": self.head_weight,
             "temperature": self.temperature_,
             "members": n,
             "encoder_ids": [e.get("id") for e in encoder_manifests],
-            "n_calibration": getattr(self, "n_calibration_", 0),
+            "n_calibration": self.n_calibration_,
             "encoder_id": encoder_manifest.get("id"),
             "base_encoder_id": encoder_manifest.get("base_id"),
             "finetune": encoder_manifest.get("finetune", {}),
             "n_train": self.router_.n_train_,
             "data_hash": self.router_.data_hash_,
             "metrics": metrics or {},
+            "versions": versions(),
         }
-        (folder / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False, default=str))
+        write_manifest(folder, TUNED_ROUTER, fields)
         return folder
 
     @classmethod
     def load(cls, folder: Path, *, threads: int = 0) -> TunedRouter:
         """Load a saved TunedRouter with its own encoder (it needs no other model)."""
         folder = Path(folder)
-        path = folder / MANIFEST
-        manifest = json.loads(path.read_text()) if path.exists() else {}
-        if manifest.get("kind") != KIND:
-            raise ModelMissing(f"no tuned router at {folder}; train one with `triage train --finetune-encoder`")
-        n = int(manifest.get("members", 1))  # folders saved before members existed hold one
+        manifest = read_manifest(folder, TUNED_ROUTER)
+        n = int(manifest["members"])
         members = []
         for m in range(n):
             encoder = folder / _sub("encoder", m, n)
             router = Router.load(folder / _sub("router", m, n), embedder=OnnxEmbedder(encoder, threads=threads))
             members.append(_member(encoder, router))
         est = cls(head_weight=float(manifest["head_weight"]), members=n, threads=threads)
-        est.temperature_ = float(manifest.get("temperature", 1.0))
-        est.n_calibration_ = int(manifest.get("n_calibration", 0))
+        est.temperature_ = float(manifest["temperature"])
+        est.n_calibration_ = int(manifest["n_calibration"])
         est._attach(members)
         return est
 
@@ -298,19 +294,13 @@ def _member(folder: Path, router: Router) -> _Member:
         weight, scale = np.asarray(head["weight"], dtype=np.float64), float(head["scale"])
     missing = set(map(str, router.classes_)) - set(head_classes)
     if missing:
-        raise ModelMissing(f"the fine-tuned head at {folder} lacks the classes {sorted(missing)}")
+        raise ModelIncompatible(
+            f"the fine-tuned head at {folder} lacks the classes {sorted(missing)}; "
+            "retrain it with `triage train --finetune-encoder`"
+        )
     col = {c: j for j, c in enumerate(head_classes)}
     # Rows in the Router's class order, so the two probability tables line up column by column.
     return _Member(Path(folder), router, scale * weight[[col[str(c)] for c in router.classes_]])
-
-
-def is_tuned_router(folder: Path) -> bool:
-    """Whether ``folder`` holds a TunedRouter (else it is a plain Router folder or nothing)."""
-    path = Path(folder) / MANIFEST
-    try:
-        return bool(json.loads(path.read_text()).get("kind") == KIND)
-    except (OSError, ValueError):
-        return False
 
 
 def _calibration_split(labels: list[str], share: float, seed: int) -> tuple[list[int], list[int]]:
