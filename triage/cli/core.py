@@ -135,10 +135,11 @@ def predict(
 
     try:
         # Only a router trained with embeddings needs the shared encoder (a tuned one brings its own).
-        needs_encoder = bool(read_manifest(model).get("embedding_dim"))
+        kinds = (ROUTER, TUNED_ROUTER)
+        needs_encoder = bool(read_manifest(model, kinds).get("embedding_dim"))
         router: Any = load(
             model,
-            kinds=(ROUTER, TUNED_ROUTER),
+            kinds=kinds,
             embedder=load_embedder() if needs_encoder else None,
             threads=get_settings().encoder_threads,
         )

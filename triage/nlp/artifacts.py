@@ -11,11 +11,11 @@ folder says so instead of failing later.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Collection
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from triage.errors import InvalidInput, ModelIncompatible
+from triage.errors import InvalidInput
 from triage.nlp.duplicates import DuplicateIndex
 from triage.nlp.embed import load_embedder
 from triage.nlp.manifest import (
@@ -25,7 +25,6 @@ from triage.nlp.manifest import (
     MODERATOR,
     ROUTER,
     TUNED_ROUTER,
-    describe,
     read_manifest,
 )
 from triage.nlp.model_bundle import load_bundle
@@ -62,7 +61,7 @@ def kind_of(folder: Path) -> str:
     return str(read_manifest(Path(folder))["kind"])
 
 
-def load(folder: Path, *, kinds: Collection[str] | None = None, **deps: Any) -> Any:
+def load(folder: Path, *, kinds: tuple[str, ...] | None = None, **deps: Any) -> Any:
     """The model saved in ``folder``, loaded by the class its manifest's ``kind`` names.
 
     ``deps`` are handed to the loader that takes them (one not taken by any kind is a mistake:
@@ -73,10 +72,6 @@ def load(folder: Path, *, kinds: Collection[str] | None = None, **deps: Any) -> 
     known = set().union(*(_accepts(f) for f in LOADERS.values()))
     if unknown := set(deps) - known:
         raise InvalidInput(f"no model kind takes {sorted(unknown)}; known: {sorted(known)}")
-    kind = kind_of(folder)
-    if kinds is not None and kind not in kinds:
-        wanted = " or ".join(describe(k) for k in kinds)
-        raise ModelIncompatible(f"{folder} holds a {describe(kind)}, not a {wanted}")
-    loader = LOADERS[kind]
+    loader = LOADERS[str(read_manifest(folder, kinds)["kind"])]
     taken = _accepts(loader)
     return loader(folder, **{k: v for k, v in deps.items() if k in taken})

@@ -94,30 +94,32 @@ def is_current(folder: Path, kind: str | None = None) -> bool:
     return manifest.get("format") == FORMAT and (kind is None or manifest.get("kind") == kind)
 
 
-def read_manifest(folder: Path, kind: str | None = None) -> dict[str, Any]:
-    """The folder's manifest in this version's format; ``kind`` (when given) must match.
+def read_manifest(folder: Path, kind: str | tuple[str, ...] | None = None) -> dict[str, Any]:
+    """The folder's manifest in this version's format; its kind must be ``kind`` (or one of them) when given.
 
     Raises ``ModelMissing`` when there is no model folder and ``ModelIncompatible`` when there is one
     this version cannot read (older layout, newer format, unknown or other kind); both messages say
     which command (re)builds it.
     """
     folder = Path(folder)
+    wanted = (kind,) if isinstance(kind, str) else tuple(kind or ())
+    hint = how_to_build(wanted[0]) if wanted else "no manifest.json there"
     path = folder / MANIFEST
     if not is_model_folder(folder):
-        what = describe(kind) if kind else "model"
-        raise ModelMissing(f"no {what} at {folder}; {how_to_build(kind) if kind else 'no manifest.json there'}")
+        raise ModelMissing(f"no {describe(wanted[0]) if wanted else 'model'} at {folder}; {hint}")
     try:
         raw = json.loads((path if path.exists() else folder / LEGACY_BUNDLE_CARD).read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise ModelIncompatible(f"{path} is unreadable ({exc}); {how_to_build(kind or '')}") from exc
+        raise ModelIncompatible(f"{path} is unreadable ({exc}); {hint}") from exc
     if not isinstance(raw, dict):
-        raise ModelIncompatible(f"{path} is not a JSON object; {how_to_build(kind or '')}")
+        raise ModelIncompatible(f"{path} is not a JSON object; {hint}")
     manifest = upgrade(folder, raw, legacy_card=not path.exists())
     found = str(manifest["kind"])
     if found not in _NAMES:
         raise ModelIncompatible(f"{folder} holds a model of unknown kind {found!r}; known kinds: {', '.join(KINDS)}")
-    if kind is not None and found != kind:
-        raise ModelIncompatible(f"{folder} holds a {describe(found)}, not a {describe(kind)}; {how_to_build(kind)}")
+    if wanted and found not in wanted:
+        names = " or ".join(describe(k) for k in wanted)
+        raise ModelIncompatible(f"{folder} holds a {describe(found)}, not a {names}; {hint}")
     return manifest
 
 

@@ -114,6 +114,14 @@ def test_bad_input_is_a_clear_error(tmp_path: Path) -> None:
     assert "bad.jsonl:2" in res.output
     res = runner.invoke(app, ["route"])
     assert res.exit_code == 2 and "exactly one" in res.output
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text('{"text": "ok"}\n', encoding="utf-8")
+    res = runner.invoke(
+        app, ["predict", "--model", str(tmp_path / "none"), "--input", str(rows), "--output", str(tmp_path / "o.jsonl")]
+    )
+    # The missing model says how to make one (rich may wrap the line anywhere a space is).
+    assert res.exit_code == 2 and "no router at" in " ".join(res.output.split())
+    assert "triage train" in " ".join(res.output.split())
 
 
 def test_bench_outside_a_checkout_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

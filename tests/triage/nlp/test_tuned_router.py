@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -10,9 +11,11 @@ import pytest
 
 from tests.conftest import uit_topics
 from triage.errors import InvalidInput, ModelMissing, NotFitted
+from triage.nlp.artifacts import kind_of, load
 from triage.nlp.embed import OnnxEmbedder
+from triage.nlp.manifest import FORMAT
 from triage.nlp.router import Router
-from triage.nlp.tuned_router import TunedRouter, _calibration_split, is_tuned_router
+from triage.nlp.tuned_router import TunedRouter, _calibration_split
 
 
 @pytest.fixture(scope="module")
@@ -111,10 +114,18 @@ def test_calibration_split_is_stratified_and_spares_rare_labels() -> None:
 
 def test_round_trip_through_a_folder(tuned: TunedRouter, uit: dict[str, Any], tmp_path: Path) -> None:
     tuned.save(tmp_path / "m", metrics={"note": "test"})
-    assert is_tuned_router(tmp_path / "m")
+    assert kind_of(tmp_path / "m") == "tuned_router"
     again = TunedRouter.load(tmp_path / "m")
     assert list(again.classes_) == list(tuned.classes_)
     assert np.allclose(again.predict_proba(uit["dx"][:25]), tuned.predict_proba(uit["dx"][:25]), atol=1e-6)
+    # The dispatcher picks the class; a folder saved before `format` and `members` existed still loads.
+    path = tmp_path / "m" / "manifest.json"
+    manifest = json.loads(path.read_text())
+    assert manifest["format"] == FORMAT and manifest["members"] == 1
+    path.write_text(json.dumps({k: v for k, v in manifest.items() if k not in ("format", "members")}))
+    old = load(tmp_path / "m", threads=0)
+    assert isinstance(old, TunedRouter) and len(old.members_) == 1
+    assert np.allclose(old.predict_proba(uit["dx"][:25]), tuned.predict_proba(uit["dx"][:25]), atol=1e-6)
 
 
 def test_bad_input_and_missing_models(tuned: TunedRouter, uit: dict[str, Any], tmp_path: Path) -> None:
@@ -129,7 +140,7 @@ def test_bad_input_and_missing_models(tuned: TunedRouter, uit: dict[str, Any], t
     with pytest.raises(NotFitted):
         TunedRouter().predict(["một câu"])
     Router().fit(uit["tx"][:60], uit["ty"][:60]).save(tmp_path / "plain")
-    assert not is_tuned_router(tmp_path / "plain")
+    assert kind_of(tmp_path / "plain") == "router"
     with pytest.raises(ModelMissing):
         TunedRouter.load(tmp_path / "plain")
     assert tuned.predict_proba([]).shape == (0, len(tuned.classes_))
