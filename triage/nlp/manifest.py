@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import platform
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -167,7 +167,9 @@ def upgrade(folder: Path, manifest: dict[str, Any], *, legacy_card: bool = False
     return out
 
 
-def _parts_readable(folder: Path, parts: list[str], refuse: Any, optional: tuple[str, ...] = ()) -> None:
+def _parts_readable(
+    folder: Path, parts: list[str], refuse: Callable[[str], ModelIncompatible], optional: tuple[str, ...] = ()
+) -> None:
     """A composite folder is only as readable as its parts (the routers inside it)."""
     for part in parts:
         if part in optional and not (folder / part).exists():
