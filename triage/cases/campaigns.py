@@ -24,20 +24,11 @@ from sqlalchemy.sql.elements import ColumnElement
 from triage.cases import audit
 from triage.cases.accounts import Principal
 from triage.cases.casework import Casework
-from triage.cases.pipeline import SimilarCase
+from triage.cases.pipeline import CampaignPolicy, SimilarCase
 from triage.cases.workflow import CaseState
 from triage.errors import InvalidTransition, NotFound
 from triage.store.repositories import OPEN_STATES, Submissions
 from triage.store.tables import Campaign, Case, utcnow
-
-
-@dataclass(frozen=True)
-class CampaignPolicy:
-    """When two cases are the same campaign: near-identical and received close together."""
-
-    threshold: float = 0.96
-    window_days: float = 7.0
-    min_size: int = 3
 
 
 def group(session: Session, case: Case, similar: Sequence[SimilarCase], policy: CampaignPolicy) -> int | None:

@@ -17,14 +17,14 @@ import logging
 import secrets
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
 from triage.cases import audit
 from triage.cases.campaigns import group
 from triage.cases.casework import snapshot
-from triage.cases.pipeline import Pipeline, SubmissionText, Suggestion
+from triage.cases.pipeline import CampaignPolicy, Pipeline, SubmissionText, Suggestion
 from triage.cases.workflow import (
     Action,
     CaseState,
@@ -36,15 +36,12 @@ from triage.cases.workflow import (
 )
 from triage.errors import IdempotencyKeyReused, InvalidInput, NotFound
 from triage.nlp.agencies import default_registry
+from triage.nlp.moderation import ModerationResult
 from triage.nlp.text import normalize
 from triage.store.db import Database
 from triage.store.repositories import Cases, Submissions, search_key
 from triage.store.tables import Case, Submission, utcnow
 from triage.store.vectors import to_bytes
-
-if TYPE_CHECKING:
-    from triage.cases.campaigns import CampaignPolicy
-    from triage.nlp.moderation import ModerationResult
 
 log = logging.getLogger(__name__)
 

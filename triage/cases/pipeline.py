@@ -24,17 +24,16 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from triage.cases.workflow import DeadlinePolicy, forward_deadline, response_deadline, validate_kind
+from triage.config import Settings, get_settings
 from triage.nlp.agencies import AgencyRegistry, default_registry
-from triage.nlp.embed import Embedder
+from triage.nlp.agency_router import AgencyRouter, load_agency_router
+from triage.nlp.embed import Embedder, load_embedder
+from triage.nlp.moderation import ModerationResult, Moderator, load_moderator
+from triage.nlp.router import Router
 from triage.nlp.text import mask_pii
 
 if TYPE_CHECKING:
     from triage.cases.calendar import WorkingCalendar
-    from triage.cases.campaigns import CampaignPolicy
-    from triage.config import Settings
-    from triage.nlp.agency_router import AgencyRouter
-    from triage.nlp.moderation import ModerationResult, Moderator
-    from triage.nlp.router import Router
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +69,18 @@ class Ranked:
     name: str
     score: float
     code: str = ""
+
+
+@dataclass(frozen=True)
+class CampaignPolicy:
+    """When two cases are the same campaign: near-identical and received close together.
+
+    Here, not in campaigns.py, because the pipeline applies its threshold to flag near-identical cases.
+    """
+
+    threshold: float = 0.96
+    window_days: float = 7.0
+    min_size: int = 3
 
 
 @dataclass(frozen=True)
@@ -185,12 +196,6 @@ class Pipeline:
         cls, settings: Settings, *, embedder: Embedder | None = None, similar: SimilarIndex | None = None
     ) -> Pipeline:
         """The configured models: encoder, agency router (cold start + optional supervised), field router."""
-        from triage.cases.campaigns import CampaignPolicy
-        from triage.nlp.agency_router import load_agency_router
-        from triage.nlp.embed import load_embedder
-        from triage.nlp.moderation import load_moderator
-        from triage.nlp.router import Router
-
         emb = embedder or load_embedder(
             settings.encoder_path,
             settings.model_dir,
@@ -354,8 +359,6 @@ _DEFAULT_LOCK = threading.Lock()
 def triage(submission: SubmissionText, pipeline: Pipeline | None = None) -> Suggestion:
     """``Pipeline.triage`` with the environment's models (built on first call, then reused)."""
     if pipeline is None:
-        from triage.config import get_settings
-
         with _DEFAULT_LOCK:
             if "default" not in _DEFAULT:
                 _DEFAULT["default"] = Pipeline.from_settings(get_settings())

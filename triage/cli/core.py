@@ -4,14 +4,22 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.progress import Progress
 
+from triage.cases.calendar import to_local_date
 from triage.cli._common import console, encode_with_progress, fail, load_embedder
 from triage.config import get_settings
 from triage.errors import TriageError
+from triage.nlp.io import read_jsonl, require_str, write_jsonl
+from triage.nlp.manifest import MODERATOR, ROUTER, TUNED_ROUTER, is_current, read_manifest
+from triage.nlp.text import normalize
+from triage.store.db import Database, database_url, init_db
+from triage.store.tables import utcnow
 
 
 def build_models(
@@ -25,9 +33,9 @@ def build_models(
     The moderator is trained from ../shared/data when it is there (~70 s); without it the product
     runs unscreened (no moderation flags), which the service states in its log at start-up.
     """
+    # Deferred here and below: models pull in scikit-learn, torch or MLflow (seconds), `triage --help` none.
     from training.build_encoder import build_encoder
     from training.moderation import available, train_moderator
-    from triage.nlp.manifest import MODERATOR, is_current
     from triage.nlp.moderation import default_moderator_path
 
     s = get_settings()
@@ -76,9 +84,7 @@ def train(
     ``--finetune-encoder`` trains a TunedRouter: the encoder itself learns the labels, and its head
     and the Router vote; it pays on short texts whose labels overlap in wording.
     """
-    from triage.nlp.io import read_jsonl, require_str
-    from triage.nlp.router import Router
-    from triage.nlp.text import normalize
+    from triage.nlp.router import Router  # deferred: scikit-learn
 
     try:
         texts, labels = [], []
@@ -103,9 +109,7 @@ def train(
 
 
 def _train_tuned(texts: list[str], labels: list[str], epochs: int, members: int) -> Any:
-    from rich.progress import Progress
-
-    from triage.nlp.tuned_router import TunedRouter
+    from triage.nlp.tuned_router import TunedRouter  # deferred: scikit-learn
 
     s = get_settings()
     with Progress(console=console) as bar:
@@ -127,9 +131,8 @@ def predict(
     text_field: Annotated[str, typer.Option(help="Field holding the text.")] = "text",
 ) -> None:
     """Rank labels for each text with a trained router."""
+    # Deferred: the loaders import scikit-learn.
     from triage.nlp.artifacts import load
-    from triage.nlp.io import write_jsonl
-    from triage.nlp.manifest import ROUTER, TUNED_ROUTER, read_manifest
     from triage.nlp.router import prediction_dicts
     from triage.nlp.tuned_router import TunedRouter
 
@@ -157,9 +160,6 @@ def predict(
 
 
 def _rows(path: Path, text_field: str) -> list[dict[str, Any]]:
-    from triage.nlp.io import read_jsonl, require_str
-    from triage.nlp.text import normalize
-
     rows = []
     for n, row in enumerate(read_jsonl(path), start=1):
         item = {"text": normalize(require_str(row, text_field, f"{path}:{n}"))}
@@ -183,10 +183,9 @@ def route(
     text_field: Annotated[str, typer.Option(help="Field holding the text.")] = "text",
 ) -> None:
     """Suggest the responsible agencies (official names); works with zero labels (cold start)."""
+    # Deferred: the routers import scikit-learn.
     from triage.nlp.agency_router import load_agency_router
-    from triage.nlp.io import write_jsonl
     from triage.nlp.router import prediction_dicts
-    from triage.nlp.text import normalize
 
     if (text is None) == (input is None):
         fail(TriageError("give exactly one of --text or --input"))
@@ -215,9 +214,6 @@ def similar(
     output: Annotated[Path, typer.Option(help="JSONL: the same rows with a cosine `score` added.")],
 ) -> None:
     """Score how similar two texts are (cosine of their embeddings, -1..1)."""
-    from triage.nlp.io import read_jsonl, require_str, write_jsonl
-    from triage.nlp.text import normalize
-
     try:
         rows = list(read_jsonl(input))
         a = [normalize(require_str(r, "text1", f"{input}:{i}")) for i, r in enumerate(rows, 1)]
@@ -241,12 +237,7 @@ def themes(
     database: Annotated[str | None, typer.Option(help="Database URL (default: TRIAGE_DATABASE_URL).")] = None,
 ) -> None:
     """Find the themes of a period's submissions and the emerging ones; write an HTML or JSON report."""
-    from datetime import date, timedelta
-
-    from triage.cases.calendar import to_local_date
-    from triage.cases.theme_report import build_report, load_period
-    from triage.store.db import Database, database_url, init_db
-    from triage.store.tables import utcnow
+    from triage.cases.theme_report import build_report, load_period  # deferred: the theme model's NumPy stack
 
     try:
         if out.suffix.lower() not in (".html", ".htm", ".json"):
@@ -320,9 +311,7 @@ def serve(
     workers: Annotated[int, typer.Option(help="Worker processes (each loads the models, ~0.5 GB).")] = 1,
 ) -> None:
     """Run the HTTP service (SQLite file and local models by default)."""
-    import uvicorn
-
-    from triage.store.db import Database, init_db
+    import uvicorn  # deferred: only `serve` needs the server
 
     # Migrate once here, so that several workers starting together never race on the schema.
     init_db(Database.from_settings(get_settings()))

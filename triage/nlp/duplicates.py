@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import faiss
 import numpy as np
 
 from triage.errors import InvalidInput
@@ -77,8 +78,6 @@ class DuplicateIndex:
         return int(self._index.ntotal) - len(self._dead)
 
     def _stored_ids(self) -> np.ndarray:
-        import faiss
-
         return faiss.vector_to_array(self._index.id_map).astype(np.int64)
 
     def ids(self) -> np.ndarray:
@@ -109,8 +108,6 @@ class DuplicateIndex:
         return v
 
     def _new_index(self, kind: str) -> Any:
-        import faiss
-
         if self.threads:
             faiss.omp_set_num_threads(self.threads)
         inner: Any
@@ -162,8 +159,6 @@ class DuplicateIndex:
 
     def _drop(self, ids: np.ndarray) -> None:
         """Physically remove ids: at once from a flat index, by a rebuild from an HNSW one."""
-        import faiss
-
         if self._kind == FLAT:
             self._index.remove_ids(faiss.IDSelectorBatch(ids))
         else:
@@ -172,8 +167,6 @@ class DuplicateIndex:
 
     def remove(self, ids: Sequence[int] | np.ndarray) -> int:
         """Forget ids (unknown ones are ignored); returns how many were removed."""
-        import faiss
-
         wanted = np.unique(np.asarray(ids, dtype=np.int64).reshape(-1))
         stored = self._stored_ids()
         gone = [int(i) for i in wanted[np.isin(wanted, stored)] if int(i) not in self._dead]
@@ -191,19 +184,16 @@ class DuplicateIndex:
     # ---- queries -----------------------------------------------------------------------------
     def _params(self) -> Any:
         """Search parameters that filter tombstones inside faiss (no over-fetching past them)."""
-        import faiss as faiss_module
-
-        faiss: Any = faiss_module  # the bundled stubs lack the search-parameter classes
-
+        fs: Any = faiss  # the bundled stubs lack the search-parameter classes
         if not self._dead:
             return None
         if self._dead_selector is None:
-            batch = faiss.IDSelectorBatch(np.fromiter(self._dead, dtype=np.int64))
-            self._dead_selector = (batch, faiss.IDSelectorNot(batch))  # keep ``batch`` alive too
+            batch = fs.IDSelectorBatch(np.fromiter(self._dead, dtype=np.int64))
+            self._dead_selector = (batch, fs.IDSelectorNot(batch))  # keep ``batch`` alive too
         sel = self._dead_selector[1]
         if self._kind == HNSW:
-            return faiss.SearchParametersHNSW(sel=sel, efSearch=self.ef_search)
-        return faiss.SearchParameters(sel=sel)
+            return fs.SearchParametersHNSW(sel=sel, efSearch=self.ef_search)
+        return fs.SearchParameters(sel=sel)
 
     def search(self, vectors: np.ndarray, k: int = 5, *, exclude: Sequence[int] = ()) -> list[list[Neighbour]]:
         """The k nearest live items per query row, best first; ``exclude`` drops ids (e.g. itself)."""
@@ -249,8 +239,6 @@ class DuplicateIndex:
 
         Written to temporary names and renamed, so a reader never sees half an index.
         """
-        import faiss
-
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         tmp = folder / (INDEX_FILE + ".tmp")
@@ -278,8 +266,6 @@ class DuplicateIndex:
     @classmethod
     def load(cls, folder: Path, **overrides: Any) -> DuplicateIndex:
         """The saved index as it was (same ids, same HNSW graph); ``overrides`` replace saved params."""
-        import faiss
-
         folder = Path(folder)
         manifest = cls.manifest(folder)
         index = cls(int(manifest["dimension"]), **{**manifest.get("params", {}), **overrides})

@@ -9,7 +9,11 @@ from __future__ import annotations
 
 import json
 import os
+import queue
+import threading
+import time
 from collections.abc import Sequence
+from concurrent.futures import Future
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Protocol, Self, runtime_checkable
@@ -77,6 +81,7 @@ class SentenceEmbedder(_Shared):
         path = Path(path)
         if not (path / "modules.json").exists() and not (path / "config.json").exists():
             raise ModelMissing(f"no sentence-transformers model at {path}; {BUILD_HINT}")
+        # Deferred: torch and sentence-transformers cost seconds; serving uses the ONNX path.
         import torch
         from sentence_transformers import SentenceTransformer
 
@@ -112,6 +117,7 @@ class OnnxEmbedder(_Shared):
         graph = path / ONNX_DIR / INT8_NAME
         if not graph.exists():
             raise ModelMissing(f"no ONNX fast path at {graph}; {BUILD_HINT}")
+        # Deferred: onnxruntime and tokenizers load only with a model (a Protocol import costs nothing).
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
@@ -192,9 +198,6 @@ class BatchingEmbedder(_Shared):
     """
 
     def __init__(self, inner: Embedder, *, max_batch: int = 32, max_wait_ms: float = 2.0) -> None:
-        import queue
-        import threading
-
         self.inner = inner
         self.dimension = inner.dimension
         self.model_id = inner.model_id
@@ -220,9 +223,6 @@ class BatchingEmbedder(_Shared):
         self._worker.join(timeout)
 
     def _run(self) -> None:
-        import queue
-        import time
-
         while True:
             first = self._queue.get()
             if first is None:
@@ -258,8 +258,6 @@ class BatchingEmbedder(_Shared):
                     start += len(j[0])
 
     def encode(self, texts: Sequence[str], *, batch_size: int = 32, prompt_name: str = "query") -> np.ndarray:
-        from concurrent.futures import Future
-
         items = _check_texts(texts)
         future: Future[np.ndarray] = Future()
         with self._lock:

@@ -27,6 +27,7 @@ import numpy as np
 
 from triage.errors import InvalidInput, ModelMissing
 from triage.nlp.manifest import ENCODER, write_manifest
+from triage.nlp.onnx_encoder import export_onnx
 from triage.nlp.router import data_hash
 
 HEAD_FILE = "head.npz"
@@ -119,8 +120,6 @@ def finetune_encoder(
     import transformers
     from tokenizers import Tokenizer
     from transformers import AutoModel
-
-    from triage.nlp.onnx_encoder import export_onnx
 
     torch.manual_seed(seed)
     torch.set_num_threads(threads if threads > 0 else (os.cpu_count() or 1))

@@ -16,7 +16,7 @@ INT8_NAME = "model_int8.onnx"
 
 
 def _pooled_module(model: Any) -> Any:
-    import torch
+    import torch  # deferred: torch costs seconds and only the export needs it
 
     class MeanPooledNormalized(torch.nn.Module):
         """BERT -> masked mean over tokens -> L2 normalisation (what sentence-transformers does)."""
@@ -37,6 +37,7 @@ def _pooled_module(model: Any) -> Any:
 
 def export_onnx(model_dir: Path) -> dict[str, Any]:
     """Export ``model_dir`` (a saved BertModel) to fp32 ONNX, then int8 dynamic quantisation."""
+    # Deferred: torch, transformers and the quantiser are build-time tools, not serving ones.
     import torch
     from onnxruntime.quantization import QuantType, quantize_dynamic
     from transformers import AutoModel

@@ -14,6 +14,7 @@ import hashlib
 import itertools
 import os
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -21,9 +22,11 @@ from typing import Any
 import joblib
 import numpy as np
 import scipy.sparse as sp
-from sklearn.base import BaseEstimator, ClassifierMixin
+from scipy.optimize import minimize, minimize_scalar
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.model_selection import StratifiedKFold
 from sklearn.svm import LinearSVC
 from sklearn.utils.validation import check_is_fitted
 
@@ -74,8 +77,6 @@ def warm_segmentation(texts: Sequence[str], processes: int = 0) -> None:
         for t in todo:
             _segmented(t)
         return
-    from concurrent.futures import ProcessPoolExecutor
-
     with ProcessPoolExecutor(max_workers=workers) as pool:
         for t, seg in zip(todo, pool.map(segment_joined, todo, chunksize=64), strict=True):
             if len(_SEGMENT_CACHE) < _SEGMENT_CACHE_MAX:
@@ -452,9 +453,6 @@ class TemperatureCalibrated:
         self.refit = refit
 
     def fit(self, X: Any, y: np.ndarray) -> TemperatureCalibrated:
-        from sklearn.base import clone
-        from sklearn.model_selection import StratifiedKFold
-
         self.classes_ = np.unique(y)
         col = {c: j for j, c in enumerate(self.classes_)}
         target = np.asarray([col[v] for v in y])
@@ -484,8 +482,6 @@ class TemperatureCalibrated:
 
     def _calibrate(self, margins: np.ndarray, target: np.ndarray) -> tuple[float, np.ndarray, float]:
         """(1/T, bias, out-of-fold log-loss without the bias penalty) for one set of margins."""
-        from scipy.optimize import minimize, minimize_scalar
-
         rows = np.arange(len(target))
         k = margins.shape[1]
 
@@ -531,8 +527,6 @@ def fit_temperature(
     Rows whose label is not among ``classes`` are ignored (T = 1 when none is left). One scalar keeps
     the ranking of every row and cannot overfit a small held-out set.
     """
-    from scipy.optimize import minimize_scalar
-
     col = {str(c): j for j, c in enumerate(classes)}
     keep = [i for i, y in enumerate(labels) if y in col]
     if not keep:

@@ -32,9 +32,10 @@ from typing import Any
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 
+from triage.config import get_settings
 from triage.errors import InvalidInput, ModelIncompatible, ModelMissing, NotFitted
-from triage.nlp.embed import OnnxEmbedder
-from triage.nlp.finetune import HEAD_FILE
+from triage.nlp.embed import OnnxEmbedder, default_encoder_path
+from triage.nlp.finetune import HEAD_FILE, finetune_encoder
 from triage.nlp.manifest import ENCODER, TUNED_ROUTER, read_manifest, versions, write_manifest
 from triage.nlp.router import LabelRanker, Router, fit_temperature, softmax
 
@@ -112,8 +113,6 @@ class TunedRouter(LabelRanker, ClassifierMixin, BaseEstimator):
         progress: Callable[[int, int], None] | None = None,
     ) -> TunedRouter:
         """Fine-tune (minutes of CPU per thousand texts), then fit the Router on the new embeddings."""
-        from triage.nlp.finetune import finetune_encoder
-
         if not 0.0 <= self.head_weight <= 1.0:
             raise InvalidInput(f"head_weight must be in [0, 1], not {self.head_weight}")
         if not 0.0 <= self.calibration_share < 0.5:
@@ -329,8 +328,5 @@ def _calibration_split(labels: list[str], share: float, seed: int) -> tuple[list
 
 
 def _default_encoder() -> Path:
-    from triage.config import get_settings
-    from triage.nlp.embed import default_encoder_path
-
     s = get_settings()
     return Path(s.encoder_path) if s.encoder_path else default_encoder_path(Path(s.model_dir))

@@ -44,7 +44,6 @@ class CaseState(StrEnum):
     REJECTED = "rejected"
 
 
-
 # Stable constraint names, so Alembic migrations stay the same on every backend.
 NAMING = {
     "ix": "ix_%(column_0_label)s",
