@@ -1,4 +1,8 @@
-"""Shared fixtures: the real shared datasets and the real default encoder (built offline)."""
+"""Shared fixtures: the real shared datasets and the real default encoder (built offline).
+
+The database fixtures (``db``, ``empty_db``, ``db_url``, ...) and the ``--backends`` option come from
+the plugin tests/db.py, registered here for every test directory.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"
+
+pytest_plugins = ["tests.db"]
 
 
 @pytest.fixture(scope="session")

@@ -19,7 +19,7 @@ from fastapi.testclient import TestClient
 
 from service.app import create_app
 from service.state import ServiceState
-from tests.db import BACKENDS, FreshDatabases, db_url, empty_db_url, fresh_databases  # noqa: F401  (fixtures)
+from tests.db import BACKENDS, FreshDatabases
 from triage.cases.accounts import Principal, Role, create_user, principal_of
 from triage.cases.casework import Casework
 from triage.cases.intake import NewSubmission, receive
@@ -150,7 +150,7 @@ class Service:
 def service(
     request: pytest.FixtureRequest,
     encoder_path: Path,
-    fresh_databases: FreshDatabases,  # noqa: F811
+    fresh_databases: FreshDatabases,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Service]:
     """The app on one backend for the whole session (models load once per backend)."""
