@@ -14,7 +14,7 @@ import pytest
 from triage.errors import NotFound
 from triage.nlp.agencies import Agency, AgencyRegistry, _key, default_registry, to_document
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[3]
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
 
 # Agency labels used by the Zalo legal-QA routing set (official names after 1 March 2025).

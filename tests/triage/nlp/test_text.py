@@ -17,7 +17,7 @@ import pytest
 from triage.errors import InvalidInput
 from triage.nlp.text import PiiSpan, find_pii, mask_pii, normalize, segment, segment_joined
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[3]
 DATA = REPO_ROOT.parent / "shared" / "data"
 REAL_SETS = [
     "uit_vsfc/train.jsonl",
