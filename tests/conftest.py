@@ -95,6 +95,18 @@ def embedder(encoder_path: Path) -> Any:
     return OnnxEmbedder(encoder_path)
 
 
+# Session fixtures that train a model for the tests on top of them: every test that uses one, however
+# indirectly, is `slow` (make test-fast leaves them out; make test runs them).
+TRAINS = {"small_moderator"}
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m "not slow"` deselects
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if TRAINS & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(scope="session")
 def small_moderator(shared_data: Path) -> Any:
     """A moderator trained on a small real slice of ViHSD, ViSpam and the civic negatives (~15 s)."""
