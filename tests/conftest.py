@@ -1,9 +1,17 @@
-"""Shared fixtures: the real shared datasets and the real default encoder (built offline)."""
+"""Shared fixtures: the real shared datasets and the real default encoder (built offline).
+
+The database fixtures (``db``, ``empty_db``, ``db_url``, ...) and the ``--backends`` option come from
+the plugin tests/db.py, registered here for every test directory.
+"""
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import gc
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +24,34 @@ DATA = REPO.parent / "shared" / "data"
 # this checkout so a test finds the models and datasets from any directory (the environment still wins).
 os.environ.setdefault("TRIAGE_MODEL_DIR", str(REPO / "models"))
 os.environ.setdefault("TRIAGE_SHARED_DATA_DIR", str(DATA))
+
+pytest_plugins = ["tests.db"]
+
+
+def _malloc_trim() -> ctypes._CFuncPtr | None:
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim  # type: ignore[no-any-return]
+    except (OSError, AttributeError):  # not glibc (macOS, musl): freed memory simply stays with the allocator
+        return None
+
+
+_TRIM = _malloc_trim()
+
+
+def release_memory() -> None:
+    """Hand back what finished tests freed: collect reference cycles (apps, models, sessions hold many),
+    then return glibc's free heap pages to the system. Without the trim a freed app's ~1 GB of model
+    buffers stays in the process and the next module's models land on top of it."""
+    gc.collect()
+    if _TRIM is not None:
+        _TRIM(0)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _release_memory_after_each_module() -> Iterator[None]:
+    """Module-scoped apps and models are torn down before this (autouse fixtures are set up first)."""
+    yield
+    release_memory()
 
 
 @pytest.fixture(scope="session")
@@ -63,6 +99,18 @@ def embedder(encoder_path: Path) -> Any:
     from triage.nlp.embed import OnnxEmbedder
 
     return OnnxEmbedder(encoder_path)
+
+
+# Session fixtures that train a model for the tests on top of them: every test that uses one, however
+# indirectly, is `slow` (make test-fast leaves them out; make test runs them).
+TRAINS = {"small_moderator"}
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m "not slow"` deselects
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if TRAINS & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")

@@ -1,8 +1,12 @@
 """Fresh databases for the storage and API tests: a SQLite file, and a new schema on the local PostgreSQL.
 
+A pytest plugin (``pytest_plugins`` in tests/conftest.py): every test directory gets the fixtures
+``fresh_databases``, ``db_url``/``empty_db_url`` (one per backend) and ``db``/``empty_db`` (migrated).
+
 PostgreSQL (127.0.0.1:5432, trust auth, database ``test``; override with TRIAGE_TEST_PG_DSN) is required:
 if it cannot be reached the PostgreSQL-parametrised tests FAIL with the reason, they are never skipped.
-Every schema made here is dropped at the end of the session.
+``--backends sqlite`` (``make test-fast``) deselects them instead: they are not run and not reported
+as skipped, and PostgreSQL is never contacted. Every schema made here is dropped at the end of the session.
 """
 
 from __future__ import annotations
@@ -16,9 +20,13 @@ from typing import Any
 
 import pytest
 
+from triage.store.db import Database, init_db
 from triage.store.tables import Submission
 
-BACKENDS = ["sqlite", "postgresql"]
+BACKEND_NAMES = ("sqlite", "postgresql")
+# Use as ``params=BACKENDS`` on any fixture that opens a database: the ``backend`` mark on each
+# parameter is what ``--backends`` selects on.
+BACKENDS = [pytest.param(name, marks=pytest.mark.backend(name), id=name) for name in BACKEND_NAMES]
 PG_DSN = os.environ.get("TRIAGE_TEST_PG_DSN", "host=127.0.0.1 port=5432 dbname=test user=postgres connect_timeout=5")
 
 
@@ -66,6 +74,42 @@ class FreshDatabases:
                 conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--backends",
+        default=",".join(BACKEND_NAMES),
+        help=f"comma-separated database backends to test on (default: %(default)s); the tests of any other "
+        f"backend are deselected. Known: {', '.join(BACKEND_NAMES)}",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    chosen = selected_backends(config)
+    unknown = sorted(chosen - set(BACKEND_NAMES))
+    if unknown or not chosen:
+        raise pytest.UsageError(f"--backends: unknown {unknown or 'empty list'}; known: {', '.join(BACKEND_NAMES)}")
+
+
+def selected_backends(config: pytest.Config) -> set[str]:
+    return {b.strip() for b in str(config.getoption("--backends")).split(",") if b.strip()}
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"database backends: {', '.join(sorted(selected_backends(config)))}"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    chosen = selected_backends(config)
+    keep: list[pytest.Item] = []
+    dropped: list[pytest.Item] = []
+    for item in items:
+        names = {str(mark.args[0]) for mark in item.iter_markers("backend")}
+        (dropped if names - chosen else keep).append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = keep
+
+
 @pytest.fixture(scope="session")
 def fresh_databases(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FreshDatabases]:
     made = FreshDatabases(tmp_path_factory.mktemp("db"))
@@ -83,6 +127,24 @@ def db_url(request: pytest.FixtureRequest, fresh_databases: FreshDatabases) -> s
 def empty_db_url(request: pytest.FixtureRequest, fresh_databases: FreshDatabases) -> str:
     """An empty database for one test (for tests that damage it on purpose, e.g. audit tampering)."""
     return fresh_databases.new(str(request.param))
+
+
+@pytest.fixture(scope="module")
+def db(db_url: str) -> Iterator[Database]:
+    """A migrated database shared by one test module (use distinct names and ids per test)."""
+    database = Database(db_url)
+    init_db(database)
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
+def empty_db(empty_db_url: str) -> Iterator[Database]:
+    """A migrated database for one test alone (for tests that damage it on purpose)."""
+    database = Database(empty_db_url)
+    init_db(database)
+    yield database
+    database.dispose()
 
 
 def minimal_submission(case_id: int, tracking_code: str, **fields: Any) -> Submission:

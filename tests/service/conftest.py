@@ -1,5 +1,8 @@
 """The service on each database backend, built once per test session, plus helpers to stage cases.
 
+The session's app is shut down after the last test that uses it, not at the end of the session: it
+holds ~1.5 GB (encoder, routers, index, database pools) that the later test directories do not need.
+
 Cases are staged through the real core (``triage.cases.intake.receive`` and ``Casework`` as an admin),
 which is fast and exercises the same code paths; the behaviour under test then goes through HTTP.
 """
@@ -8,7 +11,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -19,7 +22,7 @@ from fastapi.testclient import TestClient
 
 from service.app import create_app
 from service.state import ServiceState
-from tests.db import BACKENDS, FreshDatabases, db_url, empty_db_url, fresh_databases  # noqa: F401  (fixtures)
+from tests.db import BACKENDS, FreshDatabases
 from triage.cases.accounts import Principal, Role, create_user, principal_of
 from triage.cases.casework import Casework
 from triage.cases.intake import NewSubmission, receive
@@ -140,6 +143,11 @@ class Service:
                             w.close(cid)
         return cid
 
+    def release(self) -> None:
+        """Let go of the app and its state (after the app's shutdown): a later use fails loudly."""
+        del self.client, self.svc
+        self._tokens.clear()
+
     def state_of(self, case_id: int) -> str:
         r = self.client.get(f"/api/v1/cases/{case_id}", headers=self.headers("admin"))
         assert r.status_code == 200, r.text
@@ -150,7 +158,7 @@ class Service:
 def service(
     request: pytest.FixtureRequest,
     encoder_path: Path,
-    fresh_databases: FreshDatabases,  # noqa: F811
+    fresh_databases: FreshDatabases,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Service]:
     """The app on one backend for the whole session (models load once per backend)."""
@@ -164,8 +172,41 @@ def service(
         intake_rate_per_minute=100_000,
         intake_burst=100_000,
     )
-    with TestClient(create_app(settings)) as client:
-        yield Service(backend=str(request.param), client=client, svc=client.app.state.svc)  # type: ignore[attr-defined]
+    stack = ExitStack()
+    client = stack.enter_context(TestClient(create_app(settings)))
+    _RUNNING.append((Service(backend=str(request.param), client=client, svc=client.app.state.svc), stack))  # type: ignore[attr-defined]
+    del client
+    try:
+        yield _RUNNING[-1][0]
+    finally:
+        _shut_down()
+
+
+_RUNNING: list[tuple[Service, ExitStack]] = []
+_LAST_USER: list[Path] = []  # the test module whose end is the end of the session's service
+
+
+def _shut_down() -> None:
+    """Stop the running session app (its lifespan drops the models and disposes the database) and
+    drop every reference the tests hold to it."""
+    while _RUNNING:
+        running, stack = _RUNNING.pop()
+        stack.close()
+        running.release()
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """After ordering and deselection: remember the last module that uses ``service``."""
+    users = [item.path for item in items if "service" in getattr(item, "fixturenames", ())]
+    _LAST_USER[:] = users[-1:]
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
+    """Once that module's fixtures are torn down (they may still use the app), shut the app down."""
+    if _LAST_USER and item.path == _LAST_USER[0] and (nextitem is None or nextitem.path != item.path):
+        _shut_down()
 
 
 def zalo_labels(shared_data: Path, agencies: int = 3, per_agency: int = 12) -> list[tuple[str, str]]:

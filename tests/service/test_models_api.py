@@ -30,6 +30,8 @@ from triage.nlp.agencies import default_registry
 from triage.store.repositories import Submissions
 from triage.store.tables import Case, Event
 
+# Every test here stands on a real retrain (MLflow run, gate, registry): the full suite runs them.
+pytestmark = pytest.mark.slow
 JOB_DEADLINE_S = 600
 
 

@@ -1,30 +1,19 @@
-"""Fixtures for the learning loop: migrated databases on both backends, and reviewed labels staged in them."""
+"""Helpers for the learning loop: reviewed labels staged in a database (the ``db``/``empty_db`` fixtures, on
+both backends, come from tests/db.py)."""
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
-import pytest
 from sqlalchemy.orm import Session
 
-from tests.db import db_url, empty_db_url, fresh_databases  # noqa: F401  (fixtures)
 from triage.cases.accounts import create_user
-from triage.store.db import Database, init_db
+from triage.store.db import Database
 from triage.store.tables import Case, ReviewedLabel
 
 _names = itertools.count(1)
 T0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def empty_db(empty_db_url: str) -> Iterator[Database]:  # noqa: F811
-    """A migrated database for one test alone."""
-    database = Database(empty_db_url)
-    init_db(database)
-    yield database
-    database.dispose()
 
 
 def add_labels(

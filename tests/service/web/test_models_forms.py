@@ -19,6 +19,8 @@ from tests.service.conftest import PASSWORD, staged_client, unique
 from triage.cases.accounts import create_user
 from triage.store.tables import Event
 
+# Every test here stands on a real retrain (MLflow run, gate, registry): the full suite runs them.
+pytestmark = pytest.mark.slow
 TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
 JOB_DEADLINE_S = 600
 

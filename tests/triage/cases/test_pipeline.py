@@ -103,6 +103,7 @@ class PausingRouter(AgencyRouter):
         return super().predict_codes_top_k(texts, k=k, embeddings=embeddings)
 
 
+@pytest.mark.slow
 def test_a_request_in_flight_finishes_on_the_models_it_started_with(embedder: Any) -> None:
     import threading
 

@@ -53,6 +53,7 @@ def test_train_then_predict(tmp_path: Path, shared_data: Path) -> None:
     assert all(r["predictions"][0]["score"] >= r["predictions"][1]["score"] for r in out)  # type: ignore[index]
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("encoder_path")
 def test_train_with_a_fine_tuned_encoder_then_predict(tmp_path: Path, shared_data: Path) -> None:
     rows = read_rows(shared_data / "uit_vsfc" / "train.jsonl", 90)

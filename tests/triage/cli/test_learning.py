@@ -35,6 +35,7 @@ def env(tmp_path: Path, encoder_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     db.dispose()
 
 
+@pytest.mark.slow
 def test_learning_loop_commands(env: Database, shared_data: Path) -> None:
     reg = default_registry()
     rows = [

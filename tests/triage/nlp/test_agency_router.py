@@ -47,6 +47,7 @@ def test_probabilities_cover_every_agency(cold: AgencyRouter) -> None:
     assert len(cold.classes_) >= 54
 
 
+@pytest.mark.slow
 def test_labels_improve_on_cold_start(embedder: Any, shared_data: Path) -> None:
     rows = read_rows(shared_data / "zalo_legal" / "agency_train.jsonl")
     rng = np.random.default_rng(0)

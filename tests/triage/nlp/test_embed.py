@@ -61,6 +61,7 @@ def test_load_embedder_backends(encoder_path: Path) -> None:
         load_embedder(encoder_path, encoder_path, backend="tpu")
 
 
+@pytest.mark.slow
 def test_any_local_sentence_transformers_folder_loads(encoder_path: Path, tmp_path: Path) -> None:
     """TRIAGE_ENCODER_PATH may point at another model (PhoBERT-based, bge-m3...): build a tiny one
     locally, save it as a sentence-transformers folder and load it with no network."""

@@ -40,6 +40,7 @@ def tuned(uit: dict[str, Any], encoder_path: Path, tmp_path_factory: pytest.Temp
     return model
 
 
+@pytest.mark.slow  # fine-tunes the encoder
 def test_fine_tunes_a_copy_and_reports_progress(tuned: TunedRouter, encoder_path: Path, uit: dict[str, Any]) -> None:
     steps = tuned.steps_seen  # type: ignore[attr-defined]
     n_fit = len(uit["tx"]) - tuned.n_calibration_
@@ -52,6 +53,7 @@ def test_fine_tunes_a_copy_and_reports_progress(tuned: TunedRouter, encoder_path
     assert tuned.router_.embedder_id_ is not None and "-ft-" in tuned.router_.embedder_id_
 
 
+@pytest.mark.slow  # fine-tunes the encoder
 def test_blend_learns_and_is_a_distribution(tuned: TunedRouter, uit: dict[str, Any]) -> None:
     proba = tuned.predict_proba(uit["dx"])
     assert proba.shape == (len(uit["dx"]), len(tuned.classes_))
@@ -63,6 +65,7 @@ def test_blend_learns_and_is_a_distribution(tuned: TunedRouter, uit: dict[str, A
     assert [r[0].label for r in ranked] == list(tuned.predict(uit["dx"][:5]))
 
 
+@pytest.mark.slow  # fine-tunes the encoder
 def test_head_weight_zero_is_the_router_alone(tuned: TunedRouter, uit: dict[str, Any]) -> None:
     emb = tuned.embed_texts(uit["dx"][:30])
     alone = tuned.router_.predict_proba(uit["dx"][:30], embeddings=emb)
@@ -76,6 +79,7 @@ def test_head_weight_zero_is_the_router_alone(tuned: TunedRouter, uit: dict[str,
     assert not np.allclose(blended, alone)  # the head does take part in the blend
 
 
+@pytest.mark.slow  # fine-tunes the encoder
 def test_temperature_fitted_on_held_out_rows_keeps_the_ranking(tuned: TunedRouter, uit: dict[str, Any]) -> None:
     assert tuned.n_calibration_ == len(_calibration_split(uit["ty"], 0.1, 0)[1]) >= 20
     assert tuned.temperature_ != 1.0 and 0.05 < tuned.temperature_ < 20
@@ -112,6 +116,7 @@ def test_calibration_split_is_stratified_and_spares_rare_labels() -> None:
     assert _calibration_split(labels, 0.0, 0)[1] == []
 
 
+@pytest.mark.slow  # fine-tunes the encoder
 def test_round_trip_through_a_folder(tuned: TunedRouter, uit: dict[str, Any], tmp_path: Path) -> None:
     tuned.save(tmp_path / "m", metrics={"note": "test"})
     assert kind_of(tmp_path / "m") == "tuned_router"
@@ -128,6 +133,7 @@ def test_round_trip_through_a_folder(tuned: TunedRouter, uit: dict[str, Any], tm
     assert np.allclose(old.predict_proba(uit["dx"][:25]), tuned.predict_proba(uit["dx"][:25]), atol=1e-6)
 
 
+@pytest.mark.slow  # fine-tunes the encoder
 def test_bad_input_and_missing_models(tuned: TunedRouter, uit: dict[str, Any], tmp_path: Path) -> None:
     with pytest.raises(InvalidInput):
         tuned.predict_proba("một câu")  # type: ignore[arg-type]
@@ -146,6 +152,7 @@ def test_bad_input_and_missing_models(tuned: TunedRouter, uit: dict[str, Any], t
     assert tuned.predict_proba([]).shape == (0, len(tuned.classes_))
 
 
+@pytest.mark.slow  # fine-tunes the encoder
 def test_members_are_seeded_apart_averaged_and_round_trip(
     uit: dict[str, Any], encoder_path: Path, tmp_path: Path
 ) -> None:
