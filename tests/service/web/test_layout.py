@@ -6,10 +6,9 @@ package ``__init__`` or a module-level side effect shows up too.
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
+
+from tests.probe import loaded_by, tops
 
 PAGE_MODULES = [
     "service.web.staff",
@@ -23,17 +22,12 @@ PAGE_MODULES = [
 
 @pytest.mark.parametrize("module", PAGE_MODULES)
 def test_a_page_module_imports_without_the_app_or_the_api(module: str) -> None:
-    code = (
-        f"import sys, {module}\n"
-        "bad = sorted(m for m in sys.modules if m == 'service.app' or m.startswith('service.api'))\n"
-        "print(','.join(bad))"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "", f"{module} pulls in {out.stdout.strip()}"
+    loaded = loaded_by(module)
+    assert module in loaded
+    bad = sorted(m for m in loaded if m == "service.app" or m.startswith("service.api"))
+    assert not bad, f"{module} pulls in {bad}"
 
 
 def test_the_theme_file_renderer_needs_no_web_framework() -> None:
     """`triage themes --out x.html` renders the page template without FastAPI or a request."""
-    code = "import sys, service.web.theme_page\nprint(sorted(m for m in ('fastapi', 'starlette') if m in sys.modules))"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"
+    assert not tops(loaded_by("service.web.theme_page")) & {"fastapi", "starlette"}
