@@ -9,9 +9,12 @@ bundle folder to MLflow -> register a version -> move `champion` only if the gat
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import re
 import tempfile
+import unicodedata
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -115,13 +118,29 @@ def supervised_calibration(router: Router, texts: list[str], emb: np.ndarray, go
     }
 
 
+def metric_key(label: str) -> str:
+    """An MLflow-safe name for a class label: agency codes pass as they are; a readable Vietnamese field
+    name ("Cán bộ, công chức, viên chức") has commas and diacritics MLflow refuses, so it becomes an ASCII
+    slug plus a short hash of the label (two labels never share a key). metric_names.json maps back."""
+    if re.fullmatch(r"[A-Za-z0-9_-]+", label):
+        return label
+    folded = unicodedata.normalize("NFKD", label.replace("đ", "d").replace("Đ", "D"))
+    slug = re.sub(r"[^A-Za-z0-9]+", "_", "".join(c for c in folded if not unicodedata.combining(c))).strip("_")
+    return f"{slug[:60]}-{hashlib.sha256(label.encode()).hexdigest()[:8]}"
+
+
 def _flat_metrics(prefix: str, m: dict[str, Any]) -> dict[str, float]:
     out = {f"{prefix}{k}": float(v) for k, v in m.items() if isinstance(v, int | float) and k != "n"}
-    for code, row in m.get("per_agency", {}).items():
+    for label, row in m.get("per_agency", {}).items():
         for key in ("precision", "recall", "f1", "support"):
             if key in row:
-                out[f"{prefix}{key}_{code}"] = float(row[key])
+                out[f"{prefix}{key}_{metric_key(label)}"] = float(row[key])
     return out
+
+
+def metric_names(*reports: dict[str, Any] | None) -> dict[str, str]:
+    """Metric key -> the readable label it stands for, for every per-label row of ``reports``."""
+    return {metric_key(label): label for m in reports if m for label in m.get("per_agency", {})}
 
 
 def _confusion_png(confusion: dict[str, Any], path: Path) -> None:
@@ -267,6 +286,8 @@ def retrain(
             else {k: v for k, v in champ_metrics.items() if k != "confusion"},
         }
         (Path(tmp) / "gate.json").write_text(json.dumps(gate, indent=2, ensure_ascii=False))
+        names = metric_names(metrics, cold_metrics, champ_metrics, field_metrics)
+        (Path(tmp) / "metric_names.json").write_text(json.dumps(names, indent=2, ensure_ascii=False))
         _confusion_png(metrics["confusion"], Path(tmp) / "confusion_matrix.png")
 
         mlflow.set_tracking_uri(registry.uri)
@@ -282,6 +303,7 @@ def retrain(
             mlflow.log_metrics(auto)
             mlflow.log_artifact(str(Path(tmp) / "confusion_matrix.json"))
             mlflow.log_artifact(str(Path(tmp) / "gate.json"))
+            mlflow.log_artifact(str(Path(tmp) / "metric_names.json"))
             mlflow.log_artifact(str(Path(tmp) / "confusion_matrix.png"))
             mlflow.log_artifacts(str(folder), artifact_path="bundle")
             source = mlflow.get_artifact_uri("bundle")

@@ -132,3 +132,20 @@ def test_field_router_is_trained_when_labels_carry_fields(
     assert sug.field_source == "router" and sug.fields[0].name in fields.values()
     assert "field-test/v1+router-" in sug.model_version and "|field:router-" in sug.model_version
     db.dispose()
+
+
+def test_metric_names_are_safe_for_mlflow_and_map_back_to_the_labels() -> None:
+    """Real field names (commas, diacritics, slashes) once made the retrain fail at "logging to MLflow"."""
+    from mlflow.utils.validation import _validate_metric_name
+
+    from training.retrain import _flat_metrics, metric_key, metric_names
+
+    labels = ["Cán bộ, công chức, viên chức", "Cán bộ công chức viên chức", "Đất đai", "Thuế / Phí", "BTC"]
+    report = {"macro_f1": 0.5, "per_agency": {label: {"precision": 0.5, "recall": 0.5, "f1": 0.5} for label in labels}}
+    flat = _flat_metrics("field_", report)
+    for name in flat:
+        _validate_metric_name(name)  # raises MlflowException for a name the tracking store refuses
+    assert len(flat) == 1 + 3 * len(labels)  # no two labels collapse onto one key
+    assert metric_key("BTC") == "BTC" and "field_f1_BTC" in flat  # codes stay readable
+    assert metric_key("Đất đai").startswith("Dat_dai-")
+    assert metric_names(report, None) == {metric_key(label): label for label in labels}
