@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import Any, NoReturn
 
 import numpy as np
 import typer
@@ -12,9 +12,7 @@ from rich.console import Console
 from rich.progress import track
 
 from triage.config import get_settings
-
-if TYPE_CHECKING:
-    from triage.store.db import Database
+from triage.store.db import Database, database_url, init_db
 
 console = Console(stderr=True)
 
@@ -32,9 +30,6 @@ def write_json(payload: Any) -> None:
 
 def open_database(url: str | None = None) -> Database:
     """The database named by TRIAGE_DATABASE_URL (or `url`), migrated to the newest schema first."""
-    # Imported here: SQLAlchemy and Alembic cost ~0.3 s, and `triage --help` needs neither.
-    from triage.store.db import Database, database_url, init_db
-
     db = Database(url or database_url(get_settings()))
     init_db(db)
     return db

@@ -12,13 +12,13 @@ import typer
 from rich.progress import Progress
 
 from triage.cases.calendar import to_local_date
-from triage.cli._common import console, encode_with_progress, fail, load_embedder
+from triage.cli._common import console, encode_with_progress, fail, load_embedder, open_database
 from triage.config import get_settings
 from triage.errors import TriageError
 from triage.nlp.io import read_jsonl, require_str, write_jsonl
 from triage.nlp.manifest import MODERATOR, ROUTER, TUNED_ROUTER, is_current, read_manifest
 from triage.nlp.text import normalize
-from triage.store.db import Database, database_url, init_db
+from triage.store.db import Database, init_db
 from triage.store.tables import utcnow
 
 
@@ -247,8 +247,7 @@ def themes(
             start = date.fromisoformat(since) if since else end - timedelta(weeks=12) + timedelta(days=1)
         except ValueError as exc:
             raise TriageError(f"dates must be YYYY-MM-DD: {exc}") from exc
-        db = Database(database or database_url(get_settings()))
-        init_db(db)
+        db = open_database(database)
         with db.read() as s:
             items = load_period(s, start, end)
         console.print(f"{len(items)} submissions from {start} to {end}")
