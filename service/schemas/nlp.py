@@ -15,10 +15,15 @@ class RouteRequest(BaseModel):
 class RankedLabel(BaseModel):
     label: str
     score: float
+    code: str | None = Field(default=None, description="The agency's code (top-level body: a ministry or a province).")
+    unit: str | None = Field(default=None, description="The unit under the agency that handles it (e.g. Cục Thuế).")
+    reason: str | None = Field(default=None, description="The catalogue procedure and field behind the suggestion.")
 
 
 class RouteResponse(BaseModel):
     predictions: list[RankedLabel]
+    local: bool = Field(default=False, description="A local matter: the named province's authorities handle it.")
+    locality_reason: str = Field(default="", description="Why the matter is local, or a question for a ministry.")
     model_version: str
 
 

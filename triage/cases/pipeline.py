@@ -64,11 +64,18 @@ class SubmissionText:
 
 @dataclass(frozen=True)
 class Ranked:
-    """One candidate with a score in [0, 1]; ``code`` is empty for fields."""
+    """One candidate with a score in [0, 1]; ``code`` is empty for fields.
+
+    For an agency, ``unit``/``unit_name`` name the body under it that handles the matter (Cục Thuế
+    under Bộ Tài chính) and ``reason`` the catalogue procedure behind the suggestion.
+    """
 
     name: str
     score: float
     code: str = ""
+    unit: str = ""
+    unit_name: str = ""
+    reason: str = ""
 
 
 @dataclass(frozen=True)
@@ -307,13 +314,22 @@ class Pipeline:
         models = self.models  # read once: a concurrent swap_models does not affect this call
         masked = mask_pii(submission.text)
         embedding = self.embedder.encode([masked])[0]
-        ranked = models.agency_router.predict_codes_top_k([masked], k=self.top_k, embeddings=embedding[None, :])[0]
+        ranked = models.agency_router.suggest([masked], k=self.top_k, embeddings=embedding[None, :])[0]
         agencies = [
-            Ranked(name=self.registry.get(p.label).name, score=round(float(p.score), 6), code=p.label) for p in ranked
+            Ranked(
+                name=self.registry.get(p.code).name,
+                score=round(float(p.score), 6),
+                code=p.code,
+                unit=p.unit or "",
+                unit_name=self.registry.name_of(p.unit, ""),
+                reason=p.reason or "",
+            )
+            for p in ranked
         ]
         top = agencies[0].code if agencies else None
         fields = self.rank_fields(masked, embedding, top, models=models)
-        named = self.registry.find_provinces(masked)
+        locality = models.agency_router.locality(masked)
+        named = locality.provinces if locality.local else self.registry.find_provinces(masked)
         if submission.province_code and submission.province_code not in {p.code for p in named}:
             named = [self.registry.get(submission.province_code), *named]
         provinces = [Ranked(name=p.name, score=1.0, code=p.code) for p in named]

@@ -41,6 +41,14 @@ def build_models(
     s = get_settings()
     out = build_encoder(s.model_dir / "encoder", force=force)
     console.print(f"encoder ready: {out}")
+    # The catalogue's procedures, encoded once here so that start-up only reads them (minutes on 2 cores).
+    from triage.nlp.catalogue import default_catalogue
+    from triage.nlp.embed import load_embedder as open_encoder
+    from triage.nlp.procedure_router import catalogue_encodings
+
+    catalogue = default_catalogue()
+    encodings = catalogue_encodings(catalogue, open_encoder(out, s.model_dir), s.model_dir / "catalogue")
+    console.print(f"catalogue ready: {encodings.shape[0]} procedures encoded")
     target = default_moderator_path(s)
     if is_current(target, MODERATOR) and not force:
         console.print(f"moderator ready: {target}")

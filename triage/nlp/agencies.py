@@ -360,6 +360,28 @@ class AgencyRegistry:
         message = f"no agency named {name_or_alias!r}"
         raise NotFound(f"{message}; closest: {hint}" if hint else message)
 
+    def root(self, code: str) -> Agency:
+        """The top-level body an agency belongs to: Cục Thuế and BHXH give Bộ Tài chính; a ministry itself.
+
+        Evaluation at ministry level counts a unit as its ministry, and routing ranks ministries.
+        """
+        agency = self.get(code)
+        seen = {agency.code}
+        while agency.parent is not None:
+            agency = self.get(agency.parent)
+            if agency.code in seen:
+                raise ValueError(f"agency {code!r}: parent cycle through {agency.code!r}")
+            seen.add(agency.code)
+        return agency
+
+    def children(self, code: str) -> list[Agency]:
+        """The units registered under an agency (its Cục, Tổng cục, BHXH...)."""
+        return [a for a in self._agencies if a.parent == code]
+
+    def top_level(self) -> list[Agency]:
+        """Agencies without a parent: ministries, ministry-level and judicial bodies, provinces."""
+        return [a for a in self._agencies if a.parent is None]
+
     def ministries(self) -> list[Agency]:
         """Central bodies: ministries, ministry-level bodies, judicial bodies, agencies under ministries."""
         return [a for a in self._agencies if not a.is_local]

@@ -18,9 +18,22 @@ def route(body: RouteRequest, svc: State) -> RouteResponse:
     if not text:
         raise InvalidInput("text is empty after removing whitespace and control characters")
     models = svc.pipeline.models  # one version for the answer and its label, even during a swap
-    ranked = models.agency_router.predict_top_k([text], k=body.top_k)[0]
+    router = models.agency_router
+    ranked = router.suggest([text], k=body.top_k)[0]
+    locality = router.locality(text)
     return RouteResponse(
-        predictions=[RankedLabel(label=p.label, score=round(p.score, 6)) for p in ranked],
+        predictions=[
+            RankedLabel(
+                label=router.names_[p.code],
+                score=round(p.score, 6),
+                code=p.code,
+                unit=router.registry_.name_of(p.unit),
+                reason=p.reason,
+            )
+            for p in ranked
+        ],
+        local=locality.local,
+        locality_reason=locality.reason,
         model_version=svc.pipeline.version_of(models),
     )
 
