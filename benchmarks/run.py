@@ -18,6 +18,7 @@ from benchmarks.duplicates import duplicates
 from benchmarks.index_scale import index_scale
 from benchmarks.learning_curve import learning_curve
 from benchmarks.moderation import moderation
+from benchmarks.routing_real import real_routing
 from benchmarks.themes_bench import themes_benchmark
 from triage.config import get_settings
 from triage.errors import InvalidInput
@@ -31,6 +32,7 @@ ORDER = [
     "pubhealthqa",
     "zalo_agency",
     "cold_start",
+    "routing_real",
     "vnpara",
     "embedding_speed",
     "router_latency",
@@ -76,6 +78,7 @@ def main(only: list[str] | None = None, quick: bool = False) -> dict[str, Any]:
             "Zalo legal agency", embedder, load("zalo_legal/agency_train.jsonl"), "agency", say, agency=True
         ),
         "cold_start": lambda: quality.cold_start(embedder, say),
+        "routing_real": lambda: real_routing(embedder, say, quick=quick),
         "vnpara": lambda: quality.vnpara(embedder, None if quick else SentenceEmbedder(folder), say),
         "embedding_speed": lambda: speed.embedding_speed(folder, threads=2, quick=quick),
         "router_latency": lambda: speed.router_latency(embedder, quick=quick),

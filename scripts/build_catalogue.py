@@ -52,13 +52,13 @@ def build(source: Path) -> dict[str, object]:
             skipped[str(row.get("issuing_body", ""))] += 1
             continue
         field_ids = [fields.setdefault(str(f), len(fields)) for f in row.get("fields", [])]
-        units = sorted(
-            {u for a in row.get("executing_agencies", []) if (u := unit_of(str(a), registry)) and u != code}
-        )
+        units = sorted({u for a in row.get("executing_agencies", []) if (u := unit_of(str(a), registry)) and u != code})
         level = "province" if registry.get(code).is_local else "central"
         procedures.append([str(row["code"]), str(row["name"]).strip(), field_ids, code, level, units])
     if skipped:
-        print(f"skipped {sum(skipped.values())} procedures with an unknown issuing body: {dict(skipped)}", file=sys.stderr)
+        print(
+            f"skipped {sum(skipped.values())} procedures with an unknown issuing body: {dict(skipped)}", file=sys.stderr
+        )
     return {
         "format": CATALOGUE_FORMAT,
         "about": (

@@ -202,7 +202,9 @@ class AgencyRouter(BaseEstimator):
         logp[:, ~self.central_] = -np.inf
         return softmax(logp / self.cold_temperature), evidence
 
-    def _proba(self, texts: Sequence[str], embeddings: np.ndarray | None) -> tuple[np.ndarray, list[dict[str, Evidence]]]:
+    def _proba(
+        self, texts: Sequence[str], embeddings: np.ndarray | None
+    ) -> tuple[np.ndarray, list[dict[str, Evidence]]]:
         self._check()
         if isinstance(texts, str):
             raise InvalidInput("pass a list of texts, not a single string")
@@ -238,14 +240,18 @@ class AgencyRouter(BaseEstimator):
         self._check()
         return decide_locality(text, self.registry_)
 
-    def suggest(self, texts: Sequence[str], k: int = 3, embeddings: np.ndarray | None = None) -> list[list[RankedAgency]]:
+    def suggest(
+        self, texts: Sequence[str], k: int = 3, embeddings: np.ndarray | None = None
+    ) -> list[list[RankedAgency]]:
         """Ranked top-level bodies by code, each with the unit under it and the catalogue's reason."""
         if k < 1:
             raise InvalidInput("k must be >= 1")
         proba, evidence = self._proba(texts, embeddings)
         out: list[list[RankedAgency]] = []
         for i, text in enumerate(list(texts)):
-            mentioned = {self.registry_.root(a.code).code: a.code for a in self.registry_.find_agencies(text) if a.parent}
+            mentioned = {
+                self.registry_.root(a.code).code: a.code for a in self.registry_.find_agencies(text) if a.parent
+            }
             row = []
             for j in np.argsort(-proba[i])[:k]:
                 code = str(self.classes_[j])

@@ -152,9 +152,7 @@ class ProcedureRouter(BaseEstimator):
             score += np.asarray(emb, dtype=np.float32) @ self.doc_embeddings_.T
         return score
 
-    def _scores(
-        self, texts: Sequence[str], embeddings: np.ndarray | None
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _scores(self, texts: Sequence[str], embeddings: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         items = list(texts)
         if embeddings is None and self.doc_embeddings_ is not None and items:
             embeddings = self.embedder.encode(items)  # type: ignore[union-attr]

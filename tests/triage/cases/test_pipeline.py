@@ -10,7 +10,7 @@ import pytest
 
 from triage.cases.pipeline import Pipeline, SubmissionText, triage
 from triage.nlp.agencies import default_registry
-from triage.nlp.agency_router import AgencyRouter
+from triage.nlp.agency_router import AgencyRouter, RankedAgency
 from triage.nlp.router import Prediction
 
 
@@ -97,10 +97,10 @@ class PausingRouter(AgencyRouter):
 
         self.entered, self.release = threading.Event(), threading.Event()
 
-    def predict_codes_top_k(self, texts: Any, k: int = 3, embeddings: Any = None) -> list[list[Prediction]]:
+    def suggest(self, texts: Any, k: int = 3, embeddings: Any = None) -> list[list[RankedAgency]]:
         self.entered.set()
         assert self.release.wait(30)
-        return super().predict_codes_top_k(texts, k=k, embeddings=embeddings)
+        return super().suggest(texts, k=k, embeddings=embeddings)
 
 
 @pytest.mark.slow

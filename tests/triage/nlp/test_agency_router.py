@@ -111,7 +111,9 @@ def test_explicit_mention_helps(embedder: Any) -> None:
         ),
     ],
 )
-def test_residence_in_brackets_goes_to_the_ministry(cold: AgencyRouter, text: str, ministry: str, province: str) -> None:
+def test_residence_in_brackets_goes_to_the_ministry(
+    cold: AgencyRouter, text: str, ministry: str, province: str
+) -> None:
     ranked = cold.suggest([text], k=3)[0]
     assert ranked[0].code == ministry, ranked
     assert province not in [r.code for r in ranked[:1]]

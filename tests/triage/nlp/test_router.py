@@ -107,9 +107,7 @@ def test_errors() -> None:
         Router().fit(["a", "b"], ["x"])
 
 
-def test_regularisation_is_chosen_by_out_of_fold_log_loss(
-    fitted: Router, uit: dict[str, Any], tmp_path: Path
-) -> None:
+def test_regularisation_is_chosen_by_out_of_fold_log_loss(fitted: Router, uit: dict[str, Any], tmp_path: Path) -> None:
     grid = list(Router().get_params()["C"])
     assert len(grid) > 1 and fitted.C_ in grid
     assert set(fitted.c_log_loss_) == set(grid)
