@@ -279,12 +279,17 @@ _SHARED: dict[tuple[str | None, int], ProcedureRouter] = {}
 
 
 def shared_procedure_router(embedder: Embedder | None, registry: AgencyRegistry) -> ProcedureRouter:
-    """One fitted catalogue index per encoder and registry per process (fitting segments 4,700 names)."""
+    """One fitted catalogue index per encoder and registry per process (fitting segments 4,700 names).
+
+    The cached index keeps the procedure encodings but not the encoder: callers pass the texts'
+    embeddings, and a shut-down service must not be kept alive by a module-level cache.
+    """
     key = (None if embedder is None else embedder.model_id, id(registry))
     router = _SHARED.get(key)
-    if router is None or router.embedder is not embedder:
+    if router is None or router.registry_ is not registry:
         cache = Path(get_settings().model_dir) / "catalogue"
         router = ProcedureRouter(registry=registry, embedder=embedder, cache_dir=cache).fit()
+        router.embedder = None
         _SHARED[key] = router
     return router
 

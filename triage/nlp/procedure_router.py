@@ -148,14 +148,19 @@ class ProcedureRouter(BaseEstimator):
         score = np.asarray((self.words_.transform(items) @ self.doc_words_).toarray(), dtype=np.float32)
         score *= self.word_weight
         if self.doc_embeddings_ is not None:
-            emb = embeddings if embeddings is not None else self.embedder.encode(items)  # type: ignore[union-attr]
-            score += np.asarray(emb, dtype=np.float32) @ self.doc_embeddings_.T
+            if embeddings is None:
+                if self.embedder is None:
+                    raise InvalidInput("this catalogue index holds encodings: pass the texts' embeddings")
+                embeddings = self.embedder.encode(items)
+            score += np.asarray(embeddings, dtype=np.float32) @ self.doc_embeddings_.T
         return score
 
     def _scores(self, texts: Sequence[str], embeddings: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         items = list(texts)
         if embeddings is None and self.doc_embeddings_ is not None and items:
-            embeddings = self.embedder.encode(items)  # type: ignore[union-attr]
+            if self.embedder is None:
+                raise InvalidInput("this catalogue index holds encodings: pass the texts' embeddings")
+            embeddings = self.embedder.encode(items)
         sim = self.similarity(items, embeddings)
         n, m = sim.shape
         k = min(self.neighbours, m)
