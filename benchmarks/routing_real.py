@@ -89,16 +89,21 @@ def _train(embedder: Embedder, parts: list[tuple[list[str], list[str], np.ndarra
 
 
 def _locality_sample() -> tuple[list[str], list[bool], str]:
-    """Hand-labelled probes (benchmarks/data/locality.jsonl) plus every dvc_faq dev question naming a
-    province: the portal's questions were all answered by a ministry, so each is a policy question."""
+    """Hand-labelled probes (benchmarks/data/locality.jsonl) plus every portal FAQ and Zalo question naming
+    a province: each was answered by a ministry or from a national law, so each is a policy question."""
     from pathlib import Path
 
     own = list(read_jsonl(Path(__file__).resolve().parent / "data" / "locality.jsonl"))
     texts = [str(r["text"]) for r in own]
     labels = [bool(r["local"]) for r in own]
     registry = default_registry()
-    faq = [str(r["text"]) for r in load("dvc_faq/dev.jsonl") if registry.find_provinces(str(r["text"]))]
-    note = f"{len(own)} hand-labelled probes + {len(faq)} dvc_faq dev questions naming a province (policy)"
+    asked = [
+        str(r["text"])
+        for rel in ("dvc_faq/train.jsonl", "dvc_faq/dev.jsonl", "zalo_legal/agency_train.jsonl")
+        for r in load(rel)
+    ]
+    faq = [t for t in asked if registry.find_provinces(t)]
+    note = f"{len(own)} hand-labelled probes + {len(faq)} portal FAQ and Zalo questions naming a province (policy)"
     return texts + faq, labels + [False] * len(faq), note
 
 

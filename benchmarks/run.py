@@ -141,6 +141,9 @@ def summary_table() -> str:
                 f"| Zalo cold start, no labels ({r['n_candidates']} central bodies) | {m} | {r['router'][m]} | "
                 f"{r['baseline'][m]} (TF-IDF to descriptions) |"
             )
+    r = _get("routing_real")
+    if r and not r.get("quick"):
+        lines.extend(_routing_real_rows(r))
     r = _get("vnpara")
     if r and not r.get("quick"):
         lines.append(
@@ -273,3 +276,37 @@ def write_summary() -> Path:
     """Regenerate summary.md from the results on disk (the only file the benchmarks write outside *.json)."""
     SUMMARY.write_text(summary_markdown(), encoding="utf-8")
     return SUMMARY
+
+
+def _routing_real_rows(r: dict[str, Any]) -> list[str]:
+    """Rows for routing on real citizens' questions (portal FAQ dev, leave-one-source-out, locality)."""
+    c, sup = r["cold_start"], r["supervised"]
+    rows = []
+    for m in ("top1", "top3", "ece"):
+        rows.append(
+            f"| portal FAQ dev ({r['n_dev']}), cold start, no labels | {m} | {c['router'][m]} | "
+            f"{c['catalogue_anchor'][m]} (catalogue nearest procedures); previous router {c['previous_router'][m]} |"
+        )
+    for m in ("top1", "top3", "ece"):
+        rows.append(
+            f"| portal FAQ dev, supervised on every source + cold start | {m} | {sup['router_blended'][m]} | "
+            f"supervised alone {sup['supervised_alone'][m]} |"
+        )
+    for held, v in r["leave_one_source_out"].items():
+        rows.append(
+            f"| leave {held} out (test: {v['test']}, {v['n_test']}) | top1 / top3 | "
+            f"{v['blended']['top1']} / {v['blended']['top3']} | cold start {v['cold_start']['top1']} / "
+            f"{v['cold_start']['top3']}; supervised alone {v['supervised_alone']['top1']} / "
+            f"{v['supervised_alone']['top3']} |"
+        )
+    lat = r["latency_ms"]
+    rows.append(
+        f"| routing one submission with the catalogue | p50 / p95 ms | {lat['blended_median']} / "
+        f"{lat['blended_p95']} | previous router {lat['previous_median']} / {lat['previous_p95']} (same run) |"
+    )
+    loc = r["locality"]
+    rows.append(
+        f"| local matter or policy question ({loc['n']}: {loc['sample']}) | precision / recall | "
+        f"{loc['precision']} / {loc['recall']} | every named province is local: precision {loc['naive_precision']} |"
+    )
+    return rows

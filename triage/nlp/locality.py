@@ -20,7 +20,7 @@ __all__ = ["LocalityDecision", "decide_locality", "residence_spans"]
 # A province in brackets, or after who a person is and where they live, says where the writer lives.
 _BRACKETS = re.compile(r"\([^()]{0,60}\)")
 _RESIDENCE = re.compile(
-    r"(?:(?:\b(?:ông|bà|anh|chị|em|cô|chú|bạn|bạn đọc|độc giả|cử tri|công dân|người dân)\b[^.,;:?!]{0,40}?"
+    r"(?:(?:\b(?:ông|bà|anh|chị|em|cô|chú|bạn|bạn đọc|độc giả|cử tri|công dân|người dân|tôi|chúng tôi|bố tôi|mẹ tôi)\b[^.,;:?!]{0,40}?"
     r"(?:,\s*)?)\b(?:ở|tại|trú tại|trú ở|sống ở|sống tại|ngụ tại|ngụ ở|quê ở|quê|đến từ|cư trú tại)\s+"
     r"|\b(?:hộ khẩu|thường trú|tạm trú|quê quán|địa chỉ|nguyên quán|cư trú)\s*(?:ở|tại|:)?\s+)"
     r"[^.,;:?!()]{0,40}",
@@ -111,6 +111,17 @@ _POLICY_CUES = (
     "co bi",
     "phai lam gi",
     "can lam gi",
+    "cho toi hoi",
+    "toi co the",
+    "duoc khong",
+    "co can",
+    "giay phep",
+    "giay chung nhan",
+    "dang ky",
+    "ho tich",
+    "khai sinh",
+    "nhap khau",
+    "xuat khau",
 )
 
 
@@ -153,7 +164,7 @@ def _count(folded: str, cues: tuple[str, ...]) -> int:
 
 def decide_locality(text: str, registry: AgencyRegistry) -> LocalityDecision:
     """Local when the text names a province outside any residence mention and speaks of a concrete
-    local matter more than it asks a question of law; policy otherwise."""
+    local matter more than it asks a question of law (or asks at all); policy otherwise."""
     spans = residence_spans(text)
     kept, last = [], 0
     for start, end in spans:
@@ -166,8 +177,9 @@ def decide_locality(text: str, registry: AgencyRegistry) -> LocalityDecision:
     everywhere = registry.find_provinces(text)
     residence = [p for p in everywhere if p not in places]
     local_cues = _count(_fold(outside), _LOCAL_CUES)
-    policy_cues = _count(_fold(text), _POLICY_CUES)
-    local = bool(places) and local_cues >= 1 and local_cues >= policy_cues
+    # A question mark asks something; a complaint about a place usually states it.
+    policy_cues = _count(_fold(text), _POLICY_CUES) + min(text.count("?"), 1)
+    local = bool(places) and local_cues >= 1 and local_cues > policy_cues
     return LocalityDecision(
         local=local,
         provinces=places if local else [],

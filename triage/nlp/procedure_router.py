@@ -85,7 +85,8 @@ class ProcedureRouter(BaseEstimator):
         temperature: float = 0.02,
         field_neighbours: int = 5,
         field_temperature: float = 0.02,
-        field_weight: float = 0.5,
+        field_weight: float = 0.3,
+        size_exponent: float = 0.25,
         floor: float = 1e-3,
     ) -> None:
         self.catalogue = catalogue
@@ -98,6 +99,7 @@ class ProcedureRouter(BaseEstimator):
         self.field_neighbours = field_neighbours
         self.field_temperature = field_temperature
         self.field_weight = field_weight
+        self.size_exponent = size_exponent
         self.floor = floor
 
     def fit(self, texts: Sequence[str] | None = None, labels: Sequence[str] | None = None) -> ProcedureRouter:
@@ -127,6 +129,7 @@ class ProcedureRouter(BaseEstimator):
         if self.embedder is not None:
             every = catalogue_encodings(catalogue, self.embedder, self.cache_dir)
             self.doc_embeddings_ = every[central]
+            self.doc_embeddings_t_ = np.ascontiguousarray(self.doc_embeddings_.T)
             centroids = np.zeros((len(fields), every.shape[1]), dtype=np.float32)
             for p, vec in zip(self.procedures_, self.doc_embeddings_, strict=True):
                 for f in p.fields:
@@ -152,7 +155,7 @@ class ProcedureRouter(BaseEstimator):
                 if self.embedder is None:
                     raise InvalidInput("this catalogue index holds encodings: pass the texts' embeddings")
                 embeddings = self.embedder.encode(items)
-            score += np.asarray(embeddings, dtype=np.float32) @ self.doc_embeddings_.T
+            score += np.asarray(embeddings, dtype=np.float32) @ self.doc_embeddings_t_
         return score
 
     def _scores(self, texts: Sequence[str], embeddings: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -170,6 +173,9 @@ class ProcedureRouter(BaseEstimator):
         votes = np.zeros((n, len(self.classes_)))
         rows = np.repeat(np.arange(n), k)
         np.add.at(votes, (rows, self.owner_[top].ravel()), weight.ravel())
+        if self.size_exponent:
+            # A ministry with many procedures wins more neighbours by count alone; discount its size.
+            votes /= np.bincount(self.owner_, minlength=len(self.classes_)) ** self.size_exponent
         proba = votes / votes.sum(axis=1, keepdims=True)
         if self.field_embeddings_ is not None and self.field_weight > 0:
             fsim = np.asarray(embeddings, dtype=np.float32) @ self.field_embeddings_.T
