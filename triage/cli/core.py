@@ -192,8 +192,7 @@ def route(
 ) -> None:
     """Suggest the responsible agencies (official names); works with zero labels (cold start)."""
     # Deferred: the routers import scikit-learn.
-    from triage.nlp.agency_router import load_agency_router
-    from triage.nlp.router import prediction_dicts
+    from triage.nlp.agency_router import RankedAgency, load_agency_router
 
     if (text is None) == (input is None):
         fail(TriageError("give exactly one of --text or --input"))
@@ -204,14 +203,28 @@ def route(
         router = load_agency_router(
             embedder=load_embedder(), router_path=s.router_path, cold_start_weight=s.cold_start_weight
         )
+
+        def dicts(ranked: list[RankedAgency]) -> list[dict[str, Any]]:
+            """Official name and score, the code, the unit under it and the catalogue's reason."""
+            return [
+                {
+                    "label": router.names_[p.code],
+                    "score": round(p.score, 6),
+                    "code": p.code,
+                    "unit": router.registry_.name_of(p.unit),
+                    "reason": p.reason,
+                }
+                for p in ranked
+            ]
+
         if text is not None:
-            ranked = router.predict_top_k([normalize(text)], k=top_k)[0]
-            sys.stdout.write(json.dumps(prediction_dicts(ranked), ensure_ascii=False, indent=2) + "\n")
+            ranked = router.suggest([normalize(text)], k=top_k)[0]
+            sys.stdout.write(json.dumps(dicts(ranked), ensure_ascii=False, indent=2) + "\n")
             return
         assert input is not None and output is not None
         rows = _rows(input, text_field)
-        ranked_all = router.predict_top_k([r["text"] for r in rows], k=top_k)
-        n = write_jsonl(output, (_out_row(r, prediction_dicts(p)) for r, p in zip(rows, ranked_all, strict=True)))
+        ranked_all = router.suggest([r["text"] for r in rows], k=top_k)
+        n = write_jsonl(output, (_out_row(r, dicts(p)) for r, p in zip(rows, ranked_all, strict=True)))
     except TriageError as exc:
         fail(exc)
     console.print(f"wrote {n} rows to {output}")

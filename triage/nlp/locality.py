@@ -20,7 +20,8 @@ __all__ = ["LocalityDecision", "decide_locality", "residence_spans"]
 # A province in brackets, or after who a person is and where they live, says where the writer lives.
 _BRACKETS = re.compile(r"\([^()]{0,60}\)")
 _RESIDENCE = re.compile(
-    r"(?:(?:\b(?:ông|bà|anh|chị|em|cô|chú|bạn|bạn đọc|độc giả|cử tri|công dân|người dân|tôi|chúng tôi|bố tôi|mẹ tôi)\b[^.,;:?!]{0,40}?"
+    r"(?:(?:\b(?:ông|bà|anh|chị|em|cô|chú|bạn|bạn đọc|độc giả|cử tri|công dân|người dân"
+    r"|tôi|chúng tôi|bố tôi|mẹ tôi)\b[^.,;:?!]{0,40}?"
     r"(?:,\s*)?)\b(?:ở|tại|trú tại|trú ở|sống ở|sống tại|ngụ tại|ngụ ở|quê ở|quê|đến từ|cư trú tại)\s+"
     r"|\b(?:hộ khẩu|thường trú|tạm trú|quê quán|địa chỉ|nguyên quán|cư trú)\s*(?:ở|tại|:)?\s+)"
     r"[^.,;:?!()]{0,40}",

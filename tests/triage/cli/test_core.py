@@ -84,7 +84,8 @@ def test_route_text_and_file(tmp_path: Path) -> None:
     res = runner.invoke(app, ["route", "--text", "Xin hỏi thủ tục cấp đổi giấy phép lái xe ô tô"])
     assert res.exit_code == 0, res.output
     preds = json.loads(res.stdout)
-    assert len(preds) == 3 and all(set(p) == {"label", "score"} for p in preds)
+    assert len(preds) == 3 and all(set(p) == {"label", "score", "code", "unit", "reason"} for p in preds)
+    assert preds[0]["label"] == "Bộ Công an" and preds[0]["reason"].startswith("Thủ tục: ")  # licences: since 2025
     inp = _write(
         tmp_path / "in.jsonl", [{"text": "Trường học thiếu giáo viên tiếng Anh"}, {"text": "Thuế đất quá cao"}]
     )
