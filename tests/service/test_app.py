@@ -31,6 +31,22 @@ def test_route(client: TestClient) -> None:
     assert len(preds) == 2 and preds[0]["score"] >= preds[1]["score"]
 
 
+def test_route_names_the_unit_the_reason_and_the_locality(client: TestClient) -> None:
+    r = client.post("/api/v1/route", json={"text": "Cục Sở hữu trí tuệ chậm thẩm định đơn đăng ký sáng chế của tôi"})
+    body = r.json()
+    top = body["predictions"][0]
+    assert top["code"] == "BKHCN" and top["label"] == "Bộ Khoa học và Công nghệ"
+    assert top["unit"] == "Cục Sở hữu trí tuệ" and top["reason"].startswith("Thủ tục: ")
+    assert body["local"] is False
+    residence = "Bà Lê Kim Tuyền (TPHCM) có mảnh đất được cấp sổ năm 2005, muốn tách thửa cần điều kiện gì?"
+    body = client.post("/api/v1/route", json={"text": residence}).json()
+    assert body["local"] is False and "nơi cư trú" in body["locality_reason"]
+    assert body["predictions"][0]["code"] == "BNNMT"
+    local = "Tuyến đường liên xã ở huyện Ba Vì, Hà Nội bị sạt lở và ngập nặng mỗi khi mưa, đề nghị sửa chữa gấp"
+    body = client.post("/api/v1/route", json={"text": local}).json()
+    assert body["local"] is True and "P-HN" in [p["code"] for p in body["predictions"]]
+
+
 def test_similar(client: TestClient) -> None:
     same = client.post("/api/v1/similar", json={"text1": "mất căn cước", "text2": "bị mất thẻ căn cước"}).json()
     other = client.post("/api/v1/similar", json={"text1": "mất căn cước", "text2": "giá lúa giảm"}).json()
