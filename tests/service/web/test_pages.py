@@ -357,3 +357,29 @@ def test_inbox_and_case_page_show_duplicates_and_flags_found_in_the_suggestion(s
     assert '<option value="BTC" selected>Bộ Tài chính (81%)</option>' in card
     page = client.get(f"/staff/cases/{case_id}").text
     assert "Hoàn thuế chậm ở Chi cục Thuế" in page and "có thể trùng" in page and "⚑ ngôn từ xúc phạm" in page
+
+
+def test_case_page_and_inbox_show_the_unit_and_the_catalogue_reason(service: Service) -> None:
+    from triage.store.tables import Case
+
+    case_id = service.submit(title="Hoàn thuế chậm", content="Hồ sơ hoàn thuế thu nhập cá nhân nộp tháng 3 chưa xong.")
+    reason = "Thủ tục: Hoàn thuế thu nhập cá nhân - lĩnh vực Thuế"
+    suggestion = {
+        "agencies": [
+            {"name": "Bộ Tài chính", "code": "BTC", "score": 0.81, "unit": "BTC-THUE", "unit_name": "Cục Thuế"},
+            {"name": "Bộ Y tế", "code": "BYT", "score": 0.11, "unit": "", "unit_name": "", "reason": ""},
+        ],
+        "kind": "phan_anh",
+    }
+    suggestion["agencies"][0]["reason"] = reason
+    with service.svc.db.session() as s:
+        row = s.get(Case, case_id)
+        assert row is not None
+        row.suggestion = suggestion
+    client = browser(service, "clerk")
+    page = client.get(f"/staff/cases/{case_id}").text
+    assert 'Bộ Tài chính <span class="top3-unit">› Cục Thuế</span>' in page and reason in page
+    assert page.count('class="top3-unit"') == 1  # Bộ Y tế has no unit
+    inbox = client.get("/staff/inbox").text
+    card = inbox[inbox.index(f'data-case="{case_id}"') :]
+    assert "› Cục Thuế" in card[: card.index('class="route-form"')]
