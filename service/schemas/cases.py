@@ -116,6 +116,11 @@ class CaseSummary(BaseModel):
     deadline_status: str | None = Field(description="on_track, due_soon or overdue while the deadline runs; else null.")
     flagged: bool = Field(default=False, description="An abuse / spam flag awaits or has a clerk's confirmation.")
     campaign_id: int | None = Field(default=None, description="The campaign (near-identical group) of the case.")
+    programme_field: str | None = Field(
+        default=None,
+        description="Programme field code (Resolution-57 task group; 'other' when none fits; null before triage).",
+    )
+    programme_field_name: str | None = Field(default=None, description="The programme field's name.")
 
 
 class CaseList(BaseModel):

@@ -17,9 +17,19 @@ class RankedLabel(BaseModel):
     score: float
 
 
+class RankedProgrammeField(BaseModel):
+    code: str
+    name: str
+    score: float
+
+
 class RouteResponse(BaseModel):
     predictions: list[RankedLabel]
     model_version: str
+    programme_fields: list[RankedProgrammeField] = Field(
+        default_factory=list,
+        description="Programme fields (Resolution-57 task groups by default), top-3; 'other' when none fits.",
+    )
 
 
 class SimilarRequest(BaseModel):

@@ -135,6 +135,7 @@ def countdown(days_left: int | None) -> str:
 class SuggestionView:
     agencies: list[dict[str, Any]] = field(default_factory=list)
     fields: list[dict[str, Any]] = field(default_factory=list)
+    programme_fields: list[dict[str, Any]] = field(default_factory=list)  # Resolution-57 task groups, top-3
     provinces: list[dict[str, Any]] = field(default_factory=list)
     similar: list[dict[str, Any]] = field(default_factory=list)
     flags: list[dict[str, str]] = field(default_factory=list)
@@ -179,6 +180,7 @@ def suggestion_view(suggestion: dict[str, Any] | None) -> SuggestionView:
     return SuggestionView(
         agencies=[a for a in suggestion.get("agencies", []) if isinstance(a, dict)][:3],
         fields=[f for f in suggestion.get("fields", []) if isinstance(f, dict)][:3],
+        programme_fields=[f for f in suggestion.get("programme_fields") or [] if isinstance(f, dict)][:3],
         provinces=[p for p in suggestion.get("provinces", []) if isinstance(p, dict)][:3],
         similar=similar,
         flags=flags,

@@ -86,11 +86,28 @@ def staff_home(who: WebStaff) -> Response:
 
 
 @router.get("/staff/inbox", response_class=HTMLResponse)
-def inbox(request: Request, who: WebStaff, svc: State) -> HTMLResponse:
-    """NEW and TRIAGED cases with the suggested route: confirm or correct each with one action."""
+def inbox(
+    request: Request,
+    who: WebStaff,
+    svc: State,
+    programme_field: Annotated[str | None, Query(max_length=40)] = None,
+) -> HTMLResponse:
+    """NEW and TRIAGED cases with the suggested route: confirm or correct each with one action.
+
+    ``programme_field`` keeps one programme field's cases (an unknown code is a 422 page naming the known ones).
+    """
     who.require("triage")
+    taxonomy = svc.pipeline.programme_taxonomy
+    chosen = None
+    if programme_field:
+        try:
+            chosen = taxonomy.check(programme_field)
+        except InvalidInput:  # the same 422 as the API, in the pages' language
+            shown, known = programme_field[:40], ", ".join(taxonomy.codes)
+            raise InvalidInput(f"Nhóm nhiệm vụ không có trong danh mục: {shown!r} (các mã: {known}).") from None
+    f = CaseFilter(states=[CaseState.NEW, CaseState.TRIAGED], programme_field=chosen)
     with svc.db.read() as s:
-        cases, total = _work(s, who, svc).find(CaseFilter(states=[CaseState.NEW, CaseState.TRIAGED]), limit=100)
+        cases, total = _work(s, who, svc).find(f, limit=100)
         summaries = case_summaries(s, cases, who, svc)
         first = Submissions(s).first_of_cases([c.id for c in cases])
         items: list[dict[str, Any]] = []
@@ -106,7 +123,14 @@ def inbox(request: Request, who: WebStaff, svc: State) -> HTMLResponse:
                 }
             )
     items.sort(key=lambda it: bool(it["case"].state != CaseState.NEW))  # waiting for a route first, newest first
-    context = {"items": items, "total": total, "agency_groups": casepage.agency_choices()}
+    context = {
+        "items": items,
+        "total": total,
+        "agency_groups": casepage.agency_choices(),
+        "programme_fields": taxonomy.fields,
+        "programme_field": chosen or "",
+        "programme": taxonomy.programme,
+    }
     return render(request, "staff/inbox.html", context)
 
 

@@ -5,7 +5,14 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 
 from service.deps import State
-from service.schemas.nlp import RankedLabel, RouteRequest, RouteResponse, SimilarRequest, SimilarResponse
+from service.schemas.nlp import (
+    RankedLabel,
+    RankedProgrammeField,
+    RouteRequest,
+    RouteResponse,
+    SimilarRequest,
+    SimilarResponse,
+)
 from triage.errors import InvalidInput
 from triage.nlp.text import normalize
 
@@ -18,10 +25,13 @@ def route(body: RouteRequest, svc: State) -> RouteResponse:
     if not text:
         raise InvalidInput("text is empty after removing whitespace and control characters")
     models = svc.pipeline.models  # one version for the answer and its label, even during a swap
-    ranked = models.agency_router.predict_top_k([text], k=body.top_k)[0]
+    embedding = svc.pipeline.embedder.encode([text])  # one encode for both suggestions
+    ranked = models.agency_router.predict_top_k([text], k=body.top_k, embeddings=embedding)[0]
+    programme = svc.pipeline.rank_programme_fields(text, embedding[0])
     return RouteResponse(
         predictions=[RankedLabel(label=p.label, score=round(p.score, 6)) for p in ranked],
         model_version=svc.pipeline.version_of(models),
+        programme_fields=[RankedProgrammeField(code=p.code, name=p.name, score=p.score) for p in programme],
     )
 
 
