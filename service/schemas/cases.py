@@ -22,6 +22,11 @@ class RouteIn(StrictIn):
     field: str | None = Field(default=None, max_length=200, description="Field of state management, if known.")
     kind: Kind | None = Field(default=None, description="Correct the submission kind, if the submitter chose wrongly.")
     note: str | None = Field(default=None, max_length=MAX_NOTE)
+    programme_field: str | None = Field(
+        default=None,
+        max_length=40,
+        description="Confirm or correct the programme field (Resolution-57 task group code); unknown: 422.",
+    )
 
 
 class AssignIn(StrictIn):

@@ -20,7 +20,7 @@ from triage.nlp.agencies import Agency, default_registry
 class Field:
     name: str
     label: str
-    widget: str  # agency | handler | kind | text | textarea | number
+    widget: str  # agency | handler | kind | programme | text | textarea | number
     required: bool = False
     hint: str = ""
 
@@ -47,6 +47,7 @@ ACTIONS: dict[str, ActionSpec] = {
             (
                 Field("agency", "Cơ quan chịu trách nhiệm", "agency", required=True),
                 Field("field", "Lĩnh vực (không bắt buộc)", "text"),
+                Field("programme_field", "Nhóm nhiệm vụ", "programme"),
                 Field("kind", "Loại", "kind"),
                 _NOTE,
             ),

@@ -203,6 +203,7 @@ def _case_page(
         "sug": sug,
         "similar_titles": titles,
         "actions": casepage.offered_actions(detail, who),
+        "programme_fields": svc.pipeline.programme_taxonomy.fields,
         "moderation_actions": casepage.moderation_actions(detail, who),
         "handlers": handlers,
         "agency_groups": casepage.agency_choices(),
@@ -236,7 +237,7 @@ def _do(work: Casework, who: Principal, case_id: int, action: str, v: dict[str, 
     match action:
         case "triage":
             work.route(case_id, agency=v["agency"], field=v.get("field") or None, kind=v.get("kind") or None,
-                       note=v.get("note") or None)  # fmt: skip
+                       note=v.get("note") or None, programme_field=v.get("programme_field") or None)  # fmt: skip
         case "take":  # a handler takes the case: assign it to itself and start, in one transaction
             case = work.case(case_id, for_update=True)
             if case.state == CaseState.TRIAGED or case.assignee_id != who.user_id:
@@ -290,6 +291,8 @@ async def act(request: Request, case_id: CaseId, action: str, who: WebStaff, svc
         error = " ".join(casepage.REQUIRED_MESSAGES.get(f.name, f"Vui lòng nhập {f.label.lower()}.") for f in missing)
         return _case_page(request, who, svc, case_id, error=error, values=values, failed=action, status_code=422)
     try:
+        if values.get("programme_field"):  # checked against the taxonomy in use, as the API does
+            values["programme_field"] = svc.pipeline.programme_taxonomy.check(values["programme_field"])
         with svc.db.session() as s:
             _do(_work(s, who, svc), who, case_id, action, values)
     except NotFound:

@@ -138,3 +138,30 @@ def test_stats_count_by_programme_field_and_filter_by_it(service: Service, froze
         "/api/v1/stats", params={**period, "programme_field": "vũ trụ"}, headers=service.headers("analyst")
     )
     assert bad.status_code == 422 and "unknown code" in bad.json()["detail"]
+
+
+def test_a_clerk_corrects_the_programme_field_when_routing(service: Service) -> None:
+    tag = unique("sửa-nhóm-")
+    r = service.client.post("/api/v1/submissions", json={**BODY, **DIGITAL, "title": tag})
+    assert r.status_code == 201, r.text
+    [item] = listed(service, q=tag)
+    cid, clerk = item["id"], service.headers("clerk")
+    assert item["programme_field"] == "digital_government"
+    bad = service.client.post(
+        f"/api/v1/cases/{cid}/route", json={"agency": "BCA", "programme_field": "space"}, headers=clerk
+    )
+    assert bad.status_code == 422 and "unknown code 'space'" in bad.json()["detail"]
+    assert service.state_of(int(str(cid))) == CaseState.NEW  # nothing changed
+    r = service.client.post(
+        f"/api/v1/cases/{cid}/route", json={"agency": "BCA", "programme_field": "infrastructure"}, headers=clerk
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["programme_field"] == "infrastructure"
+    assert r.json()["programme_field_name"] == "Đầu tư, hạ tầng khoa học, công nghệ và số"
+    triage = [e for e in r.json()["timeline"] if e["action"] == "triage"][-1]["after"]
+    assert triage["programme_field"] == "infrastructure" and triage["previous_programme_field"] == "digital_government"
+    assert triage["suggested_programme_field"] == "digital_government"
+    # Routing again without a programme field keeps the clerk's choice.
+    again = service.client.post(f"/api/v1/cases/{cid}/route", json={"agency": "BCA"}, headers=clerk)
+    assert again.status_code == 200 and again.json()["programme_field"] == "infrastructure"
+    assert [i["id"] for i in listed(service, q=tag, programme_field="infrastructure")] == [cid]

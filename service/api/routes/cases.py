@@ -130,8 +130,13 @@ def _act(svc: ServiceState, who: Principal, do: Callable[[Casework], Case]) -> C
 @router.post("/{case_id}/route", response_model=CaseDetail, responses=_ERRORS)
 def route_case(case_id: CaseId, body: RouteIn, who: Staff, svc: State) -> CaseDetail:
     """Confirm or correct the route (TRIAGE); stored as a reviewed label either way."""
+    programme = svc.pipeline.programme_taxonomy.check(body.programme_field) if body.programme_field else None
     return _act(
-        svc, who, lambda w: w.route(case_id, agency=body.agency, field=body.field, kind=body.kind, note=body.note)
+        svc,
+        who,
+        lambda w: w.route(
+            case_id, agency=body.agency, field=body.field, kind=body.kind, note=body.note, programme_field=programme
+        ),
     )
 
 

@@ -58,3 +58,23 @@ def test_reports_count_by_programme_field_and_explain_a_bad_filter(service: Serv
     assert rows == ["human_resources"]
     bad = client.get("/staff/reports", params={"programme_field": "vũ-trụ"})
     assert bad.status_code == 422 and "Nhóm nhiệm vụ không có trong danh mục" in bad.text
+
+
+def test_the_case_page_route_form_sets_the_programme_field(service: Service) -> None:
+    from tests.service.web.test_pages import csrf
+
+    cid = service.submit(title=unique("chỉnh nhóm "))
+    set_field(service, cid, "other")
+    client = browser(service, "clerk")
+    page = client.get(f"/staff/cases/{cid}")
+    form = page.text[page.text.index('id="form-triage"') :]
+    assert 'name="programme_field"' in form[:4000] and '<option value="other" selected>Khác</option>' in form[:4000]
+    token = csrf(client, f"/staff/cases/{cid}")
+    data = {"csrf_token": token, "agency": "BKHCN", "programme_field": "enterprise_innovation"}
+    r = client.post(f"/staff/cases/{cid}/act/triage", data=data, follow_redirects=False)
+    assert r.status_code == 303
+    with service.svc.db.read() as s:
+        case = s.get(Case, cid)
+        assert case is not None and case.programme_field == "enterprise_innovation" and case.agency_code == "BKHCN"
+    r = client.post(f"/staff/cases/{cid}/act/triage", data={**data, "programme_field": "vũ-trụ"})
+    assert r.status_code == 422 and "Dữ liệu chưa hợp lệ" in r.text and "unknown code" in r.text
