@@ -182,7 +182,7 @@ class ProgrammeFieldClassifier(BaseEstimator):
         embedder: Embedder | None = None,
         embedding_weight: float = 1.0,
         lexical_weight: float = 0.3,
-        other_margin: float = 0.035,
+        other_margin: float = 0.025,
         threshold: float = 0.93,
         temperature: float = 0.01,
     ) -> None:
