@@ -18,6 +18,7 @@ from benchmarks.duplicates import duplicates
 from benchmarks.index_scale import index_scale
 from benchmarks.learning_curve import learning_curve
 from benchmarks.moderation import moderation
+from benchmarks.programme_fields import programme_fields
 from benchmarks.routing_real import real_routing
 from benchmarks.themes_bench import themes_benchmark
 from triage.config import get_settings
@@ -33,6 +34,7 @@ ORDER = [
     "zalo_agency",
     "cold_start",
     "routing_real",
+    "programme_fields",
     "vnpara",
     "embedding_speed",
     "router_latency",
@@ -79,6 +81,7 @@ def main(only: list[str] | None = None, quick: bool = False) -> dict[str, Any]:
         ),
         "cold_start": lambda: quality.cold_start(embedder, say),
         "routing_real": lambda: real_routing(embedder, say, quick=quick),
+        "programme_fields": lambda: programme_fields(embedder, say, quick=quick),
         "vnpara": lambda: quality.vnpara(embedder, None if quick else SentenceEmbedder(folder), say),
         "embedding_speed": lambda: speed.embedding_speed(folder, threads=2, quick=quick),
         "router_latency": lambda: speed.router_latency(embedder, quick=quick),
@@ -144,6 +147,23 @@ def summary_table() -> str:
     r = _get("routing_real")
     if r and not r.get("quick"):
         lines.extend(_routing_real_rows(r))
+    r = _get("programme_fields")
+    if r and not r.get("quick"):
+        m, b = r["router"], r["baseline"]
+        lines.append(
+            f"| Resolution-57 fields, hand-written sample ({r['n_test']} texts, 7 classes, zero-shot) | accuracy / "
+            f"macro F1 | {m['test_sample']['accuracy']} / {m['test_sample']['macro_f1']} | "
+            f"{b['test_sample']['accuracy']} / {b['test_sample']['macro_f1']} (TF-IDF to descriptions) |"
+        )
+        lines.append(
+            f"| Resolution-57 fields, dvc_faq dev, non-S&T ministries ({m['faq_dev']['n_non_st']} real questions) | "
+            f"share sent to 'other' | {m['faq_dev']['other_rate_non_st_ministries']} | "
+            f"{b['faq_dev']['other_rate_non_st_ministries']} |"
+        )
+        lines.append(
+            f"| Resolution-57 fields, one text (embedding given) | p50 / p95 ms | "
+            f"{r['latency_ms_given_embedding']['p50']} / {r['latency_ms_given_embedding']['p95']} | |"
+        )
     r = _get("vnpara")
     if r and not r.get("quick"):
         lines.append(

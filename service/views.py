@@ -67,6 +67,8 @@ def _summary_fields(
         "deadline_status": status,
         "flagged": bool((suggestion.get("moderation") or {}).get("flagged")),
         "campaign_id": case.campaign_id,
+        "programme_field": case.programme_field,
+        "programme_field_name": svc.pipeline.programme_taxonomy.name_of(case.programme_field),
     }
 
 

@@ -123,6 +123,12 @@ class Settings(BaseSettings):
     field_router_path: Path | None = Field(
         default=None, description="Supervised field router folder; None = rank the agency's fields by similarity."
     )
+    programme_fields_path: Path | None = Field(
+        default=None,
+        description="Programme field taxonomy (JSON: code, name, zero-shot description per field, plus the "
+        "catch-all named by 'other'), suggested beside the agency; None = the packaged Resolution 57-NQ/TW task "
+        "groups (triage/data/programme_fields.json).",
+    )
     similar_top_k: int = Field(default=5, ge=0, le=50, description="Similar earlier cases shown with a suggestion.")
     duplicate_threshold: float = Field(
         default=0.9298,

@@ -22,6 +22,11 @@ class RouteIn(StrictIn):
     field: str | None = Field(default=None, max_length=200, description="Field of state management, if known.")
     kind: Kind | None = Field(default=None, description="Correct the submission kind, if the submitter chose wrongly.")
     note: str | None = Field(default=None, max_length=MAX_NOTE)
+    programme_field: str | None = Field(
+        default=None,
+        max_length=40,
+        description="Confirm or correct the programme field (Resolution-57 task group code); unknown: 422.",
+    )
 
 
 class AssignIn(StrictIn):
@@ -116,6 +121,11 @@ class CaseSummary(BaseModel):
     deadline_status: str | None = Field(description="on_track, due_soon or overdue while the deadline runs; else null.")
     flagged: bool = Field(default=False, description="An abuse / spam flag awaits or has a clerk's confirmation.")
     campaign_id: int | None = Field(default=None, description="The campaign (near-identical group) of the case.")
+    programme_field: str | None = Field(
+        default=None,
+        description="Programme field code (Resolution-57 task group; 'other' when none fits; null before triage).",
+    )
+    programme_field_name: str | None = Field(default=None, description="The programme field's name.")
 
 
 class CaseList(BaseModel):

@@ -20,11 +20,21 @@ class RankedLabel(BaseModel):
     reason: str | None = Field(default=None, description="The catalogue procedure and field behind the suggestion.")
 
 
+class RankedProgrammeField(BaseModel):
+    code: str
+    name: str
+    score: float
+
+
 class RouteResponse(BaseModel):
     predictions: list[RankedLabel]
     local: bool = Field(default=False, description="A local matter: the named province's authorities handle it.")
     locality_reason: str = Field(default="", description="Why the matter is local, or a question for a ministry.")
     model_version: str
+    programme_fields: list[RankedProgrammeField] = Field(
+        default_factory=list,
+        description="Programme fields (Resolution-57 task groups by default), top-3; 'other' when none fits.",
+    )
 
 
 class SimilarRequest(BaseModel):

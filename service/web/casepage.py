@@ -20,7 +20,7 @@ from triage.nlp.agencies import Agency, default_registry
 class Field:
     name: str
     label: str
-    widget: str  # agency | handler | kind | text | textarea | number
+    widget: str  # agency | handler | kind | programme | text | textarea | number
     required: bool = False
     hint: str = ""
 
@@ -47,6 +47,7 @@ ACTIONS: dict[str, ActionSpec] = {
             (
                 Field("agency", "Cơ quan chịu trách nhiệm", "agency", required=True),
                 Field("field", "Lĩnh vực (không bắt buộc)", "text"),
+                Field("programme_field", "Nhóm nhiệm vụ", "programme"),
                 Field("kind", "Loại", "kind"),
                 _NOTE,
             ),
@@ -135,6 +136,7 @@ def countdown(days_left: int | None) -> str:
 class SuggestionView:
     agencies: list[dict[str, Any]] = field(default_factory=list)
     fields: list[dict[str, Any]] = field(default_factory=list)
+    programme_fields: list[dict[str, Any]] = field(default_factory=list)  # Resolution-57 task groups, top-3
     provinces: list[dict[str, Any]] = field(default_factory=list)
     similar: list[dict[str, Any]] = field(default_factory=list)
     flags: list[dict[str, str]] = field(default_factory=list)
@@ -179,6 +181,7 @@ def suggestion_view(suggestion: dict[str, Any] | None) -> SuggestionView:
     return SuggestionView(
         agencies=[a for a in suggestion.get("agencies", []) if isinstance(a, dict)][:3],
         fields=[f for f in suggestion.get("fields", []) if isinstance(f, dict)][:3],
+        programme_fields=[f for f in suggestion.get("programme_fields") or [] if isinstance(f, dict)][:3],
         provinces=[p for p in suggestion.get("provinces", []) if isinstance(p, dict)][:3],
         similar=similar,
         flags=flags,

@@ -15,7 +15,8 @@ from service.web.render import render
 from service.web.session import WebStaff
 from service.web.theme_page import PAGE_THEMES
 from triage.cases.calendar import to_local_date
-from triage.cases.stats import agency_stats
+from triage.cases.stats import agency_stats, programme_field_stats
+from triage.errors import InvalidInput
 
 router = APIRouter(include_in_schema=False)
 EARLIEST, LATEST = date(2000, 1, 1), date(2100, 12, 31)
@@ -53,8 +54,10 @@ def reports(
     svc: State,
     start: Annotated[str | None, Query(max_length=10)] = None,
     end: Annotated[str | None, Query(max_length=10)] = None,
+    programme_field: Annotated[str | None, Query(max_length=40)] = None,
 ) -> HTMLResponse:
-    """Received, on-time %, backlog and overdue per agency for a period (the data of GET /api/v1/stats)."""
+    """Received, on-time %, backlog and overdue per agency and per programme field for a period (the data of
+    GET /api/v1/stats); ``programme_field`` narrows both tables to one task group."""
     who.require("stats.read")
     today = to_local_date(svc.now())
     end_d, end_err = _parse(end, today)
@@ -63,8 +66,17 @@ def reports(
     if start_d > end_d:
         errors.append("Ngày bắt đầu phải trước ngày kết thúc; đã đổi chỗ hai ngày.")
         start_d, end_d = end_d, start_d
+    taxonomy = svc.pipeline.programme_taxonomy
+    chosen: str | None = None
+    if programme_field:
+        try:
+            chosen = taxonomy.check(programme_field)
+        except InvalidInput:
+            shown = programme_field[:40]
+            errors.append(f"Nhóm nhiệm vụ không có trong danh mục: {shown!r}; đang hiện tất cả các nhóm.")
     with svc.db.read() as s:
-        rows = agency_stats(s, start_d, end_d, today=today)
+        rows = agency_stats(s, start_d, end_d, today=today, programme_field=chosen)
+        by_field = programme_field_stats(s, start_d, end_d, today=today, taxonomy=taxonomy, programme_field=chosen)
     answered_all, on_time_all = sum(r.answered for r in rows), sum(r.answered_on_time for r in rows)
     totals: dict[str, float | None] = {
         "received": sum(r.received for r in rows),
@@ -102,9 +114,23 @@ def reports(
             [[float(r.backlog) for r in top], [float(r.overdue) for r in top]],
         ),
     ]
-    titles = ["Tiếp nhận và đã trả lời", "Tỷ lệ trả lời đúng hạn (%)", "Tồn đọng và quá hạn"]
+    fields_shown = [r for r in by_field if r.code is not None]
+    chart_list.append(
+        charts.bar_chart(
+            "chart-programme",
+            "Theo nhóm nhiệm vụ",
+            [r.name for r in fields_shown],
+            [charts.Series("Tiếp nhận", "s-received"), charts.Series("Tồn đọng", "s-backlog")],
+            [[float(r.received) for r in fields_shown], [float(r.backlog) for r in fields_shown]],
+        )
+    )
+    titles = ["Tiếp nhận và đã trả lời", "Tỷ lệ trả lời đúng hạn (%)", "Tồn đọng và quá hạn", "Theo nhóm nhiệm vụ"]
     context = {
         "rows": rows,
+        "programme_rows": by_field,
+        "programme_fields": taxonomy.fields,
+        "programme_field": chosen or "",
+        "programme": taxonomy.programme,
         "totals": totals,
         "charts": list(zip(titles, chart_list, strict=True)),
         "start": start_d,

@@ -86,11 +86,28 @@ def staff_home(who: WebStaff) -> Response:
 
 
 @router.get("/staff/inbox", response_class=HTMLResponse)
-def inbox(request: Request, who: WebStaff, svc: State) -> HTMLResponse:
-    """NEW and TRIAGED cases with the suggested route: confirm or correct each with one action."""
+def inbox(
+    request: Request,
+    who: WebStaff,
+    svc: State,
+    programme_field: Annotated[str | None, Query(max_length=40)] = None,
+) -> HTMLResponse:
+    """NEW and TRIAGED cases with the suggested route: confirm or correct each with one action.
+
+    ``programme_field`` keeps one programme field's cases (an unknown code is a 422 page naming the known ones).
+    """
     who.require("triage")
+    taxonomy = svc.pipeline.programme_taxonomy
+    chosen = None
+    if programme_field:
+        try:
+            chosen = taxonomy.check(programme_field)
+        except InvalidInput:  # the same 422 as the API, in the pages' language
+            shown, known = programme_field[:40], ", ".join(taxonomy.codes)
+            raise InvalidInput(f"Nhóm nhiệm vụ không có trong danh mục: {shown!r} (các mã: {known}).") from None
+    f = CaseFilter(states=[CaseState.NEW, CaseState.TRIAGED], programme_field=chosen)
     with svc.db.read() as s:
-        cases, total = _work(s, who, svc).find(CaseFilter(states=[CaseState.NEW, CaseState.TRIAGED]), limit=100)
+        cases, total = _work(s, who, svc).find(f, limit=100)
         summaries = case_summaries(s, cases, who, svc)
         first = Submissions(s).first_of_cases([c.id for c in cases])
         items: list[dict[str, Any]] = []
@@ -106,7 +123,14 @@ def inbox(request: Request, who: WebStaff, svc: State) -> HTMLResponse:
                 }
             )
     items.sort(key=lambda it: bool(it["case"].state != CaseState.NEW))  # waiting for a route first, newest first
-    context = {"items": items, "total": total, "agency_groups": casepage.agency_choices()}
+    context = {
+        "items": items,
+        "total": total,
+        "agency_groups": casepage.agency_choices(),
+        "programme_fields": taxonomy.fields,
+        "programme_field": chosen or "",
+        "programme": taxonomy.programme,
+    }
     return render(request, "staff/inbox.html", context)
 
 
@@ -179,6 +203,7 @@ def _case_page(
         "sug": sug,
         "similar_titles": titles,
         "actions": casepage.offered_actions(detail, who),
+        "programme_fields": svc.pipeline.programme_taxonomy.fields,
         "moderation_actions": casepage.moderation_actions(detail, who),
         "handlers": handlers,
         "agency_groups": casepage.agency_choices(),
@@ -212,7 +237,7 @@ def _do(work: Casework, who: Principal, case_id: int, action: str, v: dict[str, 
     match action:
         case "triage":
             work.route(case_id, agency=v["agency"], field=v.get("field") or None, kind=v.get("kind") or None,
-                       note=v.get("note") or None)  # fmt: skip
+                       note=v.get("note") or None, programme_field=v.get("programme_field") or None)  # fmt: skip
         case "take":  # a handler takes the case: assign it to itself and start, in one transaction
             case = work.case(case_id, for_update=True)
             if case.state == CaseState.TRIAGED or case.assignee_id != who.user_id:
@@ -266,6 +291,8 @@ async def act(request: Request, case_id: CaseId, action: str, who: WebStaff, svc
         error = " ".join(casepage.REQUIRED_MESSAGES.get(f.name, f"Vui lòng nhập {f.label.lower()}.") for f in missing)
         return _case_page(request, who, svc, case_id, error=error, values=values, failed=action, status_code=422)
     try:
+        if values.get("programme_field"):  # checked against the taxonomy in use, as the API does
+            values["programme_field"] = svc.pipeline.programme_taxonomy.check(values["programme_field"])
         with svc.db.session() as s:
             _do(_work(s, who, svc), who, case_id, action, values)
     except NotFound:

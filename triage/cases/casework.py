@@ -32,6 +32,7 @@ from triage.cases.workflow import (
 from triage.errors import Conflict, InvalidInput, InvalidTransition, NotFound
 from triage.nlp.agencies import AgencyRegistry, default_registry
 from triage.nlp.moderation import DECISIONS, decided
+from triage.nlp.programme_fields import CODE_PATTERN
 from triage.nlp.text import mask_pii
 from triage.store.repositories import CaseFilter, Cases, Submissions, Users
 from triage.store.tables import Assignment, Case, Response, ReviewedLabel, Submission, utcnow
@@ -168,15 +169,29 @@ class Casework:
 
     # ---- actions -------------------------------------------------------------------------
     def route(
-        self, case_id: int, *, agency: str, field: str | None = None, kind: str | None = None, note: str | None = None
+        self,
+        case_id: int,
+        *,
+        agency: str,
+        field: str | None = None,
+        kind: str | None = None,
+        note: str | None = None,
+        programme_field: str | None = None,
     ) -> Case:
-        """Confirm or correct the suggested route; either way a ReviewedLabel records the decision."""
+        """Confirm or correct the suggested route; either way a ReviewedLabel records the decision.
+
+        ``programme_field``: the clerk's programme field (a code the caller checked against the taxonomy in
+        use); None keeps the stored one. A change is audited beside the suggested code.
+        """
         case = self.case(case_id, for_update=True)
         self._allowed(case, Action.TRIAGE)
         code = self._agency(agency)
         new_kind = validate_kind(kind) if kind else case.kind
         field = _text(field, "field", limit=200)
         note = _text(note, "note")
+        programme = (programme_field or "").strip() or None
+        if programme is not None and not CODE_PATTERN.match(programme):
+            raise InvalidInput(f"programme_field: {programme[:40]!r} is not a programme field code")
         suggestion = case.suggestion or {}
         suggested_agency = next((a.get("code") for a in suggestion.get("agencies", [])), None)
         suggested_field = next((f.get("name") for f in suggestion.get("fields", [])), None)
@@ -187,10 +202,21 @@ class Casework:
         )
         kind_changed = new_kind != case.kind
 
+        programme_change: dict[str, Any] = {}
+        if programme is not None and programme != case.programme_field:
+            suggested_programme = next((f.get("code") for f in suggestion.get("programme_fields") or []), None)
+            programme_change = {
+                "programme_field": programme,
+                "previous_programme_field": case.programme_field,
+                "suggested_programme_field": suggested_programme,
+            }
+
         def change(c: Case) -> None:
             if c.agency_code != code:
                 c.assignee_id = None
             c.agency_code, c.field, c.kind = code, label_field, new_kind
+            if programme is not None:
+                c.programme_field = programme
             if kind_changed:
                 c.answer_due = response_deadline(c.received_at, new_kind, self.policy, self.calendar)
 
@@ -198,7 +224,12 @@ class Casework:
             case,
             Action.TRIAGE,
             change=change,
-            extra={"confirmed": confirmed, "suggested_agency": suggested_agency, **({"note": note} if note else {})},
+            extra={
+                "confirmed": confirmed,
+                "suggested_agency": suggested_agency,
+                **programme_change,
+                **({"note": note} if note else {}),
+            },
             model_version=case.model_version,
         )
         subs = Submissions(self.session).of_case(case.id)

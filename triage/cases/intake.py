@@ -234,6 +234,7 @@ def _store(
             answer_due=prepared.answer_due,
             suggestion=None if suggestion is None else suggestion.to_dict(),
             model_version=None if suggestion is None else suggestion.model_version,
+            programme_field=None if suggestion is None else suggestion.top_programme_field,
             updated_at=prepared.received,
         )
         s.add(case)
@@ -274,6 +275,8 @@ def _store(
             "suggested_scores": [] if suggestion is None else [a.score for a in suggestion.agencies],
             "moderation": None if suggestion is None else moderation_summary(suggestion.moderation),
         }
+        if suggestion is not None and suggestion.programme_fields:
+            after["suggested_programme_field"] = suggestion.top_programme_field
         audit.record(
             s,
             actor="public",
@@ -328,6 +331,7 @@ def retriage_missing(db: Database, pipeline: Pipeline, *, limit: int = 50) -> in
             if case is None or case.suggestion is not None:
                 continue
             case.suggestion, case.model_version = sug.to_dict(), sug.model_version
+            case.programme_field = sug.top_programme_field
             sub = s.get(Submission, first[cid].id)
             if sub is not None and sug.embedding is not None:
                 sub.embedding = to_bytes(sug.embedding)
@@ -340,6 +344,7 @@ def retriage_missing(db: Database, pipeline: Pipeline, *, limit: int = 50) -> in
                     "suggested_agencies": [a.code for a in sug.agencies],
                     "suggested_scores": [a.score for a in sug.agencies],
                     "moderation": moderation_summary(sug.moderation),
+                    **({"suggested_programme_field": sug.top_programme_field} if sug.programme_fields else {}),
                 },
                 model_version=sug.model_version,
             )

@@ -9,6 +9,9 @@ locality -> similar earlier cases -> deadlines -> moderation flags (abuse / spam
 *Field*: until reviewed labels train a field router (``TRIAGE_FIELD_ROUTER_PATH``), the top agency's
 own fields of state management (from the registry) are ranked by embedding similarity to the text:
 a real zero-label suggestion, honest about being uncalibrated (``field_source = "similarity"``).
+*Programme field*: a second suggestion beside the agency, the programme's task group (Resolution
+57-NQ/TW by default, ``triage.nlp.programme_fields``): zero-shot from the same embedding, "other"
+when the text is about none of them.
 *Kind*: the submitter's own choice is kept (``kind_source = "submitted"``); a kind classifier needs
 reviewed labels first, which the route confirmations are now collecting.
 """
@@ -29,6 +32,12 @@ from triage.nlp.agencies import AgencyRegistry, default_registry
 from triage.nlp.agency_router import AgencyRouter, load_agency_router
 from triage.nlp.embed import Embedder, load_embedder
 from triage.nlp.moderation import ModerationResult, Moderator, load_moderator
+from triage.nlp.programme_fields import (
+    ProgrammeFieldClassifier,
+    ProgrammeTaxonomy,
+    default_taxonomy,
+    load_programme_fields,
+)
 from triage.nlp.router import Router
 from triage.nlp.text import mask_pii
 
@@ -120,6 +129,8 @@ class Suggestion:
     duplicate_threshold: float | None = None  # cosine from which a similar case is a likely duplicate
     # Near-identical earlier cases (campaign candidates) from a deeper search than ``similar``; not stored.
     near_identical: list[SimilarCase] = field(default_factory=list, repr=False)
+    # The programme's task groups (Resolution 57 by default), top-3 by probability; code + name each.
+    programme_fields: list[Ranked] = field(default_factory=list)
 
     @property
     def likely_duplicate(self) -> bool:
@@ -138,6 +149,11 @@ class Suggestion:
     @property
     def top_field(self) -> str | None:
         return self.fields[0].name if self.fields else None
+
+    @property
+    def top_programme_field(self) -> str | None:
+        """The code of the most likely programme field (the catch-all's code when none fits)."""
+        return self.programme_fields[0].code if self.programme_fields else None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe form stored with the case (without the embedding, which has its own column)."""
@@ -183,6 +199,7 @@ class Pipeline:
         moderator: Moderator | None = None,
         duplicate_threshold: float | None = None,
         campaigns: CampaignPolicy | None = None,
+        programme_fields: ProgrammeFieldClassifier | None = None,
     ) -> None:
         self.embedder = embedder
         self.moderator = moderator
@@ -195,6 +212,8 @@ class Pipeline:
         self.similar_k = similar_k
         self.duplicate_threshold = duplicate_threshold
         self.campaigns = campaigns  # None: intake groups no campaigns
+        # None: the packaged Resolution-57 taxonomy, fitted on first use (it encodes its descriptions once).
+        self._programme = programme_fields
         self._field_vectors: dict[str, np.ndarray] = {}
         self._lock = threading.Lock()
 
@@ -227,6 +246,7 @@ class Pipeline:
                 window_days=settings.campaign_window_days,
                 min_size=settings.campaign_min_size,
             ),
+            programme_fields=load_programme_fields(embedder=emb, path=settings.programme_fields_path),
         )
 
     @property
@@ -297,6 +317,35 @@ class Pipeline:
         order = np.argsort(-proba)[:k]
         return [Ranked(name=names[i], score=round(float(proba[i]), 6)) for i in order]
 
+    @property
+    def programme_fields(self) -> ProgrammeFieldClassifier:
+        """The programme field classifier (fitted; the default one is built on first use)."""
+        clf = self._programme
+        if clf is None or not hasattr(clf, "classes_"):
+            with self._lock:
+                if self._programme is None:
+                    self._programme = ProgrammeFieldClassifier(embedder=self.embedder)
+                if not hasattr(self._programme, "classes_"):
+                    self._programme.fit()
+                clf = self._programme
+        return clf
+
+    @property
+    def programme_taxonomy(self) -> ProgrammeTaxonomy:
+        """The taxonomy the suggestions use (what filters and reports validate codes against)."""
+        clf = self._programme
+        if clf is None:
+            return default_taxonomy()
+        fitted: ProgrammeTaxonomy | None = getattr(clf, "taxonomy_", None)
+        return fitted or clf.taxonomy or default_taxonomy()
+
+    def rank_programme_fields(self, text: str, embedding: np.ndarray, k: int = 3) -> list[Ranked]:
+        """The programme's task groups for one text, most likely first (the same embedding, no new encode)."""
+        clf = self.programme_fields
+        names = clf.taxonomy_
+        preds = clf.predict_top_k([text], k=k, embeddings=embedding[None, :])[0]
+        return [Ranked(name=names.get(p.label).name, score=round(float(p.score), 6), code=p.label) for p in preds]
+
     def moderate(self, masked: str, embedding: np.ndarray) -> ModerationResult | None:
         """Abuse / spam screening of one text; None when no moderator is loaded or it failed (logged)."""
         moderator = self.moderator
@@ -365,6 +414,7 @@ class Pipeline:
             moderation=self.moderate(masked, embedding),
             duplicate_threshold=self.duplicate_threshold,
             near_identical=near,
+            programme_fields=self.rank_programme_fields(masked, embedding),
         )
 
 

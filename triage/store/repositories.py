@@ -66,6 +66,7 @@ class CaseFilter:
     text: str | None = None
     assignee_id: int | None = None
     flagged: bool | None = None  # moderation flag raised (and not dismissed) / not raised; None = either
+    programme_field: str | None = None  # programme task group code (callers check it against the taxonomy)
 
 
 class Cases:
@@ -89,6 +90,8 @@ class Cases:
             stmt = stmt.where(Case.kind == f.kind)
         if f.assignee_id is not None:
             stmt = stmt.where(Case.assignee_id == f.assignee_id)
+        if f.programme_field:
+            stmt = stmt.where(Case.programme_field == f.programme_field)
         if f.flagged is not None:
             flag = Case.suggestion[("moderation", "flagged")].as_boolean()
             stmt = stmt.where(flag.is_(True) if f.flagged else or_(flag.is_(None), flag.is_(False)))

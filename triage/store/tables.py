@@ -125,6 +125,9 @@ class Case(Base):
     kind: Mapped[str] = mapped_column(String(20), index=True)
     agency_code: Mapped[str | None] = mapped_column(ForeignKey("agencies.code"), index=True)
     field: Mapped[str | None] = mapped_column(String(200))
+    # The programme's task group (Resolution 57 by default): a taxonomy code, suggested at intake, a clerk
+    # may correct it when routing; the catch-all's code ("other") when none fits, NULL before any triage.
+    programme_field: Mapped[str | None] = mapped_column(String(32), index=True)
     assignee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     received_at: Mapped[datetime] = mapped_column(index=True)
     forward_due: Mapped[date | None] = mapped_column(Date)

@@ -59,6 +59,14 @@ def list_cases(
     flagged: Annotated[
         bool | None, Query(description="true: cases with a moderation flag (abuse / spam); false: without.")
     ] = None,
+    programme_field: Annotated[
+        str | None,
+        Query(
+            max_length=40,
+            description="Programme field code (Resolution-57 task group, e.g. 'digital_government', or 'other'); "
+            "an unknown code is a 422 listing the known ones.",
+        ),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
 ) -> CaseList:
@@ -75,6 +83,7 @@ def list_cases(
         due_before=due_before,
         text=normalize(q) if q else None,
         flagged=flagged,
+        programme_field=svc.pipeline.programme_taxonomy.check(programme_field) if programme_field else None,
     )
     with svc.db.read() as s:
         work = Casework(s, who, policy=svc.policy, calendar=svc.calendar, now=svc.now())
@@ -121,8 +130,13 @@ def _act(svc: ServiceState, who: Principal, do: Callable[[Casework], Case]) -> C
 @router.post("/{case_id}/route", response_model=CaseDetail, responses=_ERRORS)
 def route_case(case_id: CaseId, body: RouteIn, who: Staff, svc: State) -> CaseDetail:
     """Confirm or correct the route (TRIAGE); stored as a reviewed label either way."""
+    programme = svc.pipeline.programme_taxonomy.check(body.programme_field) if body.programme_field else None
     return _act(
-        svc, who, lambda w: w.route(case_id, agency=body.agency, field=body.field, kind=body.kind, note=body.note)
+        svc,
+        who,
+        lambda w: w.route(
+            case_id, agency=body.agency, field=body.field, kind=body.kind, note=body.note, programme_field=programme
+        ),
     )
 
 

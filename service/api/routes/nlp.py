@@ -5,7 +5,14 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 
 from service.deps import State
-from service.schemas.nlp import RankedLabel, RouteRequest, RouteResponse, SimilarRequest, SimilarResponse
+from service.schemas.nlp import (
+    RankedLabel,
+    RankedProgrammeField,
+    RouteRequest,
+    RouteResponse,
+    SimilarRequest,
+    SimilarResponse,
+)
 from triage.errors import InvalidInput
 from triage.nlp.text import normalize
 
@@ -19,8 +26,10 @@ def route(body: RouteRequest, svc: State) -> RouteResponse:
         raise InvalidInput("text is empty after removing whitespace and control characters")
     models = svc.pipeline.models  # one version for the answer and its label, even during a swap
     router = models.agency_router
-    ranked = router.suggest([text], k=body.top_k)[0]
+    embedding = svc.pipeline.embedder.encode([text])  # one encode for both suggestions
+    ranked = router.suggest([text], k=body.top_k, embeddings=embedding)[0]
     locality = router.locality(text)
+    programme = svc.pipeline.rank_programme_fields(text, embedding[0])
     return RouteResponse(
         predictions=[
             RankedLabel(
@@ -35,6 +44,7 @@ def route(body: RouteRequest, svc: State) -> RouteResponse:
         local=locality.local,
         locality_reason=locality.reason,
         model_version=svc.pipeline.version_of(models),
+        programme_fields=[RankedProgrammeField(code=p.code, name=p.name, score=p.score) for p in programme],
     )
 
 

@@ -8,9 +8,9 @@ from typing import Any
 from fastapi import APIRouter, Query
 
 from service.deps import Staff, State
-from service.schemas.stats import AgencyStatsOut, StatsOut
+from service.schemas.stats import AgencyStatsOut, ProgrammeFieldStatsOut, StatsOut
 from triage.cases.calendar import to_local_date
-from triage.cases.stats import agency_stats
+from triage.cases.stats import agency_stats, programme_field_stats
 from triage.errors import InvalidInput
 
 router = APIRouter(prefix="/api/v1", tags=["reports"])
@@ -24,8 +24,13 @@ def stats(
     start: date | None = Query(default=None, description="First day (local); default: the 1st of this month."),
     end: date | None = Query(default=None, description="Last day (local, included); default: today."),
     agency: str | None = Query(default=None, max_length=200, description="One agency (code or name)."),
+    programme_field: str | None = Query(
+        default=None,
+        max_length=40,
+        description="One programme field code (e.g. 'institutions', 'other'); an unknown code is a 422.",
+    ),
 ) -> StatsOut:
-    """Received, answered, on-time %, backlog and overdue per agency for a period."""
+    """Received, answered, on-time %, backlog and overdue per agency and per programme field for a period."""
     who.require("stats.read")
     today = to_local_date(svc.now())
     end = end or today
@@ -38,12 +43,31 @@ def stats(
         from triage.nlp.agencies import default_registry
 
         code = default_registry().resolve(agency).code
+    taxonomy = svc.pipeline.programme_taxonomy
+    field = taxonomy.check(programme_field) if programme_field else None
     with svc.db.read() as s:
-        rows = agency_stats(s, start, end, today=today, agency_code=code)
+        rows = agency_stats(s, start, end, today=today, agency_code=code, programme_field=field)
+        by_field = programme_field_stats(
+            s, start, end, today=today, taxonomy=taxonomy, agency_code=code, programme_field=field
+        )
     return StatsOut(
         start=start,
         end=end,
         as_of=min(end, today),
+        programme_field=field,
+        programme_fields=[
+            ProgrammeFieldStatsOut(
+                code=r.code,
+                name=r.name,
+                received=r.received,
+                answered=r.answered,
+                answered_on_time=r.answered_on_time,
+                on_time_pct=r.on_time_pct,
+                backlog=r.backlog,
+                overdue=r.overdue,
+            )
+            for r in by_field
+        ],
         agencies=[
             AgencyStatsOut(
                 agency_code=r.agency_code,

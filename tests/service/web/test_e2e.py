@@ -245,7 +245,9 @@ def test_analyst_report_draws_charts_and_masks_cases(live: Live) -> None:
     p.go(f"/staff/reports?start={(today - timedelta(days=90)).isoformat()}&end={today.isoformat()}")
     assert p.h1() == "Báo cáo xử lý theo cơ quan"
     charts = p.els("svg.chart")
-    assert [c.get_attribute("id") for c in charts] == ["chart-volume", "chart-ontime", "chart-backlog"]
+    ids = [c.get_attribute("id") for c in charts]
+    assert ids == ["chart-volume", "chart-ontime", "chart-backlog", "chart-programme"]
+    assert "Chuyển đổi số trong cơ quan nhà nước" in p.text("#programme-table")
     bars = p.els("#chart-volume rect.bar")
     assert bars and max(float(b.get_attribute("width") or 0) for b in bars) > 0
     assert int(p.text("#kpi-received").replace(".", "")) >= 1

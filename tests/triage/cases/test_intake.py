@@ -45,6 +45,8 @@ def test_stored_exactly_as_sent_with_a_suggestion(db: Database, pipeline: Pipeli
         case = s.get(Case, receipt.case_id)
         assert case is not None and case.state == "new" and case.suggestion is not None
         assert case.answer_due == receipt.answer_due and case.model_version == pipeline.model_version
+        # Building permits in Hải Phòng: an everyday matter, not one of Resolution 57's task groups.
+        assert case.programme_field == "other" == case.suggestion["programme_fields"][0]["code"]
 
 
 def test_concurrent_retries_create_one_submission(db: Database) -> None:
@@ -96,8 +98,13 @@ def test_model_failure_keeps_the_submission_and_the_job_triages_it_later(db: Dat
         case = s.get(Case, receipt.case_id)
         assert case is not None and case.suggestion is not None
         assert case.suggestion["agencies"] and case.model_version == pipeline.model_version
+        assert case.programme_field == case.suggestion["programme_fields"][0]["code"]
+        assert case.programme_field in pipeline.programme_taxonomy.codes
         actions = list(s.scalars(select(Event.action).where(Event.case_id == receipt.case_id).order_by(Event.seq)))
         assert actions == ["submit", "suggest"]
+        suggest = s.scalar(select(Event).where(Event.case_id == receipt.case_id, Event.action == "suggest"))
+        assert suggest is not None and suggest.after is not None
+        assert suggest.after["suggested_programme_field"] == case.programme_field
     assert retriage_missing(db, pipeline) == 0
 
 

@@ -77,6 +77,47 @@ def test_trained_field_router_is_used_when_given(pipeline: Pipeline) -> None:
     assert s.similar == []
 
 
+def test_programme_field_is_a_second_suggestion_beside_the_agency(pipeline: Pipeline) -> None:
+    s = pipeline.triage(
+        sub(
+            "Nộp hồ sơ trên Cổng dịch vụ công quốc gia bị lỗi thanh toán trực tuyến, ứng dụng VNeID cũng không "
+            "đăng nhập được.",
+            title="Dịch vụ công trực tuyến lỗi",
+        )
+    )
+    assert [p.code for p in s.programme_fields][:1] == ["digital_government"] and len(s.programme_fields) == 3
+    assert s.top_programme_field == "digital_government"
+    assert s.programme_fields[0].name == "Chuyển đổi số trong cơ quan nhà nước"
+    assert s.programme_fields[0].score >= s.programme_fields[1].score >= s.programme_fields[2].score
+    assert s.to_dict()["programme_fields"][0] == {
+        "name": "Chuyển đổi số trong cơ quan nhà nước",
+        "score": s.programme_fields[0].score,
+        "code": "digital_government",
+    }
+    everyday = pipeline.triage(sub("Đường vào thôn bị sạt lở sau mưa lũ, xe máy không đi được."))
+    assert everyday.top_programme_field == "other" and everyday.programme_fields[0].name == "Khác"
+    assert pipeline.programme_taxonomy.codes[-1] == "other"
+
+
+def test_a_given_programme_classifier_is_used(pipeline: Pipeline) -> None:
+    from triage.nlp.programme_fields import ProgrammeFieldClassifier, ProgrammeTaxonomy
+
+    raw = {
+        "programme": "Chương trình thử",
+        "other": "none",
+        "fields": [
+            {"code": "roads", "name": "Đường sá", "description": "Đường sá, cầu cống, sạt lở, ổ gà trên đường."},
+            {"code": "none", "name": "Khác", "description": "Những việc khác: thuế, hộ tịch, bảo hiểm xã hội."},
+        ],
+    }
+    taxonomy = ProgrammeTaxonomy.from_dict(raw, "test")
+    clf = ProgrammeFieldClassifier(taxonomy=taxonomy, embedder=pipeline.embedder, other_margin=0.0, threshold=0.0).fit()
+    p = Pipeline(embedder=pipeline.embedder, agency_router=pipeline.agency_router, programme_fields=clf)
+    assert p.programme_taxonomy is taxonomy
+    s = p.triage(sub("Đường vào thôn bị sạt lở sau mưa lũ, xe máy không đi được."))
+    assert [f.code for f in s.programme_fields] == ["roads", "none"]
+
+
 def test_unknown_kind_is_refused(pipeline: Pipeline) -> None:
     from triage.errors import InvalidInput
 

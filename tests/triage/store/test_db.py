@@ -34,6 +34,44 @@ def test_upgrade_is_idempotent_and_mirrors_the_registry(db: Database) -> None:
         assert head is not None and (head.seq == 0) == (head.hash == "0" * 64)
 
 
+def test_programme_field_migration_keeps_earlier_cases_and_goes_both_ways(empty_db_url: str) -> None:
+    """0003 -> 0004 adds cases.programme_field (NULL for the cases already stored) and its index; downgrade drops it."""
+    from alembic import command
+
+    from triage.store.db import alembic_config
+
+    db = Database(empty_db_url)
+    try:
+        with db.engine.connect() as conn:
+            cfg = alembic_config(db.url)
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "0003")
+            conn.commit()
+            conn.execute(
+                text("INSERT INTO cases (state, kind, received_at, updated_at) VALUES ('new', 'phan_anh', :t, :t)"),
+                {"t": datetime(2026, 3, 2, 2, 0)},
+            )
+            conn.commit()
+            command.upgrade(cfg, "head")
+            conn.commit()
+        with db.read() as s:
+            [case] = s.scalars(select(Case)).all()
+            assert case.programme_field is None
+        assert "ix_cases_programme_field" in {i["name"] for i in inspect(db.engine).get_indexes("cases")}
+        with db.session() as s:
+            s.add(_case(programme_field="digital_government"))
+        with db.read() as s:
+            assert s.scalar(select(func.count()).where(Case.programme_field == "digital_government")) == 1
+        with db.engine.connect() as conn:
+            cfg = alembic_config(db.url)
+            cfg.attributes["connection"] = conn
+            command.downgrade(cfg, "0003")
+            conn.commit()
+        assert "programme_field" not in {c["name"] for c in inspect(db.engine).get_columns("cases")}
+    finally:
+        db.dispose()
+
+
 def test_engine_settings(db: Database) -> None:
     """SQLite: WAL, foreign keys, fsync on commit, busy timeout. PostgreSQL: UTF-8 and the test's own schema."""
     if db.is_postgresql:
@@ -103,7 +141,7 @@ def test_fresh_sqlite_file_is_created_with_its_folder(tmp_path: Path) -> None:
     db = Database(f"sqlite:///{tmp_path / 'deep' / 'er' / 'triage.db'}")
     init_db(db)
     with db.engine.connect() as conn:
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0003"
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0004"
     db.dispose()
     assert (tmp_path / "deep" / "er" / "triage.db").exists()
 
