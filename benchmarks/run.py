@@ -317,7 +317,13 @@ def _routing_real_rows(r: dict[str, Any]) -> list[str]:
             f"| leave {held} out (test: {v['test']}, {v['n_test']}) | top1 / top3 | "
             f"{v['blended']['top1']} / {v['blended']['top3']} | cold start {v['cold_start']['top1']} / "
             f"{v['cold_start']['top3']}; supervised alone {v['supervised_alone']['top1']} / "
-            f"{v['supervised_alone']['top3']} |"
+            f"{v['supervised_alone']['top3']}"
+            + (
+                f"; blend at cold-start weight 0.7 {v['blended_new_wording']['top1']} / {v['blended_new_wording']['top3']}"
+                if "blended_new_wording" in v
+                else ""
+            )
+            + " |"
         )
     lat = r["latency_ms"]
     rows.append(
