@@ -319,7 +319,8 @@ def _routing_real_rows(r: dict[str, Any]) -> list[str]:
             f"{v['cold_start']['top3']}; supervised alone {v['supervised_alone']['top1']} / "
             f"{v['supervised_alone']['top3']}"
             + (
-                f"; blend at cold-start weight 0.7 {v['blended_new_wording']['top1']} / {v['blended_new_wording']['top3']}"
+                f"; blend at cold-start weight 0.7 {v['blended_new_wording']['top1']} / "
+                f"{v['blended_new_wording']['top3']}"
                 if "blended_new_wording" in v
                 else ""
             )
