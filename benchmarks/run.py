@@ -307,11 +307,14 @@ def _routing_real_rows(r: dict[str, Any]) -> list[str]:
             f"| portal FAQ dev ({r['n_dev']}), cold start, no labels | {m} | {c['router'][m]} | "
             f"{c['catalogue_anchor'][m]} (catalogue nearest procedures); previous router {c['previous_router'][m]} |"
         )
-    for m in ("top1", "top3", "ece"):
-        rows.append(
-            f"| portal FAQ dev, supervised on every source + cold start | {m} | {sup['router_blended'][m]} | "
-            f"supervised alone {sup['supervised_alone'][m]} |"
-        )
+    for key, what in (("labelled_sources", "labelled sources"), ("with_catalogue_weak_labels", "+ catalogue weak")):
+        if key not in sup:
+            continue
+        for m in ("top1", "top3", "ece"):
+            rows.append(
+                f"| portal FAQ dev, supervised ({what}) + cold start | {m} | {sup[key]['router_blended'][m]} | "
+                f"supervised alone {sup[key]['supervised_alone'][m]} |"
+            )
     for held, v in r["leave_one_source_out"].items():
         rows.append(
             f"| leave {held} out (test: {v['test']}, {v['n_test']}) | top1 / top3 | "
