@@ -24,7 +24,7 @@ from sklearn.utils.validation import check_is_fitted
 from triage.config import get_settings
 from triage.errors import InvalidInput, NotFitted
 from triage.nlp.agencies import Agency, AgencyRegistry, default_registry, to_document
-from triage.nlp.embed import Embedder
+from triage.nlp.embed import Embedder, similarities
 from triage.nlp.locality import LocalityDecision, decide_locality
 from triage.nlp.procedure_router import Evidence, ProcedureRouter
 from triage.nlp.router import Prediction, Router, softmax, top_k
@@ -85,7 +85,7 @@ class ColdStartRouter(BaseEstimator):
         score = self.lexical_weight * (self.lexical_.transform(items) @ self.doc_lexical_.T).toarray()
         if self.doc_embeddings_ is not None and self.embedding_weight > 0:
             emb = embeddings if embeddings is not None else self.embedder.encode(items)  # type: ignore[union-attr]
-            score += self.embedding_weight * (np.asarray(emb) @ self.doc_embeddings_.T)
+            score += self.embedding_weight * similarities(emb, self.doc_embeddings_)
         if self.mention_bonus:
             col = {c: j for j, c in enumerate(self.classes_)}
             for i, text in enumerate(items):
@@ -124,7 +124,7 @@ class AgencyRouter(BaseEstimator):
         catalogue: ProcedureRouter | None = None,
         use_catalogue: bool = True,
         catalogue_weight: float = 0.8,
-        cold_temperature: float = 0.9,
+        cold_temperature: float = 1.0,
     ) -> None:
         self.registry = registry
         self.embedder = embedder

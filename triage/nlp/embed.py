@@ -267,3 +267,17 @@ class BatchingEmbedder(_Shared):
         if direct:
             return self.inner.encode(items, batch_size=batch_size, prompt_name=prompt_name)
         return future.result()
+
+
+def similarities(queries: np.ndarray, docs: np.ndarray) -> np.ndarray:
+    """``queries @ docs.T`` for L2-normalised rows (cosines), shape (n_queries, n_docs).
+
+    A handful of queries (one request) goes through einsum, not BLAS: measured on the 2-core
+    machine under load, a multi-threaded gemv of one query against 4,700 procedures took ~10 ms
+    against ~0.6 ms on one thread, because its threads wait for cores the rest of the service holds.
+    """
+    q = np.asarray(queries, dtype=np.float32)
+    d = np.asarray(docs, dtype=np.float32)
+    if q.shape[0] <= 8:
+        return np.einsum("qd,nd->qn", q, d)
+    return q @ d.T

@@ -22,7 +22,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from triage.errors import InvalidInput, NotFitted
 from triage.nlp.agencies import AgencyRegistry, default_registry
 from triage.nlp.catalogue import Catalogue, Procedure, default_catalogue
-from triage.nlp.embed import Embedder
+from triage.nlp.embed import Embedder, similarities
 from triage.nlp.router import _word_analyzer
 
 __all__ = ["Evidence", "ProcedureRouter", "catalogue_encodings"]
@@ -129,7 +129,6 @@ class ProcedureRouter(BaseEstimator):
         if self.embedder is not None:
             every = catalogue_encodings(catalogue, self.embedder, self.cache_dir)
             self.doc_embeddings_ = every[central]
-            self.doc_embeddings_t_ = np.ascontiguousarray(self.doc_embeddings_.T)
             centroids = np.zeros((len(fields), every.shape[1]), dtype=np.float32)
             for p, vec in zip(self.procedures_, self.doc_embeddings_, strict=True):
                 for f in p.fields:
@@ -155,7 +154,7 @@ class ProcedureRouter(BaseEstimator):
                 if self.embedder is None:
                     raise InvalidInput("this catalogue index holds encodings: pass the texts' embeddings")
                 embeddings = self.embedder.encode(items)
-            score += np.asarray(embeddings, dtype=np.float32) @ self.doc_embeddings_t_
+            score += similarities(embeddings, self.doc_embeddings_)
         return score
 
     def _scores(self, texts: Sequence[str], embeddings: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -177,8 +176,8 @@ class ProcedureRouter(BaseEstimator):
             # A ministry with many procedures wins more neighbours by count alone; discount its size.
             votes /= np.bincount(self.owner_, minlength=len(self.classes_)) ** self.size_exponent
         proba = votes / votes.sum(axis=1, keepdims=True)
-        if self.field_embeddings_ is not None and self.field_weight > 0:
-            fsim = np.asarray(embeddings, dtype=np.float32) @ self.field_embeddings_.T
+        if self.field_embeddings_ is not None and embeddings is not None and self.field_weight > 0:
+            fsim = similarities(embeddings, self.field_embeddings_)
             kf = min(self.field_neighbours, fsim.shape[1])
             ftop = np.argpartition(-fsim, kf - 1, axis=1)[:, :kf]
             fs = np.take_along_axis(fsim, ftop, axis=1)

@@ -28,8 +28,9 @@ def test_migrations_match_the_models(db: Database) -> None:
 def test_upgrade_is_idempotent_and_mirrors_the_registry(db: Database) -> None:
     init_db(db)
     with db.read() as s:
-        assert s.scalar(select(func.count()).select_from(Agency)) == 54
+        assert s.scalar(select(func.count()).select_from(Agency)) == 71  # 53 top-level bodies + 18 units
         assert s.get(Agency, "BTC").name == "Bộ Tài chính"  # type: ignore[union-attr]
+        assert s.get(Agency, "BTC-THUE").parent == "BTC"  # type: ignore[union-attr]
         head = s.get(AuditHead, 1)
         assert head is not None and (head.seq == 0) == (head.hash == "0" * 64)
 
