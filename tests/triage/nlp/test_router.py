@@ -217,3 +217,23 @@ def test_routers_saved_before_the_sampled_search_still_load(fitted: Router) -> N
     old = Router.__new__(Router)
     old.__setstate__(state)
     assert old.get_params()["search_max_nonzeros"] is None and old.get_params()["n_jobs"] == 1
+
+
+def test_segmentation_off_the_main_thread_uses_a_fork_server(uit: dict[str, Any], monkeypatch: Any) -> None:
+    """A service's retrain job runs in a thread: its worker processes must not be forks of a threaded process."""
+    import threading
+
+    from triage.nlp import router as module
+    from triage.nlp.text import segment_joined
+
+    monkeypatch.setattr(module, "PARALLEL_SEGMENT_CHARS", 0)
+    asked: list[str] = []
+    real = module.multiprocessing.get_context
+    monkeypatch.setattr(module.multiprocessing, "get_context", lambda method: asked.append(method) or real(method))
+    texts = [f"{t} (mã {i})" for i, t in enumerate(uit["tx"][:250])]  # not in the cache yet
+    worker = threading.Thread(target=module.warm_segmentation, args=(texts, 2))
+    worker.start()
+    worker.join(timeout=300)
+    assert not worker.is_alive() and asked == ["forkserver"]
+    assert all(t in module._SEGMENT_CACHE for t in texts)
+    assert module._SEGMENT_CACHE[texts[7]] == segment_joined(texts[7])
