@@ -11,11 +11,12 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold, train_test_split
 
 from benchmarks.common import Baseline, cached_embeddings, label_metrics, load
+from training.fit import fit_router, new_router
 from triage.nlp.agencies import default_registry
 from triage.nlp.agency_router import AgencyRouter, ColdStartRouter
 from triage.nlp.embed import Embedder
 from triage.nlp.evaluation import top1_calibration_error, top_k_accuracy
-from triage.nlp.router import Router, warm_segmentation
+from triage.nlp.router import warm_segmentation
 
 Progress = Callable[[str], None]
 # UIT-VSFC: the fine-tuning recipe chosen on a 10 % validation slice of train, never on dev
@@ -41,7 +42,7 @@ def _compare_split(
     emb_test: np.ndarray,
 ) -> dict[str, Any]:
     t = time.perf_counter()
-    router = Router(embedder=embedder).fit(train_x, train_y, embeddings=emb_train)
+    router = fit_router(train_x, train_y, embedder=embedder, embeddings=emb_train)
     router_fit = time.perf_counter() - t
     proba = router.predict_proba(test_x, embeddings=emb_test)
     t = time.perf_counter()
@@ -56,6 +57,7 @@ def _compare_split(
             "C_out_of_fold_log_loss": {str(c): v for c, v in router.c_log_loss_.items()},
             "chosen_embedding_weight": router.embedding_weight_,
             "search_out_of_fold_log_loss": router.search_log_loss_,
+            "search_rows": router.search_rows_,
         },
         "baseline": {**label_metrics(base.scores(test_x), base.classes_, test_y), "fit_seconds": round(base_fit, 1)},
         "n_train": len(train_x),
@@ -79,8 +81,7 @@ def train_test(
     progress(f"{name}: segmenting {len(tx) + len(sx)} texts")
     warm_segmentation(tx + sx)
     progress(f"{name}: encoding {len(tx) + len(sx)} texts")
-    router = Router(embedder=embedder)
-    emb = cached_embeddings(embedder, tx + sx, router.embed_texts)
+    emb = cached_embeddings(embedder, tx + sx, new_router(embedder).embed_texts)
     progress(f"{name}: training")
     out = _compare_split(embedder, tx, ty, sx, sy, emb[: len(tx)], emb[len(tx) :])
     if tuned is not None:
@@ -123,7 +124,7 @@ def cross_validated(
     y = [registry.resolve(str(r[label])).code if agency else str(r[label]) for r in rows]
     warm_segmentation(x)
     progress(f"{name}: encoding {len(x)} texts")
-    emb = Router(embedder=embedder).embed_texts(x)
+    emb = new_router(embedder).embed_texts(x)
     cold = ColdStartRouter(embedder=embedder).fit() if agency else None
     skf = StratifiedKFold(n_splits=folds, shuffle=True, random_state=0)
     router_scores = np.zeros((len(x), 0))
@@ -134,11 +135,12 @@ def cross_validated(
         progress(f"{name}: fold {k + 1}/{folds}")
         trx, tex = [x[i] for i in tr], [x[i] for i in te]
         if agency:
-            model: Any = AgencyRouter(embedder=embedder, cold_start=cold, locality_weight=0.0).fit(
-                trx, list(ya[tr]), embeddings=emb[tr]
-            )
+            # The supervised part is the product's router, unfitted: AgencyRouter.fit trains a clone.
+            model: Any = AgencyRouter(
+                embedder=embedder, supervised=new_router(embedder), cold_start=cold, locality_weight=0.0
+            ).fit(trx, list(ya[tr]), embeddings=emb[tr])
         else:
-            model = Router(embedder=embedder).fit(trx, list(ya[tr]), embeddings=emb[tr])
+            model = fit_router(trx, list(ya[tr]), embedder=embedder, embeddings=emb[tr])
         proba = model.predict_proba(tex, embeddings=emb[te])
         base = Baseline().fit(trx, list(ya[tr]))
         parts["router"].append((proba, list(model.classes_)))

@@ -21,6 +21,7 @@ from benchmarks.moderation import moderation
 from benchmarks.programme_fields import programme_fields
 from benchmarks.routing_real import real_routing
 from benchmarks.themes_bench import themes_benchmark
+from benchmarks.train_speed import train_speed
 from triage.config import get_settings
 from triage.errors import InvalidInput
 from triage.nlp.embed import OnnxEmbedder, SentenceEmbedder, default_encoder_path
@@ -30,6 +31,7 @@ SUMMARY = RESULTS / "summary.md"
 ORDER = [
     "uit_vsfc",
     "vntc",
+    "vntc_train_speed",
     "pubhealthqa",
     "zalo_agency",
     "cold_start",
@@ -73,6 +75,7 @@ def main(only: list[str] | None = None, quick: bool = False) -> dict[str, Any]:
             protocol="train -> dev",
         ),
         "vntc": lambda: quality.vntc(embedder, say, quick),
+        "vntc_train_speed": lambda: train_speed(embedder, say, quick=quick),
         "pubhealthqa": lambda: quality.cross_validated(
             "PubHealthQA field", embedder, load("pubhealthqa/train.jsonl"), "field", say
         ),
@@ -137,6 +140,16 @@ def summary_table() -> str:
                         f"{' (' + tuned['note'] + ')' if tuned.get('note') else ''} "
                         f"| {m} | {tuned[m]} | {r['baseline'].get(m, '')} |"
                     )
+    r = _get("vntc_train_speed")
+    if r and not r.get("quick"):
+        per, new, old = r["seconds_per_10k_texts"], r["router"], r["old_fit"]
+        where = f"VNTC training, {r['n_train']:,} articles ({r['cpus']} cores)"
+        lines.append(
+            f"| {where} | s per 10,000 texts: segment / encode / fit | {per['segmenting']} / {per['encoding']} / "
+            f"{per['new_fit']} (search on {new['search_rows']:,} rows) | fit before: {per['old_fit']} (search on all) |"
+        )
+        for m in ("accuracy", "ece"):
+            lines.append(f"| {where}, held-out {r['n_test']:,} | {m} | {new[m]} | fit before: {old[m]} |")
     r = _get("cold_start")
     if r and not r.get("quick"):
         for m in ("top1", "top3"):

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from training.dataset import Dataset, build_dataset, texts_and_agencies
+from training.fit import ENCODE_BATCH, fit_router, new_router
 from training.registry import ModelRegistry, VersionInfo
 from triage.config import Settings
 from triage.errors import InvalidInput
@@ -97,12 +98,12 @@ class RetrainResult:
         return asdict(self)
 
 
-def _encode(embedder: Embedder, texts: list[str], progress: Progress, lo: float, hi: float) -> np.ndarray:
+def _encode(embedder: Embedder, texts: list[str], limit: int, progress: Progress, lo: float, hi: float) -> np.ndarray:
+    """The opening ``limit`` characters of each text encoded (as the routers do), progress from ``lo`` to ``hi``."""
     parts = [np.zeros((0, embedder.dimension), dtype=np.float32)]
-    step = 64
-    for start in range(0, len(texts), step):
-        parts.append(embedder.encode([t[:1000] for t in texts[start : start + step]]))
-        progress("encoding", lo + (hi - lo) * min(1.0, (start + step) / max(len(texts), 1)))
+    for start in range(0, len(texts), ENCODE_BATCH):
+        parts.append(embedder.encode([t[:limit] for t in texts[start : start + ENCODE_BATCH]]))
+        progress("encoding", lo + (hi - lo) * min(1.0, (start + ENCODE_BATCH) / max(len(texts), 1)))
     return np.concatenate(parts)
 
 
@@ -195,11 +196,19 @@ def retrain(
     eval_texts, eval_codes = texts_and_agencies(ds.eval)
     registry = registry or ModelRegistry(settings)
 
-    emb_train = _encode(embedder, train_texts, say, 0.05, 0.35)
-    emb_eval = _encode(embedder, eval_texts, say, 0.35, 0.45)
-    say("training", 0.5)
-    params = {"C": 0.5, **(router_params or {})}
-    supervised = Router(embedder=embedder, **params).fit(train_texts, train_codes, embeddings=emb_train)
+    # Trained exactly as the router benchmarks train it (training/fit.py): C and the embedding weight
+    # are searched, not pinned. Texts are encoded once, for training and for the evaluation.
+    params = router_params or {}
+    limit = new_router(embedder, **params).embed_max_chars
+    emb_train = _encode(embedder, train_texts, limit, say, 0.05, 0.35)
+    emb_eval = _encode(embedder, eval_texts, limit, say, 0.35, 0.45)
+
+    def fitting(stage: str, fraction: float) -> None:
+        say(stage, 0.45 + 0.15 * fraction)
+
+    supervised = fit_router(
+        train_texts, train_codes, embedder=embedder, embeddings=emb_train, progress=fitting, **params
+    )
     cold = cold_start or ColdStartRouter(embedder=embedder).fit()
     served = AgencyRouter(
         embedder=embedder, supervised=supervised, cold_start=cold, cold_start_weight=settings.cold_start_weight
@@ -208,8 +217,13 @@ def retrain(
     field_rows = [r for r in ds.train if r.field]
     if len({r.field for r in field_rows}) >= 2:
         keep = [i for i, r in enumerate(ds.train) if r.field]
-        field_router = Router(embedder=embedder).fit(
-            [r.text for r in field_rows], [str(r.field) for r in field_rows], embeddings=emb_train[keep]
+        field_router = fit_router(
+            [r.text for r in field_rows],
+            [str(r.field) for r in field_rows],
+            embedder=embedder,
+            embeddings=emb_train[keep],
+            progress=fitting,
+            **params,
         )
 
     say("evaluating", 0.65)
@@ -254,6 +268,9 @@ def retrain(
         "cold_start_weight": settings.cold_start_weight,
         "encoder": embedder.model_id,
         "field_router": field_router is not None,
+        "router_chosen_C": supervised.C_,
+        "router_chosen_embedding_weight": supervised.embedding_weight_,
+        "router_search_rows": supervised.search_rows_,
         "gate_tolerance": settings.gate_tolerance,
         "gate_min_support": settings.gate_min_support,
         "gate_max_agency_drop": settings.gate_max_agency_drop,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,8 @@ from training.retrain import champion_gate, retrain
 from triage.config import Settings
 from triage.errors import InvalidInput
 from triage.nlp.agencies import default_registry
+from triage.nlp.model_bundle import AGENCY
+from triage.nlp.router import DEFAULT_C_GRID, DEFAULT_EMBEDDING_WEIGHTS
 from triage.store.db import Database, init_db
 from triage.store.tables import Event
 
@@ -69,9 +72,17 @@ def test_gate_refuses_a_deliberately_worse_model(
 
     first = retrain(settings, empty_db, embedder=embedder, created_by="test")
     assert first.promoted and first.version == 1 and first.reasons == ["no champion yet"]
+    # Trained as the benchmarks train (training/fit.py): C and the embedding weight are searched, not pinned.
+    reg = ModelRegistry(settings)
+    manifest = json.loads((reg.download(reg.version(1)) / AGENCY / "manifest.json").read_text())
+    searched = manifest["search_out_of_fold_log_loss"]
+    assert manifest["params"]["C"] == list(DEFAULT_C_GRID) and len(DEFAULT_C_GRID) > 1
+    assert len(searched) == len(DEFAULT_C_GRID) * len(DEFAULT_EMBEDDING_WEIGHTS) > 1
+    chosen = f"C={manifest['chosen_C']}, embedding_weight={manifest['chosen_embedding_weight']}"
+    assert searched[chosen] == min(searched.values())
+    assert first.params["router_chosen_C"] == str(manifest["chosen_C"])
     assert first.metrics["macro_f1"] > first.cold_start_metrics["macro_f1"]
     assert {"ece_supervised_raw", "ece_supervised_calibrated", "ece_served"} <= set(first.calibration)
-    reg = ModelRegistry(settings)
     assert reg.champion() is not None and reg.champion().version == 1  # type: ignore[union-attr]
     with empty_db.read() as s:
         moves = s.scalars(select(Event).where(Event.action == "model_promote")).all()
@@ -114,7 +125,15 @@ def test_field_router_is_trained_when_labels_carry_fields(
     db = Database(f"sqlite:///{tmp_path / 'fields.db'}")
     init_db(db)
     codes = sorted({c for _, c in zalo})
-    fields = {c: f"Lĩnh vực {i}" for i, c in enumerate(codes)}
+    # Real field names of the national procedure catalogue: commas, diacritics, "đ" (MLflow refuses them raw).
+    names = [
+        "Cán bộ, công chức, viên chức",
+        "Tín ngưỡng, tôn giáo",
+        "Khám bệnh, chữa bệnh",
+        "Quản lý Đê điều và Phòng, chống thiên tai",
+        "Đất đai",
+    ]
+    fields = dict(zip(codes, names, strict=True))
     add_labels(db, zalo, fields=fields)
     with db.session() as s:
         grow_eval_slice(s, fraction=0.25, actor="test")
@@ -123,6 +142,16 @@ def test_field_router_is_trained_when_labels_carry_fields(
     assert result.field_metrics is not None and result.field_metrics["n"] > 0
     assert result.params["field_router"] == "True"
     reg = ModelRegistry(settings)
+    # Logged to MLflow under safe keys, every one mapped back to its readable name.
+    from mlflow import MlflowClient
+
+    from training.retrain import metric_key
+
+    client = MlflowClient(tracking_uri=reg.uri)
+    logged = client.get_run(result.run_id).data.metrics
+    assert {f"field_f1_{metric_key(n)}" for n in names} <= set(logged)
+    mapping = json.loads(Path(client.download_artifacts(result.run_id, "metric_names.json", str(tmp_path))).read_text())
+    assert {mapping[metric_key(n)] for n in names} == set(names)
     bundle = load_bundle(reg.download(reg.version(1)), embedder=embedder, label="field-test/v1")
     assert bundle.field_router is not None and set(bundle.field_router.classes_) == set(fields.values())
     assert bundle.card["auto_route"]["target_precision"] == 0.97

@@ -92,8 +92,6 @@ def train(
     ``--finetune-encoder`` trains a TunedRouter: the encoder itself learns the labels, and its head
     and the Router vote; it pays on short texts whose labels overlap in wording.
     """
-    from triage.nlp.router import Router  # deferred: scikit-learn
-
     try:
         texts, labels = [], []
         for n, row in enumerate(read_jsonl(data), start=1):
@@ -104,16 +102,24 @@ def train(
         if finetune_encoder:
             model: Any = _train_tuned(texts, labels, epochs, members)
         else:
-            embedder = load_embedder() if embeddings else None
-            model = Router(embedder=embedder)
-            # The opening embed_max_chars of each text, as Router.embed_texts would encode it.
-            cut = [t[: model.embed_max_chars] for t in texts]
-            emb = encode_with_progress(embedder, cut, "encoding") if embedder else None
-            model.fit(texts, labels, embeddings=emb)
+            model = _train_router(texts, labels, load_embedder() if embeddings else None)
         model.save(out, metrics={"n_train": len(texts)})
     except TriageError as exc:
         fail(exc)
     console.print(f"trained on {len(texts)} texts, {len(model.classes_)} labels -> {out}")
+
+
+def _train_router(texts: list[str], labels: list[str], embedder: Any) -> Any:
+    """The shared training path (training/fit.py, as the benchmarks train) behind one progress bar."""
+    from training.fit import fit_router  # deferred: scikit-learn
+
+    with Progress(console=console) as bar:
+        task = bar.add_task("segmenting", total=1.0)
+
+        def step(stage: str, fraction: float) -> None:
+            bar.update(task, description=stage, completed=fraction)
+
+        return fit_router(texts, labels, embedder=embedder, progress=step)
 
 
 def _train_tuned(texts: list[str], labels: list[str], epochs: int, members: int) -> Any:

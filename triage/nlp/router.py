@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import multiprocessing
 import os
+import threading
+import time
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -26,7 +29,7 @@ from scipy.optimize import minimize, minimize_scalar
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.model_selection import StratifiedKFold
+from sklearn.model_selection import StratifiedKFold, StratifiedShuffleSplit
 from sklearn.svm import LinearSVC
 from sklearn.utils.validation import check_is_fitted
 
@@ -53,8 +56,20 @@ DEFAULT_C_GRID: tuple[float, ...] = (0.1, 0.3, 1.0)
 # short feedback wants it at 2 (UIT-VSFC), long news articles, whose embedding sees only the
 # opening, at 1 (VNTC held-out accuracy 0.9342 at 1 against 0.9286 at 2, plain SVM).
 DEFAULT_EMBEDDING_WEIGHTS: tuple[float, ...] = (1.0, 2.0)
+# Above this many non-zero feature values (what an SVM fit's cost follows) the C x weight search runs
+# on a stratified sample of rows holding about that many, and the chosen model is fitted (and calibrated)
+# once on everything, so the search's cost stops growing with the data. A row count would treat a
+# 40-character comment like a 2,000-character article: UIT-VSFC's 11,426 comments hold ~6 million
+# (~535 a row, 384 of them the embedding), so they keep the full search; VNTC articles hold ~3,300 a
+# row, so the search sees ~6,000 of them (19 SVM fits on all 27,000 before; 18 on 4,000 and 2 on all now).
+DEFAULT_SEARCH_MAX_NONZEROS = 20_000_000
+# Share of the rows held out to fit the temperature when the search ran on a sample (one extra SVM fit
+# instead of one per fold; ~5,000 held-out rows are plenty for one temperature and a bias per class).
+CALIBRATION_HOLDOUT = 0.2
 
 _SEGMENT_CACHE: dict[str, str] = {}
+# Below this many characters to segment (~10 s of one core) processes are not worth starting.
+PARALLEL_SEGMENT_CHARS = 400_000
 _SEGMENT_CACHE_MAX = 200_000
 
 
@@ -70,14 +85,20 @@ def _segmented(text: str) -> str:
 
 
 def warm_segmentation(texts: Sequence[str], processes: int = 0) -> None:
-    """Segment many texts in parallel processes up front (long articles: ~45/s per core)."""
+    """Segment many texts in parallel processes up front (long articles: ~20-45/s per core).
+
+    Short sets are segmented here (starting processes costs more than it saves). Off the main thread
+    (a service's retrain job) the workers come from a fork server, never a fork of a threaded process.
+    """
     todo = [t for t in dict.fromkeys(texts) if t not in _SEGMENT_CACHE]
     workers = processes or (os.cpu_count() or 1)
-    if workers < 2 or len(todo) < 200:
+    if workers < 2 or len(todo) < 200 or sum(map(len, todo)) < PARALLEL_SEGMENT_CHARS:
         for t in todo:
             _segmented(t)
         return
-    with ProcessPoolExecutor(max_workers=workers) as pool:
+    main = threading.current_thread() is threading.main_thread()
+    context = None if main else multiprocessing.get_context("forkserver")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
         for t, seg in zip(todo, pool.map(segment_joined, todo, chunksize=64), strict=True):
             if len(_SEGMENT_CACHE) < _SEGMENT_CACHE_MAX:
                 _SEGMENT_CACHE[t] = seg
@@ -127,6 +148,13 @@ class Router(LabelRanker, ClassifierMixin, BaseEstimator):
     (the pipeline, cross-validation) never encodes twice. The TF-IDF blocks read up to
     ``max_chars`` (20,000: as much as the service accepts in one submission); only the embedding
     is cut to ``embed_max_chars``, because a long article's ending still names its topic in words.
+
+    ``C`` and ``embedding_weight`` may be grids: ``fit`` chooses the pair with the lowest cross-fitted,
+    calibrated log-loss. Up to ``search_max_nonzeros`` non-zero feature values that search (and the
+    temperature) uses every row; above it the search runs on a stratified sample of rows holding about
+    that many, and the chosen SVM is fitted on every row with its temperature from a held-out
+    ``CALIBRATION_HOLDOUT`` share (``None``: always search on everything). ``n_jobs`` fits that many
+    SVMs at once in threads (liblinear releases the GIL).
     """
 
     def __init__(
@@ -146,6 +174,8 @@ class Router(LabelRanker, ClassifierMixin, BaseEstimator):
         calibration_folds: int = 3,
         calibration_bias: bool = True,
         abstain_threshold: float = 0.0,
+        search_max_nonzeros: int | None = DEFAULT_SEARCH_MAX_NONZEROS,
+        n_jobs: int = 1,
     ) -> None:
         self.embedder = embedder
         self.use_words = use_words
@@ -161,6 +191,14 @@ class Router(LabelRanker, ClassifierMixin, BaseEstimator):
         self.calibration_folds = calibration_folds
         self.calibration_bias = calibration_bias
         self.abstain_threshold = abstain_threshold
+        self.search_max_nonzeros = search_max_nonzeros
+        self.n_jobs = n_jobs
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # Routers saved before search_max_nonzeros and n_jobs existed load with the behaviour they were fitted with.
+        state.setdefault("search_max_nonzeros", None)
+        state.setdefault("n_jobs", 1)
+        super().__setstate__(state)
 
     # ---- features -------------------------------------------------------------------------
     def _clip(self, texts: Sequence[str]) -> list[str]:
@@ -243,7 +281,9 @@ class Router(LabelRanker, ClassifierMixin, BaseEstimator):
             raise InvalidInput("need at least two distinct labels to train a router")
         weights = self._weights()
         emb = self._embed(items, embeddings)
+        started = time.perf_counter()
         X = self._features(items, emb, fit=True)
+        self.timings_ = {"features": round(time.perf_counter() - started, 2)}
         # Calibration is cross-fitted: every class needs one example per fold. Real label sets have
         # a long tail (a field seen once), so classes below that are repeated rather than dropped;
         # their probabilities are then less reliable, which the manifest records.
@@ -263,23 +303,41 @@ class Router(LabelRanker, ClassifierMixin, BaseEstimator):
         self.C_, self.embedding_weight_ = grid[0], weights[0]
         self.c_log_loss_, self.search_log_loss_ = {}, {}
         temperature = self.calibration == "temperature"
+        # A large set: search on a stratified sample, then fit the chosen model once on every row.
+        sample = self._search_sample(y[rows], np.diff(X.indptr)[rows], folds) if search else None
+        self.search_rows_ = len(rows) if sample is None else len(sample)
+        jobs = max(1, int(self.n_jobs))
         if temperature or search:
             # The non-temperature path only borrows the search (no refit): the C it would choose.
-            tc = TemperatureCalibrated(svm, folds=folds, fit_bias=self.calibration_bias, grid=search, refit=temperature)
-            tc.fit(X[rows], y[rows])
+            refit = temperature and sample is None
+            tc = TemperatureCalibrated(
+                svm, folds=folds, fit_bias=self.calibration_bias, grid=search, refit=refit, n_jobs=jobs
+            )
+            searched = rows if sample is None else rows[sample]
+            tc.fit(X[searched], y[searched])
             self.C_ = float(tc.best_params_.get("C", grid[0]))
             self.embedding_weight_ = float(tc.best_params_.get("scale", weights[0]))
             if search:
                 losses = dict(zip(pairs, tc.grid_log_loss_, strict=True))
                 self.search_log_loss_ = {f"C={c}, embedding_weight={w}": v for (c, w), v in losses.items()}
                 self.c_log_loss_ = {c: v for (c, w), v in losses.items() if w == self.embedding_weight_}
+            self.timings_["search"] = round(time.perf_counter() - started - self.timings_["features"], 2)
+            if temperature and sample is not None:
+                chosen = clone(svm).set_params(C=self.C_, scale=self.embedding_weight_)
+                tc = TemperatureCalibrated(
+                    chosen, folds=folds, fit_bias=self.calibration_bias, holdout=CALIBRATION_HOLDOUT, n_jobs=jobs
+                )
+                tc.fit(X[rows], y[rows])
+        self.calibration_rows_ = 0
         if temperature:
             model = tc
+            self.calibration_rows_ = int(tc.calibration_rows_)
         else:
             # ensemble=False: one SVM on all rows ranks the labels; the folds only fit the calibration.
             svm = svm.set_params(C=self.C_, scale=self.embedding_weight_)
             model = CalibratedClassifierCV(svm, method=self.calibration, cv=folds, ensemble=False)
             model.fit(X[rows], y[rows])
+        self.timings_["total"] = round(time.perf_counter() - started, 2)
         self.rare_classes_ = sorted(str(c) for c in rare)
         self.model_ = model
         self.classes_ = model.classes_
@@ -287,6 +345,26 @@ class Router(LabelRanker, ClassifierMixin, BaseEstimator):
         self.data_hash_ = data_hash(items, y)
         self.embedder_id_ = getattr(self.embedder, "model_id", None) if self.embedding_dim_ else None
         return self
+
+    def _search_sample(self, y: np.ndarray, nonzeros: np.ndarray, folds: int) -> np.ndarray | None:
+        """Positions of a stratified sample of rows holding about ``search_max_nonzeros`` feature
+        values (``nonzeros``: per row), or None to search on every row.
+
+        Each class keeps its share (at least ``folds`` rows, so every fold sees it); seed 0, sorted.
+        """
+        limit, total = self.search_max_nonzeros, int(nonzeros.sum())
+        if limit is None or total <= limit:
+            return None
+        if limit < 1:
+            raise InvalidInput(f"search_max_nonzeros must be positive or None, got {limit!r}")
+        size = max(2, round(len(y) * limit / total))
+        rng = np.random.default_rng(0)
+        picked = []
+        for c in np.unique(y):
+            where = np.flatnonzero(y == c)
+            quota = min(len(where), max(folds, round(size * len(where) / len(y))))
+            picked.append(rng.choice(where, size=quota, replace=False))
+        return np.sort(np.concatenate(picked))
 
     def _c_grid(self) -> list[float]:
         values = _floats(self.C)
@@ -345,6 +423,8 @@ class Router(LabelRanker, ClassifierMixin, BaseEstimator):
             "C_out_of_fold_log_loss": {str(c): v for c, v in self.c_log_loss_.items()},
             "chosen_embedding_weight": self.embedding_weight_,
             "search_out_of_fold_log_loss": self.search_log_loss_,
+            "search_rows": getattr(self, "search_rows_", self.n_train_),
+            "calibration_rows": getattr(self, "calibration_rows_", None),
             "params": {k: v for k, v in self.get_params().items() if k != "embedder"},
             "metrics": metrics or {},
             "versions": versions(),
@@ -407,6 +487,14 @@ class BlockScaledSVC(ClassifierMixin, BaseEstimator):
         return np.asarray(self.classes_[(s > 0).astype(int) if s.ndim == 1 else s.argmax(axis=1)])
 
 
+def _map_threads(fn: Any, items: list[Any], n_jobs: int) -> list[Any]:
+    """``[fn(x) for x in items]``, ``n_jobs`` at a time in threads (the SVM fits release the GIL)."""
+    if n_jobs <= 1 or len(items) <= 1:
+        return [fn(x) for x in items]
+    with ThreadPoolExecutor(max_workers=min(n_jobs, len(items))) as pool:
+        return list(pool.map(fn, items))
+
+
 def _floats(value: float | Sequence[float]) -> list[float]:
     """One number or a grid of them, as a list (searched parameters accept either)."""
     return [float(value)] if isinstance(value, int | float) else [float(v) for v in value]
@@ -433,6 +521,9 @@ class TemperatureCalibrated:
     ``grid`` (parameter sets for the estimator) is searched on the same folds: the set whose
     calibrated out-of-fold log-loss is lowest wins, so the regularisation follows the data
     (short, noisy feedback wants a strong one; a few hundred legal questions a weak one).
+    ``holdout`` > 0 replaces the folds by one stratified held-out share (one fit instead of
+    ``folds``: for large sets, where that share alone holds thousands of rows); ``n_jobs`` fits that
+    many models at once in threads.
     """
 
     def __init__(
@@ -444,6 +535,8 @@ class TemperatureCalibrated:
         bias_l2: float = 0.01,
         grid: Sequence[dict[str, Any]] = (),
         refit: bool = True,
+        holdout: float = 0.0,
+        n_jobs: int = 1,
     ) -> None:
         self.estimator = estimator
         self.folds = folds
@@ -451,32 +544,55 @@ class TemperatureCalibrated:
         self.bias_l2 = bias_l2
         self.grid = grid
         self.refit = refit
+        self.holdout = holdout
+        self.n_jobs = n_jobs
+
+    def _splits(self, X: Any, y: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+        """``folds`` stratified folds (every row scored once), or one stratified held-out share."""
+        if self.holdout:
+            split = StratifiedShuffleSplit(n_splits=1, test_size=self.holdout, random_state=0)
+            return list(split.split(X, y))
+        return list(StratifiedKFold(self.folds, shuffle=True, random_state=0).split(X, y))
 
     def fit(self, X: Any, y: np.ndarray) -> TemperatureCalibrated:
         self.classes_ = np.unique(y)
         col = {c: j for j, c in enumerate(self.classes_)}
         target = np.asarray([col[v] for v in y])
-        splits = list(StratifiedKFold(self.folds, shuffle=True, random_state=0).split(X, y))
+        splits = self._splits(X, y)
+        scored = np.sort(np.concatenate([te for _, te in splits]))
         candidates = list(self.grid) or [{}]
+        # Every (candidate, fold) fit and the final refit of a lone candidate are independent.
+        tasks: list[tuple[int, np.ndarray | None]] = [(i, tr) for i in range(len(candidates)) for tr, _ in splits]
+        final = self.refit and len(candidates) == 1
+        if final:
+            tasks.append((0, None))
+
+        def run(task: tuple[int, np.ndarray | None]) -> Any:
+            i, tr = task
+            est = clone(self.estimator).set_params(**candidates[i])
+            return est.fit(X, y) if tr is None else est.fit(X[tr], y[tr])
+
+        fitted = _map_threads(run, tasks, self.n_jobs)
+        if final:
+            self.estimator_ = fitted.pop()
         self.grid_log_loss_: list[float] = []
         best: tuple[float, dict[str, Any], float, np.ndarray] | None = None
-        for params in candidates:
-            estimator = clone(self.estimator).set_params(**params)
+        for i, params in enumerate(candidates):
             margins = np.zeros((len(y), len(self.classes_)))
-            for tr, te in splits:
-                part = clone(estimator).fit(X[tr], y[tr])
+            for part, (_, te) in zip(fitted[i * len(splits) : (i + 1) * len(splits)], splits, strict=True):
                 cols = [col[c] for c in part.classes_]
                 m = _margins(part, X[te])
                 block = np.full((len(te), len(self.classes_)), m.min() - 1.0)
                 block[:, cols] = m
                 margins[te] = block
-            inv_t, bias, loss = self._calibrate(margins, target)
+            inv_t, bias, loss = self._calibrate(margins[scored], target[scored])
             self.grid_log_loss_.append(round(loss, 5))
             if best is None or loss < best[0]:
                 best = (loss, params, inv_t, bias)
         assert best is not None
         _, self.best_params_, self.inv_temperature_, self.bias_ = best
-        if self.refit:  # refit=False: only the search (best_params_, grid_log_loss_) is wanted
+        self.calibration_rows_ = len(scored)
+        if self.refit and not final:  # refit=False: only the search (best_params_, grid_log_loss_) is wanted
             self.estimator_ = clone(self.estimator).set_params(**self.best_params_).fit(X, y)
         return self
 

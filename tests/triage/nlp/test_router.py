@@ -12,7 +12,7 @@ from sklearn.svm import LinearSVC
 
 from tests.conftest import uit_topics
 from triage.errors import InvalidInput, ModelMissing, NotFitted
-from triage.nlp.router import BlockScaledSVC, Router
+from triage.nlp.router import DEFAULT_C_GRID, DEFAULT_SEARCH_MAX_NONZEROS, BlockScaledSVC, Router
 
 
 @pytest.fixture(scope="module")
@@ -163,3 +163,77 @@ def test_weighing_inside_the_model_equals_scaling_the_features(fitted: Router, u
 def test_rejects_non_positive_regularisation(bad: Any) -> None:
     with pytest.raises(InvalidInput, match="C must be"):
         Router(C=bad).fit(["đường hỏng", "thuế cao", "đường ngập", "thuế sai"], ["a", "b", "a", "b"])
+
+
+def test_small_sets_search_on_every_row(fitted: Router, uit: dict[str, Any], tmp_path: Path) -> None:
+    """Below search_max_nonzeros nothing changed: the search and the temperature's folds cover every row."""
+    assert fitted.search_rows_ == fitted.calibration_rows_ == len(uit["tx"])
+    fitted.save(tmp_path / "s")
+    manifest = json.loads((tmp_path / "s" / "manifest.json").read_text())
+    assert manifest["search_rows"] == manifest["calibration_rows"] == len(uit["tx"])
+
+
+@pytest.mark.slow
+def test_uit_vsfc_keeps_the_full_search(shared_data: Path) -> None:
+    """The largest short-text set (UIT-VSFC train, 11,426 comments, with the 384-d embedding) is under the
+    budget, so its search is exactly what it was before the sampled search existed."""
+    data = uit_topics(shared_data, 20_000, 0)
+    router = Router()
+    X = router._features(router._clip(data["tx"]), np.ones((len(data["tx"]), 384), dtype=np.float32), fit=True)
+    assert len(data["tx"]) == 11_426 and X.nnz < DEFAULT_SEARCH_MAX_NONZEROS
+    assert router._search_sample(np.asarray(data["ty"]), np.diff(X.indptr), 3) is None
+
+
+def test_large_sets_search_on_a_stratified_sample(uit: dict[str, Any]) -> None:
+    """Above search_max_nonzeros the search sees a sample; the chosen SVM is fitted on every row and its
+    temperature on a held-out fifth, and the result ranks about as well as the full search."""
+    tx, ty, dx, dy = uit["tx"], uit["ty"], uit["dx"], uit["dy"]
+    full = Router(embedding_weight=0.0, search_max_nonzeros=None).fit(tx, ty)
+    nonzeros = np.diff(full._features(full._clip(tx), None, fit=False).indptr)
+    third = int(nonzeros.sum()) // 3
+    sampled = Router(embedding_weight=0.0, search_max_nonzeros=third, n_jobs=2).fit(tx, ty)
+    assert full.search_rows_ == len(tx) and abs(sampled.search_rows_ - len(tx) / 3) <= 4  # rounding per class
+    assert sampled.calibration_rows_ == round(0.2 * len(tx))
+    assert len(sampled.search_log_loss_) == len(full.search_log_loss_) == 3
+    assert sampled.C_ in DEFAULT_C_GRID and sampled.model_.estimator_.C == sampled.C_
+    assert set(sampled.timings_) == {"features", "search", "total"}
+    # Every class of the sample keeps its share; a rare one keeps one row per fold.
+    y = np.asarray(ty)
+    picked = sampled._search_sample(y, nonzeros, 3)
+    assert picked is not None and len(set(picked)) == len(picked)
+    shares = {c: float(np.mean(y[picked] == c)) for c in np.unique(y)}
+    assert all(abs(shares[c] - float(np.mean(y == c))) < 0.02 for c in shares)
+    rare = np.concatenate([y[:200], ["hiếm"] * 3])
+    few = Router(search_max_nonzeros=50)._search_sample(rare, np.ones(len(rare)), 3)
+    assert few is not None and int(np.sum(rare[few] == "hiếm")) == 3
+    acc = {r: float(np.mean(r.predict(dx) == np.asarray(dy))) for r in (full, sampled)}
+    assert acc[sampled] >= acc[full] - 0.02, acc
+
+
+def test_routers_saved_before_the_sampled_search_still_load(fitted: Router) -> None:
+    state = fitted.__getstate__()
+    for key in ("search_max_nonzeros", "n_jobs"):
+        state.pop(key)
+    old = Router.__new__(Router)
+    old.__setstate__(state)
+    assert old.get_params()["search_max_nonzeros"] is None and old.get_params()["n_jobs"] == 1
+
+
+def test_segmentation_off_the_main_thread_uses_a_fork_server(uit: dict[str, Any], monkeypatch: Any) -> None:
+    """A service's retrain job runs in a thread: its worker processes must not be forks of a threaded process."""
+    import threading
+
+    from triage.nlp import router as module
+    from triage.nlp.text import segment_joined
+
+    monkeypatch.setattr(module, "PARALLEL_SEGMENT_CHARS", 0)
+    asked: list[str] = []
+    real = module.multiprocessing.get_context
+    monkeypatch.setattr(module.multiprocessing, "get_context", lambda method: asked.append(method) or real(method))
+    texts = [f"{t} (mã {i})" for i, t in enumerate(uit["tx"][:250])]  # not in the cache yet
+    worker = threading.Thread(target=module.warm_segmentation, args=(texts, 2))
+    worker.start()
+    worker.join(timeout=300)
+    assert not worker.is_alive() and asked == ["forkserver"]
+    assert all(t in module._SEGMENT_CACHE for t in texts)
+    assert module._SEGMENT_CACHE[texts[7]] == segment_joined(texts[7])
