@@ -121,14 +121,18 @@ def agency_name(code: str | None) -> str:
     return default_registry().name_of(code, code) if code else "—"
 
 
-def countdown(days_left: int | None) -> str:
-    """Working days to the answer deadline, in words."""
+def countdown(days_left: int | None, status: str | None = None) -> str:
+    """Working days to the answer deadline, in words.
+
+    On a weekend or holiday right after the due day no working day has passed yet, but the case is
+    overdue all the same (``status`` says so): it must not read "today is the last day".
+    """
     if days_left is None:
         return ""
     if days_left > 0:
         return f"Còn {days_left} ngày làm việc"
     if days_left == 0:
-        return "Hôm nay là hạn cuối"
+        return "Quá hạn (hạn cuối đã qua)" if status == "overdue" else "Hôm nay là hạn cuối"
     return f"Quá hạn {-days_left} ngày làm việc"
 
 

@@ -208,7 +208,7 @@ def _case_page(
         "handlers": handlers,
         "agency_groups": casepage.agency_choices(),
         "agency_name": casepage.agency_name,
-        "countdown": casepage.countdown(detail.working_days_left),
+        "countdown": casepage.countdown(detail.working_days_left, detail.deadline_status),
         "event_lines": casepage.event_lines,
         "error": error,
         "values": values or {},

@@ -378,8 +378,19 @@ def test_case_page_and_inbox_show_the_unit_and_the_catalogue_reason(service: Ser
         row.suggestion = suggestion
     client = browser(service, "clerk")
     page = client.get(f"/staff/cases/{case_id}").text
-    assert 'Bộ Tài chính <span class="top3-unit">› Cục Thuế</span>' in page and reason in page
+    assert '<span class="top3-name">Bộ Tài chính</span> <span class="top3-unit">› Cục Thuế</span>' in page
+    assert reason in page
     assert page.count('class="top3-unit"') == 1  # Bộ Y tế has no unit
     inbox = client.get("/staff/inbox").text
     card = inbox[inbox.index(f'data-case="{case_id}"') :]
     assert "› Cục Thuế" in card[: card.index('class="route-form"')]
+
+
+def test_countdown_after_the_due_day_on_a_weekend_says_overdue() -> None:
+    from service.web.casepage import countdown
+
+    assert countdown(0, "overdue").startswith("Quá hạn")  # Saturday after a Friday deadline
+    assert countdown(0, "due_soon") == "Hôm nay là hạn cuối"
+    assert countdown(2, "due_soon") == "Còn 2 ngày làm việc"
+    assert countdown(-3, "overdue") == "Quá hạn 3 ngày làm việc"
+    assert countdown(None) == ""
