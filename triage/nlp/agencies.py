@@ -111,15 +111,21 @@ def _strip_marks(s: str) -> str:
     return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
-@lru_cache(maxsize=65536)
-def _key(s: str) -> str:
-    """Fold a name for matching: NFC, casefold, no diacritics (đ -> d), runs of non-alnum -> one space.
-
-    Cached: every intake folds each word of the text twice (provinces, agencies) and the vocabulary
-    of Vietnamese syllables is small, so this turns ~1 ms of Unicode work per submission into lookups.
-    """
+def fold(s: str) -> str:
+    """Fold text for matching: NFC, casefold, no diacritics (đ -> d), runs of non-alnum -> one space."""
     folded = unicodedata.normalize("NFC", s).casefold().replace("đ", "d")
     return _NON_ALNUM.sub(" ", _strip_marks(folded)).strip()
+
+
+@lru_cache(maxsize=65536)
+def _key(s: str) -> str:
+    """``fold`` for names and single words, cached.
+
+    Every intake folds each word of the text twice (provinces, agencies) and the vocabulary of
+    Vietnamese syllables is small, so this turns ~1 ms of Unicode work per submission into lookups.
+    Whole texts go through ``fold`` uncached: they would only fill the cache.
+    """
+    return fold(s)
 
 
 def _has_marks(word: str) -> bool:

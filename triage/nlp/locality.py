@@ -10,10 +10,9 @@ field) handles it; a question of law or policy goes to the ministry whatever pro
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass, field
 
-from triage.nlp.agencies import Agency, AgencyRegistry
+from triage.nlp.agencies import Agency, AgencyRegistry, fold
 
 __all__ = ["LocalityDecision", "decide_locality", "residence_spans"]
 
@@ -147,9 +146,8 @@ class LocalityDecision:
 
 
 def _fold(text: str) -> str:
-    decomposed = unicodedata.normalize("NFD", unicodedata.normalize("NFC", text).casefold().replace("đ", "d"))
-    stripped = "".join(c for c in decomposed if not unicodedata.combining(c))
-    return " " + re.sub(r"[\W_]+", " ", stripped) + " "
+    """The registry's folding, padded so that every cue can be matched as " cue"."""
+    return f" {fold(text)} "
 
 
 def residence_spans(text: str) -> list[tuple[int, int]]:

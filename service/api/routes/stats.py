@@ -55,32 +55,9 @@ def stats(
         end=end,
         as_of=min(end, today),
         programme_field=field,
-        programme_fields=[
-            ProgrammeFieldStatsOut(
-                code=r.code,
-                name=r.name,
-                received=r.received,
-                answered=r.answered,
-                answered_on_time=r.answered_on_time,
-                on_time_pct=r.on_time_pct,
-                backlog=r.backlog,
-                overdue=r.overdue,
-            )
-            for r in by_field
-        ],
-        agencies=[
-            AgencyStatsOut(
-                agency_code=r.agency_code,
-                agency_name=r.agency_name,
-                received=r.received,
-                answered=r.answered,
-                answered_on_time=r.answered_on_time,
-                on_time_pct=r.on_time_pct,
-                backlog=r.backlog,
-                overdue=r.overdue,
-            )
-            for r in rows
-        ],
+        # The core's rows carry exactly the response's fields (on_time_pct is a property of both).
+        programme_fields=[ProgrammeFieldStatsOut.model_validate(r, from_attributes=True) for r in by_field],
+        agencies=[AgencyStatsOut.model_validate(r, from_attributes=True) for r in rows],
     )
 
 
