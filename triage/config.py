@@ -58,6 +58,12 @@ class Settings(BaseSettings):
         description="Supervised agency router folder (`triage train --label-field agency`), used when the MLflow "
         "registry has no champion; None = cold start only.",
     )
+    train_embed_budget_chars: int | None = Field(
+        default=2_000_000,
+        ge=0,
+        description="`triage train`: most characters the encoder reads (each text cut to 1,000) before the router "
+        "trains on words and characters only (long-article archives); None = always embed.",
+    )
     data_dir: Path = Field(
         default=Path("var"),
         description="Service data: the SQLite file triage.db, the case index (index/cases), the local MLflow store "
