@@ -232,7 +232,7 @@ def _message(exc: TriageError) -> str:
     return str(exc)
 
 
-def _do(work: Casework, who: Principal, case_id: int, action: str, v: dict[str, str]) -> None:
+def _do(work: Casework, who: Principal, case_id: int, action: str, v: dict[str, Any]) -> None:
     """One action through ``Casework`` (the same calls as the API's endpoints)."""
     match action:
         case "triage":
@@ -264,9 +264,9 @@ def _do(work: Casework, who: Principal, case_id: int, action: str, v: dict[str, 
         case "reject":
             work.reject(case_id, reason=v["reason"])
         case "mark_duplicate":
-            work.mark_duplicate(case_id, target=int(v["target"]))
+            work.mark_duplicate(case_id, target=v["target"])
         case "merge":
-            work.merge(case_id, target=int(v["target"]))
+            work.merge(case_id, target=v["target"])
         case "moderate_confirm":
             work.moderate(case_id, decision="confirm", note=v.get("note") or None)
         case "moderate_dismiss":
@@ -284,17 +284,18 @@ async def act(request: Request, case_id: CaseId, action: str, who: WebStaff, svc
     if spec is None:
         return error_page(request, 404, "")
     values = {f.name: str(form.get(f.name) or "").strip() for f in spec.fields}
-    missing = [f for f in spec.fields if f.required and not values.get(f.name)]
-    if "target" in values and values["target"] and not values["target"].isdigit():
-        missing.append(casepage.Field("target", "", "number"))
-    if missing:
-        error = " ".join(casepage.REQUIRED_MESSAGES.get(f.name, f"Vui lòng nhập {f.label.lower()}.") for f in missing)
-        return _case_page(request, who, svc, case_id, error=error, values=values, failed=action, status_code=422)
+    checked, problems = casepage.check_form(spec, values)
+    if problems:
+        # The page shows the input again: never echo a NUL back into the HTML.
+        shown = {k: v.replace("\x00", "") for k, v in values.items()}
+        return _case_page(
+            request, who, svc, case_id, error=" ".join(problems), values=shown, failed=action, status_code=422
+        )
     try:
-        if values.get("programme_field"):  # checked against the taxonomy in use, as the API does
-            values["programme_field"] = svc.pipeline.programme_taxonomy.check(values["programme_field"])
+        if checked.get("programme_field"):  # checked against the taxonomy in use, as the API does
+            checked["programme_field"] = svc.pipeline.programme_taxonomy.check(checked["programme_field"])
         with svc.db.session() as s:
-            _do(_work(s, who, svc), who, case_id, action, values)
+            _do(_work(s, who, svc), who, case_id, action, checked)
     except NotFound:
         raise
     except TriageError as exc:
