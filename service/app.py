@@ -247,7 +247,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if is_page(request):
             from service.web.render import error_page
 
-            return error_page(request, exc.status_code, str(exc.detail))
+            page = error_page(request, exc.status_code, str(exc.detail))
+            page.headers.update(exc.headers or {})  # e.g. Connection: close after a body cut off at the limit
+            return page
         return JSONResponse(status_code=exc.status_code, content={"detail": exc.detail}, headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)

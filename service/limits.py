@@ -25,7 +25,11 @@ class BodyTooLarge(HTTPException):
     """413: the body passed the limit; raised from ``receive``, so the handler never sees the rest."""
 
     def __init__(self, limit: int) -> None:
-        super().__init__(status_code=413, detail=f"request body larger than {limit} bytes")
+        # Connection: close makes the server drop the connection after the answer instead of draining
+        # the rest of the body off the socket to keep it alive.
+        super().__init__(
+            status_code=413, detail=f"request body larger than {limit} bytes", headers={"Connection": "close"}
+        )
 
 
 class BodyLimit:
@@ -45,7 +49,8 @@ class BodyLimit:
             return
         length = Headers(scope=scope).get("content-length")
         if length is not None and (not length.isdigit() or int(length) > self.limit):
-            await JSONResponse(status_code=413, content={"detail": BodyTooLarge(self.limit).detail})(
+            refused = BodyTooLarge(self.limit)
+            await JSONResponse(status_code=413, content={"detail": refused.detail}, headers=refused.headers)(
                 scope, receive, send
             )
             return
@@ -72,7 +77,8 @@ class BodyLimit:
         except BodyTooLarge as exc:
             if started:
                 raise
-            await JSONResponse(status_code=413, content={"detail": exc.detail})(scope, receive, send)
+            answer = JSONResponse(status_code=413, content={"detail": exc.detail}, headers=exc.headers)
+            await answer(scope, receive, send)
 
 
 class FormRefused(HTTPException):
@@ -83,6 +89,7 @@ class FormRefused(HTTPException):
             status_code=413,
             detail="Biểu mẫu vượt giới hạn: không nhận tệp đính kèm, tối đa "
             f"{MAX_FORM_FIELDS} trường, tổng dung lượng tối đa {MAX_BODY // 1024} KB ({reason}).",
+            headers={"Connection": "close"},  # the rest of the body stays unread: drop it with the connection
         )
 
 
