@@ -107,12 +107,12 @@ def submission(c: httpx.Client, token: str, i: int) -> httpx.Response:
 def test_login_flood_leaves_health_fast(server: Server) -> None:
     idle = health_p50(server.url)
     busy, statuses = flood(server.url, "/login", wrong_login)
-    assert statuses and set(statuses) <= {401, 429}, set(statuses)
+    assert 401 in statuses and max(statuses) < 500, sorted(set(statuses))  # real checks ran; throttled ones may 429
     assert busy <= MAX_RATIO * idle, f"/health p50 {busy * 1000:.1f} ms under the login flood, {idle * 1000:.1f} idle"
 
 
 def test_intake_flood_leaves_health_fast(server: Server) -> None:
     idle = health_p50(server.url)
     busy, statuses = flood(server.url, "/", submission)
-    assert statuses and set(statuses) <= {303, 429}, set(statuses)
+    assert 303 in statuses and max(statuses) < 500, sorted(set(statuses))
     assert busy <= MAX_RATIO * idle, f"/health p50 {busy * 1000:.1f} ms under the intake flood, {idle * 1000:.1f} idle"
