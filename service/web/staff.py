@@ -6,11 +6,14 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
 
 from service.deps import State
 from service.http_errors import status_of
+from service.limits import read_form
 from service.schemas.cases import MAX_ID
-from service.state import ServiceState
+from service.state import ServiceState, in_lane
 from service.views import case_detail, case_summaries
 from service.web import casepage
 from service.web.render import error_page, render
@@ -51,9 +54,17 @@ def login_page(request: Request, svc: State, next: Annotated[str | None, Query(m
     return render(request, "staff/login.html", {"next": safe_next(next, ""), "error": None, "username": ""})
 
 
+# The posting handlers below are async only to await the form; the work after it (argon2, the
+# database, the models) runs in the request thread pool, never on the event loop that every other
+# request, /health included, is waiting on.
+
+
 @router.post("/login", response_class=HTMLResponse)
 async def login(request: Request, svc: State) -> Response:
-    form = await request.form()
+    return await in_lane(svc.password_lane, _login, request, await read_form(request), svc)
+
+
+def _login(request: Request, form: FormData, svc: ServiceState) -> Response:
     check_csrf(request, form, svc)
     username, password = str(form.get("username") or ""), str(form.get("password") or "")
     target = str(form.get("next") or "")
@@ -71,7 +82,8 @@ async def login(request: Request, svc: State) -> Response:
 
 @router.post("/logout")
 async def logout(request: Request, svc: State) -> Response:
-    check_csrf(request, await request.form(), svc)
+    form = await read_form(request)
+    await run_in_threadpool(check_csrf, request, form, svc)
     response = RedirectResponse("/login", status_code=303)
     end_session(response)
     return response
@@ -278,7 +290,10 @@ def _do(work: Casework, who: Principal, case_id: int, action: str, v: dict[str, 
 @router.post("/staff/cases/{case_id}/act/{action}", response_class=HTMLResponse)
 async def act(request: Request, case_id: CaseId, action: str, who: WebStaff, svc: State) -> Response:
     """Run one workflow action from a form; on a refusal show the case again with the reason."""
-    form = await request.form()
+    return await run_in_threadpool(_act, request, await read_form(request), case_id, action, who, svc)
+
+
+def _act(request: Request, form: FormData, case_id: int, action: str, who: Principal, svc: ServiceState) -> Response:
     check_csrf(request, form, svc)
     spec = casepage.ACTIONS.get(action)
     if spec is None:

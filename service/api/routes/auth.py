@@ -9,13 +9,19 @@ from fastapi.security import OAuth2PasswordRequestForm
 
 from service.deps import State
 from service.schemas.auth import TokenOut
+from service.state import ServiceState, in_lane
 from triage.cases.accounts import authenticate, issue_token
 
 router = APIRouter(prefix="/api/v1/auth", tags=["accounts"])
 
 
 @router.post("/token", response_model=TokenOut)
-def token(form: Annotated[OAuth2PasswordRequestForm, Depends()], svc: State) -> TokenOut:
+async def token(form: Annotated[OAuth2PasswordRequestForm, Depends()], svc: State) -> TokenOut:
+    """Async only to queue for the password lane (``in_lane``); the check runs in a thread."""
+    return await in_lane(svc.password_lane, _token, form, svc)
+
+
+def _token(form: OAuth2PasswordRequestForm, svc: ServiceState) -> TokenOut:
     with svc.db.read() as s:
         who = authenticate(s, form.username, form.password)
     minutes = svc.settings.token_minutes
