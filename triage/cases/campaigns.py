@@ -27,7 +27,7 @@ from triage.cases.casework import Casework
 from triage.cases.pipeline import CampaignPolicy, SimilarCase
 from triage.cases.workflow import CaseState
 from triage.errors import InvalidTransition, NotFound
-from triage.store.repositories import OPEN_STATES, Submissions
+from triage.store.repositories import OPEN_STATES, Cases, Submissions
 from triage.store.tables import Campaign, Case, utcnow
 
 
@@ -40,10 +40,14 @@ def group(session: Session, case: Case, similar: Sequence[SimilarCase], policy: 
     if not near:
         return None
     window = timedelta(days=policy.window_days)
+    repo = Cases(session)
+    # Lock order (triage.cases.audit): the cases, ascending id, before any campaign row; the head comes last.
+    # The neighbours' groups are read first, so that every case this may move is locked in one ordered batch.
+    groups = set(session.scalars(select(Case.campaign_id).where(Case.id.in_(near), Case.campaign_id.is_not(None))))
+    members = set(session.scalars(select(Case.id).where(Case.campaign_id.in_(groups)))) if len(groups) > 1 else set()
+    locked = repo.lock({*near, *members})
     mates = [
-        c
-        for c in session.scalars(select(Case).where(Case.id.in_(near)))
-        if c.merged_into is None and abs(case.received_at - c.received_at) <= window
+        c for c in locked if c.id in near and c.merged_into is None and abs(case.received_at - c.received_at) <= window
     ]
     if not mates:
         return None
@@ -52,6 +56,8 @@ def group(session: Session, case: Case, similar: Sequence[SimilarCase], policy: 
     if existing:
         target = existing[0]
         if len(existing) > 1:  # this case links groups: unite them under the oldest
+            moving = set(session.scalars(select(Case.id).where(Case.campaign_id.in_(existing[1:]))))
+            repo.lock(moving - {c.id for c in locked})  # only if a group grew meanwhile (rare)
             session.execute(update(Case).where(Case.campaign_id.in_(existing[1:])).values(campaign_id=target))
             session.execute(delete(Campaign).where(Campaign.id.in_(existing[1:])))
     else:

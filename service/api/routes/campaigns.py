@@ -66,9 +66,11 @@ def campaign(campaign_id: CampaignId, who: Staff, svc: State) -> CampaignDetail:
 @router.post("/{campaign_id}/respond", response_model=CampaignAnswerOut, responses=_ERRORS)
 def respond(campaign_id: CampaignId, body: RespondIn, who: Staff, svc: State) -> CampaignAnswerOut:
     """Answer every open case of the campaign with one text; each case's answer is audited on its own."""
-    with svc.db.session() as s:
-        work = Casework(s, who, policy=svc.policy, calendar=svc.calendar, now=svc.now())
-        answer = respond_all(work, campaign_id, body=body.body)
+    answer = svc.db.transaction(
+        lambda s: respond_all(
+            Casework(s, who, policy=svc.policy, calendar=svc.calendar, now=svc.now()), campaign_id, body=body.body
+        )
+    )
     return CampaignAnswerOut(
         campaign_id=answer.campaign_id,
         responded=answer.responded,
