@@ -8,6 +8,7 @@ from __future__ import annotations
 from triage.errors import (
     AuditUnavailable,
     AuthenticationFailed,
+    Busy,
     Conflict,
     InvalidInput,
     InvalidTransition,
@@ -24,6 +25,7 @@ ERROR_STATUS: dict[type[TriageError], int] = {
     NotFound: 404,
     ModelMissing: 503,
     AuditUnavailable: 503,
+    Busy: 503,
     NotFitted: 503,
     InvalidTransition: 409,
     Conflict: 409,

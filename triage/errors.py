@@ -58,3 +58,7 @@ class AuditUnavailable(TriageError):
     No action may go unrecorded, so the service refuses writes with this message instead of failing
     half-way; the message names the commands that check and restore the chain.
     """
+
+
+class Busy(TriageError):
+    """Too much of a costly kind of work is already queued (theme reports); try again later (maps to 503)."""
