@@ -77,10 +77,16 @@ def run_maintenance(svc: Any) -> None:
     if svc.cases_index is not None:
         svc.cases_index.refresh()
         svc.cases_index.save()
-    with svc.db.session() as s:
-        report = escalate(s, today=to_local_date(svc.now()), policy=svc.policy, calendar=svc.calendar)
+    report = svc.db.transaction(
+        lambda s: escalate(s, today=to_local_date(svc.now()), policy=svc.policy, calendar=svc.calendar)
+    )
     if report.recorded:
         log.warning("escalated %d newly overdue case(s)", report.recorded)
+    from triage.cases.audit import write_anchor
+    from triage.store.db import audit_anchor_file
+
+    with svc.db.read() as s:  # the chain head, outside the database: a later cut or rewrite shows against it
+        write_anchor(s, audit_anchor_file(svc.settings))
 
 
 async def _poll_models(svc: Any, interval: float) -> None:

@@ -6,7 +6,9 @@ A module of its own so that ``service.web`` and ``service.api`` depend on it, no
 from __future__ import annotations
 
 from triage.errors import (
+    AuditUnavailable,
     AuthenticationFailed,
+    Busy,
     Conflict,
     InvalidInput,
     InvalidTransition,
@@ -22,6 +24,8 @@ ERROR_STATUS: dict[type[TriageError], int] = {
     InvalidInput: 422,
     NotFound: 404,
     ModelMissing: 503,
+    AuditUnavailable: 503,
+    Busy: 503,
     NotFitted: 503,
     InvalidTransition: 409,
     Conflict: 409,

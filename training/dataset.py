@@ -24,6 +24,7 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from triage.cases import audit
 from triage.errors import InvalidInput, NotFound
 from triage.nlp.agencies import AgencyRegistry, default_registry
 from triage.nlp.io import read_jsonl
@@ -203,6 +204,13 @@ def grow_eval_slice(
             )
         added[agency] = take
     session.flush()
+    if added:  # the slice decides what the gate measures: who changed it, and how, is on record
+        audit.record(
+            session,
+            actor=actor,
+            action="eval_slice",
+            after={"how": "grow", "fraction": fraction, "added": added, "random_state": random_state},
+        )
     return added
 
 
@@ -226,4 +234,11 @@ def freeze_labels(session: Session, label_ids: Sequence[int], *, actor: str) -> 
         session.add(EvalSliceEntry(text_key=key, agency_code=label.agency_code, label_id=label.id, added_by=actor))
         added += 1
     session.flush()
+    if added:
+        audit.record(
+            session,
+            actor=actor,
+            action="eval_slice",
+            after={"how": "freeze", "labels": sorted(label_ids), "added": added},
+        )
     return added

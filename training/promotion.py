@@ -57,8 +57,7 @@ def _record(
             after={"registry_model": reg.name, "champion": after, "reason": reason},
             model_version=f"{reg.name}/v{after}",
         )
-        seq = int(event.seq)
-    return ChampionChange(action, reg.name, before, after, actor, seq)
+    return ChampionChange(action, reg.name, before, after, actor, int(event.seq))  # numbered at the commit
 
 
 def _restore(reg: ModelRegistry, before: int | None) -> None:

@@ -125,6 +125,16 @@ class Settings(BaseSettings):
         description="HMAC key for access tokens and CSRF tokens, at least 32 bytes, the same for all workers and "
         "hosts; unset in dev mode = a random key made once in data_dir/jwt-secret (mode 0600).",
     )
+    audit_key: SecretStr | None = Field(
+        default=None,
+        description="HMAC key signing the audit chain (never stored in the database; one for all hosts). None = a "
+        "random key generated once in data_dir/audit.key; production mode requires it (32+ characters).",
+    )
+    audit_anchor_file: Path | None = Field(
+        default=None,
+        description="File the periodic job appends the audit chain head to (outside the database), checked by "
+        "`triage audit verify`; None = data_dir/audit-anchors.log.",
+    )
     token_minutes: int = Field(default=60, ge=1, le=24 * 60, description="Lifetime of an access token.")
     dev_admin_password: SecretStr | None = Field(
         default=None, description="Dev mode only: create user 'admin' with this password when no account exists."

@@ -50,3 +50,15 @@ class PermissionDenied(TriageError):
 
 class IdempotencyKeyReused(InvalidInput):
     """An Idempotency-Key came back with a different body; as the IETF draft says, that is a 422, not a replay."""
+
+
+class AuditUnavailable(TriageError):
+    """The audit trail cannot take a new event (its head is missing or forged): writes stop (maps to 503).
+
+    No action may go unrecorded, so the service refuses writes with this message instead of failing
+    half-way; the message names the commands that check and restore the chain.
+    """
+
+
+class Busy(TriageError):
+    """Too much of a costly kind of work is already queued (theme reports); try again later (maps to 503)."""

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
 from pydantic import BaseModel, Field
 
-from service.schemas.cases import CaseSummary
+from service.schemas.cases import MAX_ID, CaseSummary, RespondIn
 
 
 class CampaignOut(BaseModel):
@@ -26,6 +27,17 @@ class CampaignList(BaseModel):
 
 class CampaignDetail(CampaignOut):
     cases: list[CaseSummary]
+
+
+class CampaignRespondIn(RespondIn):
+    """One answer for the cases the handler confirmed: those listed by ``GET /campaigns/{id}`` that it checked."""
+
+    case_ids: list[Annotated[int, Field(ge=1, le=MAX_ID)]] = Field(
+        min_length=1,
+        max_length=1000,
+        description="The cases to answer, as shown by the campaign's page; a case not listed here is not answered, "
+        "a listed one no longer in the campaign is skipped.",
+    )
 
 
 class SkippedCase(BaseModel):

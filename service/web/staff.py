@@ -309,8 +309,7 @@ def _act(request: Request, form: FormData, case_id: int, action: str, who: Princ
     try:
         if checked.get("programme_field"):  # checked against the taxonomy in use, as the API does
             checked["programme_field"] = svc.pipeline.programme_taxonomy.check(checked["programme_field"])
-        with svc.db.session() as s:
-            _do(_work(s, who, svc), who, case_id, action, checked)
+        svc.db.transaction(lambda s: _do(_work(s, who, svc), who, case_id, action, checked))
     except NotFound:
         raise
     except TriageError as exc:

@@ -99,7 +99,9 @@ def test_campaign_is_listed_read_and_answered_once_for_all(service: Service) -> 
     assert case["suggestion"]["likely_duplicate"] is True
     assert {s["case_id"] for s in case["suggestion"]["similar"]} >= set(ids[:3])
     r = service.client.post(
-        f"/api/v1/campaigns/{campaign_id}/respond", json={"body": "Sở GTVT sẽ lắp đèn trong quý tới."}, headers=h
+        f"/api/v1/campaigns/{campaign_id}/respond",
+        json={"body": "Sở GTVT sẽ lắp đèn trong quý tới.", "case_ids": ids},
+        headers=h,
     )
     assert r.status_code == 200, r.text
     assert r.json() == {"campaign_id": campaign_id, "responded": ids, "skipped": []}
@@ -107,7 +109,9 @@ def test_campaign_is_listed_read_and_answered_once_for_all(service: Service) -> 
         timeline = service.client.get(f"/api/v1/cases/{cid}", headers=h).json()
         assert timeline["state"] == "responded"
         assert any(e["action"] == "respond" for e in timeline["timeline"])
-    again = service.client.post(f"/api/v1/campaigns/{campaign_id}/respond", json={"body": "Lần hai."}, headers=h)
+    again = service.client.post(
+        f"/api/v1/campaigns/{campaign_id}/respond", json={"body": "Lần hai.", "case_ids": ids}, headers=h
+    )
     assert again.status_code == 409 and "no case of campaign" in again.json()["detail"]
 
 
@@ -116,5 +120,8 @@ def test_campaign_bad_input_is_4xx(service: Service) -> None:
     assert service.client.get("/api/v1/campaigns/999999", headers=h).status_code == 404
     assert service.client.get("/api/v1/campaigns/0", headers=h).status_code == 422
     assert service.client.get("/api/v1/campaigns", params={"min_size": 1}, headers=h).status_code == 422
-    r = service.client.post("/api/v1/campaigns/1/respond", json={"body": ""}, headers=h)
+    r = service.client.post("/api/v1/campaigns/1/respond", json={"body": "", "case_ids": [1]}, headers=h)
     assert r.status_code == 422
+    for ids in ([], [0], [2**31], None):  # the confirmed list is required, non-empty, of case ids
+        r = service.client.post("/api/v1/campaigns/1/respond", json={"body": "x", "case_ids": ids}, headers=h)
+        assert r.status_code == 422, ids

@@ -292,7 +292,9 @@ def test_campaign_matrix(service: Service, endpoint: str, role: str) -> None:
     elif endpoint == "detail":
         r = c.get(f"/api/v1/campaigns/{campaign_id}", headers=h)
     else:
-        r = c.post(f"/api/v1/campaigns/{campaign_id}/respond", json={"body": "Trả lời chung."}, headers=h)
+        r = c.post(
+            f"/api/v1/campaigns/{campaign_id}/respond", json={"body": "Trả lời chung.", "case_ids": ids}, headers=h
+        )
     want = CAMPAIGNS[endpoint][role]
     assert r.status_code == want, r.text
     if endpoint == "list" and want == 200:
@@ -319,7 +321,9 @@ def test_campaign_shows_a_handler_only_its_agency_cases(service: Service) -> Non
     assert [c["id"] for c in mine["cases"]] == ids[:2] and mine["size"] == 2
     listed = service.client.get("/api/v1/campaigns", params={"min_size": 2, "limit": 200}, headers=own).json()
     assert [i["size"] for i in listed["items"] if i["id"] == campaign_id] == [2]
-    r = service.client.post(f"/api/v1/campaigns/{campaign_id}/respond", json={"body": "Trả lời."}, headers=own)
+    r = service.client.post(
+        f"/api/v1/campaigns/{campaign_id}/respond", json={"body": "Trả lời.", "case_ids": ids[:2]}, headers=own
+    )
     assert r.status_code == 200 and r.json()["responded"] == ids[:2] and r.json()["skipped"] == []
     assert [service.state_of(cid) for cid in ids] == ["responded", "responded", "in_progress", "in_progress"]
     theirs = service.client.get(f"/api/v1/campaigns/{campaign_id}", headers=other).json()

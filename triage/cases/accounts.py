@@ -22,6 +22,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from triage.cases import audit
 from triage.errors import AuthenticationFailed, Conflict, InvalidInput, NotFound, PermissionDenied
 from triage.nlp.agencies import default_registry
 from triage.store.tables import User
@@ -128,9 +129,15 @@ def parse_role(role: str) -> Role:
 
 
 def create_user(
-    session: Session, *, username: str, password: str, role: str | Role, agency_code: str | None = None
+    session: Session,
+    *,
+    username: str,
+    password: str,
+    role: str | Role,
+    agency_code: str | None = None,
+    actor: str = "system",
 ) -> User:
-    """Add an account; a handler must name the agency it works for (checked against the registry)."""
+    """Add an account; a handler must name the agency it works for (checked against the registry). Audited."""
     name = username.strip()
     if not name or len(name) > 64 or not name.isprintable() or any(c.isspace() for c in name):
         raise InvalidInput("username must be 1-64 printable characters without spaces")
@@ -150,6 +157,34 @@ def create_user(
     )
     session.add(user)
     session.flush()
+    audit.record(session, actor=actor, action="account_create", after=_account(user))
+    return user
+
+
+def _account(user: User) -> dict[str, object]:
+    return {"user_id": user.id, "username": user.username, "role": user.role, "agency_code": user.agency_code,
+            "active": user.active}  # fmt: skip
+
+
+def update_user(
+    session: Session, username: str, *, actor: str, role: str | Role | None = None, active: bool | None = None
+) -> User:
+    """Change an account's role or disable / enable it; audited with the account before and after."""
+    user = session.scalar(select(User).where(User.username == username.strip()))
+    if user is None:
+        raise NotFound(f"no account {username!r}")
+    before = _account(user)
+    if role is not None:
+        the_role = role if isinstance(role, Role) else parse_role(role)
+        if the_role is Role.HANDLER and user.agency_code is None:
+            raise InvalidInput("a handler account needs an agency; create the account again with --agency")
+        user.role = the_role.value
+    if active is not None:
+        user.active = active
+    session.flush()
+    after = _account(user)
+    if after != before:
+        audit.record(session, actor=actor, action="account_update", before=before, after=after)
     return user
 
 

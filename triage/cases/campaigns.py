@@ -6,12 +6,19 @@ is near-identical (cosine >= ``threshold``) and was received within ``window`` o
 one case links are united (the lowest id survives), so the grouping is the connected components of
 "near-identical and close in time". A group is shown as a campaign from ``min_size`` cases on.
 
+Growth is bounded: a case joins or unites an existing group only if it is near-identical to
+``min_links`` of its members (all of them while the group is smaller), so one crafted text that
+resembles one member of each of two groups cannot bridge them; a refused link is recorded in the
+case's ``campaign`` event (``refused``), with the links that counted. Answers go only to the cases
+the handler confirmed (``respond_all``'s ``case_ids``), never to members that joined unseen.
+
 Visibility follows the cases: a handler sees a campaign only through its own agency's cases, and
 counts, lists and answers only those (another agency's cases never leak through a campaign).
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -26,8 +33,8 @@ from triage.cases.accounts import Principal
 from triage.cases.casework import Casework
 from triage.cases.pipeline import CampaignPolicy, SimilarCase
 from triage.cases.workflow import CaseState
-from triage.errors import InvalidTransition, NotFound
-from triage.store.repositories import OPEN_STATES, Submissions
+from triage.errors import InvalidInput, InvalidTransition, NotFound
+from triage.store.repositories import OPEN_STATES, Cases, Submissions
 from triage.store.tables import Campaign, Case, utcnow
 
 
@@ -40,18 +47,46 @@ def group(session: Session, case: Case, similar: Sequence[SimilarCase], policy: 
     if not near:
         return None
     window = timedelta(days=policy.window_days)
+    repo = Cases(session)
+    # Lock order (triage.cases.audit): the cases, ascending id, before any campaign row; the head comes last.
+    # The neighbours' groups are read first, so that every case this may move is locked in one ordered batch.
+    groups = set(session.scalars(select(Case.campaign_id).where(Case.id.in_(near), Case.campaign_id.is_not(None))))
+    members = set(session.scalars(select(Case.id).where(Case.campaign_id.in_(groups)))) if len(groups) > 1 else set()
+    locked = repo.lock({*near, *members})
     mates = [
-        c
-        for c in session.scalars(select(Case).where(Case.id.in_(near)))
-        if c.merged_into is None and abs(case.received_at - c.received_at) <= window
+        c for c in locked if c.id in near and c.merged_into is None and abs(case.received_at - c.received_at) <= window
     ]
     if not mates:
+        return None
+    # Bounded growth: a case joins (or unites) an existing group only through several of its members, so
+    # one crafted text near-identical to one member of each of two groups cannot chain them together.
+    links = Counter(c.campaign_id for c in mates if c.campaign_id is not None)
+    rows = session.execute(select(Campaign.id, Campaign.size).where(Campaign.id.in_(list(links))))
+    sizes = {int(r.id): int(r.size) for r in rows}
+    refused = [
+        {"campaign_id": g, "links": n, "needed": min(policy.min_links, sizes.get(g, 1))}
+        for g, n in sorted(links.items())
+        if n < min(policy.min_links, sizes.get(g, 1))
+    ]
+    barred = {int(str(r["campaign_id"])) for r in refused}
+    mates = [c for c in mates if c.campaign_id not in barred]
+    if not mates:
+        audit.record(
+            session,
+            actor="system",
+            action="campaign",
+            case_id=case.id,
+            after={"campaign_id": None, "refused": refused, "threshold": policy.threshold},
+            at=case.received_at,
+        )
         return None
     existing = sorted({c.campaign_id for c in mates if c.campaign_id is not None})
     now = utcnow()
     if existing:
         target = existing[0]
         if len(existing) > 1:  # this case links groups: unite them under the oldest
+            moving = set(session.scalars(select(Case.id).where(Case.campaign_id.in_(existing[1:]))))
+            repo.lock(moving - {c.id for c in locked})  # only if a group grew meanwhile (rare)
             session.execute(update(Case).where(Case.campaign_id.in_(existing[1:])).values(campaign_id=target))
             session.execute(delete(Campaign).where(Campaign.id.in_(existing[1:])))
     else:
@@ -73,6 +108,8 @@ def group(session: Session, case: Case, similar: Sequence[SimilarCase], policy: 
             "campaign_id": target,
             "near_identical": sorted(c.id for c in mates),
             "united": existing[1:],
+            "links": {str(g): n for g, n in sorted(links.items()) if g not in barred},
+            "refused": refused,
             "size": size,
             "threshold": policy.threshold,
         },
@@ -170,18 +207,29 @@ class CampaignAnswer:
     skipped: list[dict[str, object]]
 
 
-def respond_all(work: Casework, campaign_id: int, *, body: str) -> CampaignAnswer:
-    """Answer every open case of the campaign this account may see with one text.
+def respond_all(work: Casework, campaign_id: int, *, body: str, case_ids: Sequence[int]) -> CampaignAnswer:
+    """Answer, with one text, the cases of the campaign the handler confirmed (``case_ids``, as listed to it).
 
-    Each case goes through ``Casework.respond`` (its own audit event and Response row). An ASSIGNED
-    case is started first (same actor, also audited); cases not yet routed or assigned cannot be
-    answered by the workflow and are reported as skipped, as are cases already answered or ended.
+    Only a listed case that is still in this campaign, visible to this account and open gets the
+    reply: a case that joined the group after the list was shown is reported as skipped, never
+    answered unseen. Each case goes through ``Casework.respond`` (its own audit event and Response
+    row); an ASSIGNED case is started first (same actor, also audited); cases not routed and
+    assigned, already answered or ended are reported as skipped with why.
     """
     work.who.require("respond")
     view = get_campaign(work.session, work.who, campaign_id)
+    confirmed = sorted({int(i) for i in case_ids})
+    if not confirmed:
+        raise InvalidInput("case_ids: list the cases to answer (as shown by the campaign), at least one")
     responded: list[int] = []
     skipped: list[dict[str, object]] = []
-    for case in view.cases:
+    # Locked in ascending id (the lock order), then checked again under the lock: still in the group, visible.
+    locked = {c.id: c for c in Cases(work.session).lock(confirmed)}
+    for cid in confirmed:
+        case = locked.get(cid)
+        if case is None or case.campaign_id != campaign_id or not work.who.sees(case.agency_code):
+            skipped.append({"case_id": cid, "state": "unknown", "reason": "not in this campaign"})
+            continue
         state = CaseState(case.state)
         if state is CaseState.ASSIGNED:
             work.start(case.id)
@@ -192,6 +240,9 @@ def respond_all(work: Casework, campaign_id: int, *, body: str) -> CampaignAnswe
         else:
             reason = "not open" if case.state not in OPEN_STATES else "not routed and assigned yet"
             skipped.append({"case_id": case.id, "state": case.state, "reason": reason})
+    for case in view.cases:
+        if case.id not in locked and case.state in OPEN_STATES:
+            skipped.append({"case_id": case.id, "state": case.state, "reason": "not in the confirmed list"})
     if not responded:
         raise InvalidTransition(
             f"no case of campaign {campaign_id} can be answered now (assign its cases to a handler first); "

@@ -151,17 +151,23 @@ class Casework:
         except NotFound as exc:
             raise InvalidInput(f"{what}: {exc}") from None
 
-    def _other_case(self, case: Case, target: int | str | None, what: str) -> Case:
+    def _pair(self, case_id: int, target: int | str | None, what: str) -> tuple[Case, Case]:
+        """This case and another one, both locked in ascending id order (the one lock order, see ``audit``)."""
         try:
             target_id = int(str(target))
         except ValueError:
             raise InvalidInput(f"{what} must be a case id") from None
-        if target_id == case.id:
-            raise InvalidInput(f"{what} must be another case, not case {case.id} itself")
-        other = Cases(self.session).get(target_id, for_update=True)
+        if target_id == case_id:
+            self.case(case_id)  # NotFound first for a case this account cannot see
+            raise InvalidInput(f"{what} must be another case, not case {case_id} itself")
+        locked = {c.id: c for c in Cases(self.session).lock([case_id, target_id])}
+        case = locked.get(case_id)
+        if case is None or not self.who.sees(case.agency_code):
+            raise NotFound(f"case {case_id} not found")
+        other = locked.get(target_id)
         if other is None or not self.who.sees(other.agency_code):
             raise InvalidInput(f"{what}: case {target_id} not found")
-        return other
+        return case, other
 
     def _deadlines_from(self, case: Case, start: datetime) -> None:
         case.forward_due = forward_deadline(start, self.policy, self.calendar)
@@ -342,10 +348,15 @@ class Casework:
             if c.answered_at is None:
                 c.answered_at = self.now
 
-        self._act(case, Action.RESPOND, change=change, extra={"response_chars": len(text or "")})
-        self.session.add(
-            Response(case_id=case.id, author_id=author, agency_code=case.agency_code, body=text or "", at=self.now)
-        )
+        reply = Response(case_id=case.id, author_id=author, agency_code=case.agency_code, body=text or "", at=self.now)
+        self.session.add(reply)
+        self.session.flush()  # its id goes into the event, with the body's digest: the reply is covered by the chain
+        extra = {
+            "response_chars": len(text or ""),
+            "response_id": reply.id,
+            "body_sha256": audit.text_digest(body=text),
+        }
+        self._act(case, Action.RESPOND, change=change, extra=extra)
         return case
 
     def _end(self, c: Case) -> None:
@@ -369,9 +380,10 @@ class Casework:
 
     def mark_duplicate(self, case_id: int, *, target: int) -> Case:
         """This case repeats ``target``; it ends here and points there."""
-        case = self.case(case_id, for_update=True)
+        case = self.case(case_id)
         self._allowed(case, Action.MARK_DUPLICATE)
-        other = self._other_case(case, target, "duplicate_of")
+        case, other = self._pair(case_id, target, "duplicate_of")
+        self._allowed(case, Action.MARK_DUPLICATE)  # again under the lock: the state may have moved meanwhile
 
         def change(c: Case) -> None:
             c.duplicate_of = other.id
@@ -420,9 +432,10 @@ class Casework:
         The target's answer then reaches every submitter, so it must still be open (not answered or
         ended); to link to an answered case, mark this one as its duplicate instead.
         """
-        case = self.case(case_id, for_update=True)
+        case = self.case(case_id)
         self._allowed(case, Action.MERGE)
-        into = self._other_case(case, target, "merge target")
+        case, into = self._pair(case_id, target, "merge target")
+        self._allowed(case, Action.MERGE)  # again under the lock: the state may have moved meanwhile
         if into.state in _NOT_MERGEABLE:
             raise InvalidTransition(
                 f"cannot MERGE into case {into.id}: it is {CaseState(into.state).name}; "

@@ -20,6 +20,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from triage.cases import audit
 from triage.cases.campaigns import group
@@ -210,7 +211,8 @@ def receive(
     campaigns = None if pipeline is None else pipeline.campaigns
     for attempt in range(3):
         try:
-            return _store(db, prepared, auto_route=auto_route, campaigns=campaigns)
+            # Deadlocks, serialization failures and SQLite busy are retried inside (the citizen never gets a 500).
+            return db.transaction(lambda s: _store(s, prepared, auto_route=auto_route, campaigns=campaigns))
         except IntegrityError:
             if idempotency_key is not None:
                 replay = _replay(db, idempotency_key, fingerprint)
@@ -222,75 +224,75 @@ def receive(
 
 
 def _store(
-    db: Database, prepared: _Prepared, *, auto_route: bool = False, campaigns: CampaignPolicy | None = None
+    s: Session, prepared: _Prepared, *, auto_route: bool = False, campaigns: CampaignPolicy | None = None
 ) -> Receipt:
     suggestion = prepared.suggestion
-    with db.session() as s:
-        case = Case(
-            state=CaseState.NEW.value,
-            kind=prepared.kind,
-            received_at=prepared.received,
-            forward_due=prepared.forward_due,
-            answer_due=prepared.answer_due,
-            suggestion=None if suggestion is None else suggestion.to_dict(),
-            model_version=None if suggestion is None else suggestion.model_version,
-            programme_field=None if suggestion is None else suggestion.top_programme_field,
-            updated_at=prepared.received,
-        )
-        s.add(case)
-        s.flush()
-        sub = Submission(
-            tracking_code=new_tracking_code(),
-            idempotency_key=prepared.idempotency_key,
-            request_hash=prepared.fingerprint,
-            case_id=case.id,
-            kind=prepared.kind,
-            submitter_type=prepared.new.submitter_type,
-            title_raw=prepared.new.title,
-            content_raw=prepared.new.content,
-            title=prepared.title,
-            content=prepared.content,
-            search_text=search_key(f"{prepared.title}\n{prepared.content}"),
-            province_raw=prepared.new.province,
-            province_code=prepared.province,
-            contact_name=prepared.new.contact_name,
-            contact_email=prepared.new.contact_email,
-            contact_phone=prepared.new.contact_phone,
-            contact_address=prepared.new.contact_address,
-            embedding=None if suggestion is None or suggestion.embedding is None else to_bytes(suggestion.embedding),
-            forward_due=prepared.forward_due,
-            answer_due=prepared.answer_due,
-            created_at=prepared.received,
-        )
-        s.add(sub)
-        s.flush()
-        after: dict[str, Any] = {
-            "state": case.state,
-            "kind": prepared.kind,
-            "submission_id": sub.id,
-            "tracking_code": sub.tracking_code,
-            "forward_due": prepared.forward_due.isoformat(),
-            "answer_due": prepared.answer_due.isoformat(),
-            "suggested_agencies": [] if suggestion is None else [a.code for a in suggestion.agencies],
-            "suggested_scores": [] if suggestion is None else [a.score for a in suggestion.agencies],
-            "moderation": None if suggestion is None else moderation_summary(suggestion.moderation),
-        }
-        if suggestion is not None and suggestion.programme_fields:
-            after["suggested_programme_field"] = suggestion.top_programme_field
-        audit.record(
-            s,
-            actor="public",
-            action="submit",
-            case_id=case.id,
-            after=after,
-            model_version=case.model_version,
-            at=prepared.received,
-        )
-        if campaigns is not None and suggestion is not None and suggestion.near_identical:
-            group(s, case, suggestion.near_identical, campaigns)
-        if auto_route and suggestion is not None and suggestion.auto_routable:
-            _auto_route(s, case, suggestion, prepared.received)
-        return _receipt(sub, replayed=False)
+    case = Case(
+        state=CaseState.NEW.value,
+        kind=prepared.kind,
+        received_at=prepared.received,
+        forward_due=prepared.forward_due,
+        answer_due=prepared.answer_due,
+        suggestion=None if suggestion is None else suggestion.to_dict(),
+        model_version=None if suggestion is None else suggestion.model_version,
+        programme_field=None if suggestion is None else suggestion.top_programme_field,
+        updated_at=prepared.received,
+    )
+    s.add(case)
+    s.flush()
+    sub = Submission(
+        tracking_code=new_tracking_code(),
+        idempotency_key=prepared.idempotency_key,
+        request_hash=prepared.fingerprint,
+        case_id=case.id,
+        kind=prepared.kind,
+        submitter_type=prepared.new.submitter_type,
+        title_raw=prepared.new.title,
+        content_raw=prepared.new.content,
+        title=prepared.title,
+        content=prepared.content,
+        search_text=search_key(f"{prepared.title}\n{prepared.content}"),
+        province_raw=prepared.new.province,
+        province_code=prepared.province,
+        contact_name=prepared.new.contact_name,
+        contact_email=prepared.new.contact_email,
+        contact_phone=prepared.new.contact_phone,
+        contact_address=prepared.new.contact_address,
+        embedding=None if suggestion is None or suggestion.embedding is None else to_bytes(suggestion.embedding),
+        forward_due=prepared.forward_due,
+        answer_due=prepared.answer_due,
+        created_at=prepared.received,
+    )
+    s.add(sub)
+    s.flush()
+    after: dict[str, Any] = {
+        "state": case.state,
+        "kind": prepared.kind,
+        "submission_id": sub.id,
+        "tracking_code": sub.tracking_code,
+        "forward_due": prepared.forward_due.isoformat(),
+        "answer_due": prepared.answer_due.isoformat(),
+        "suggested_agencies": [] if suggestion is None else [a.code for a in suggestion.agencies],
+        "suggested_scores": [] if suggestion is None else [a.score for a in suggestion.agencies],
+        "moderation": None if suggestion is None else moderation_summary(suggestion.moderation),
+        "text_sha256": audit.text_digest(title=prepared.new.title, content=prepared.new.content),
+    }
+    if suggestion is not None and suggestion.programme_fields:
+        after["suggested_programme_field"] = suggestion.top_programme_field
+    audit.record(
+        s,
+        actor="public",
+        action="submit",
+        case_id=case.id,
+        after=after,
+        model_version=case.model_version,
+        at=prepared.received,
+    )
+    if campaigns is not None and suggestion is not None and suggestion.near_identical:
+        group(s, case, suggestion.near_identical, campaigns)
+    if auto_route and suggestion is not None and suggestion.auto_routable:
+        _auto_route(s, case, suggestion, prepared.received)
+    return _receipt(sub, replayed=False)
 
 
 def _auto_route(s: Any, case: Case, suggestion: Suggestion, at: datetime) -> None:

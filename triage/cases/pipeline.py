@@ -97,6 +97,7 @@ class CampaignPolicy:
     threshold: float = 0.96
     window_days: float = 7.0
     min_size: int = 3
+    min_links: int = 2  # members of an existing group a case must be near-identical to, to join or unite it
 
 
 @dataclass(frozen=True)

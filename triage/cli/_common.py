@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.progress import track
 
 from triage.config import get_settings
-from triage.store.db import Database, database_url, init_db
+from triage.store.db import Database, audit_key, database_url, init_db
 
 console = Console(stderr=True)
 
@@ -30,7 +30,8 @@ def write_json(payload: Any) -> None:
 
 def open_database(url: str | None = None) -> Database:
     """The database named by TRIAGE_DATABASE_URL (or `url`), migrated to the newest schema first."""
-    db = Database(url or database_url(get_settings()))
+    settings = get_settings()
+    db = Database(url or database_url(settings), audit_key=audit_key(settings))
     init_db(db)
     return db
 

@@ -16,7 +16,7 @@ from triage.cli._common import console, encode_with_progress, fail, load_embedde
 from triage.config import get_settings
 from triage.errors import TriageError
 from triage.nlp.io import read_jsonl, require_str, write_jsonl
-from triage.nlp.manifest import MODERATOR, ROUTER, TUNED_ROUTER, is_current, read_manifest
+from triage.nlp.manifest import MODERATOR, ROUTER, TUNED_ROUTER, is_current, read_manifest, seal
 from triage.nlp.text import normalize
 from triage.store.db import Database, init_db
 from triage.store.tables import utcnow
@@ -51,6 +51,8 @@ def build_models(
     console.print(f"catalogue ready: {encodings.shape[0]} procedures encoded")
     target = default_moderator_path(s)
     if is_current(target, MODERATOR) and not force:
+        if seal(target):  # built before manifests listed their files' SHA-256: list them now (trusted as is)
+            console.print(f"moderator files listed (SHA-256) in {target / 'manifest.json'}")
         console.print(f"moderator ready: {target}")
     elif not available(s.shared_data_dir):
         console.print(

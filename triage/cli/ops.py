@@ -1,4 +1,4 @@
-"""Operations commands: `triage users create`, `audit verify`, `escalate`, `db upgrade`, `index rebuild`.
+"""Operations commands: `users create|set`, `audit verify|seal|restore-head`, `escalate`, `db upgrade`, `index rebuild`.
 
 They work on the database named by TRIAGE_DATABASE_URL (default: the SQLite file under the data
 folder), upgrading its schema first, so they can run before the service ever started.
@@ -6,15 +6,18 @@ folder), upgrading its schema first, so they can run before the service ever sta
 
 from __future__ import annotations
 
+import getpass
 import json
 import sys
 import time
 from datetime import date
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from triage.cases.accounts import create_user
+from triage.cases import audit
+from triage.cases.accounts import create_user, update_user
 from triage.cases.audit import verify
 from triage.cases.calendar import default_calendar, to_local_date
 from triage.cases.escalation import escalate as run_escalation
@@ -22,6 +25,7 @@ from triage.cases.workflow import DeadlinePolicy
 from triage.cli._common import console, fail, open_database
 from triage.config import get_settings
 from triage.errors import TriageError
+from triage.store.db import audit_anchor_file
 from triage.store.tables import utcnow
 
 if TYPE_CHECKING:
@@ -61,7 +65,9 @@ def users_create(
     db = open_database()
     try:
         with db.session() as s:
-            user = create_user(s, username=username, password=password, role=role, agency_code=agency)
+            user = create_user(
+                s, username=username, password=password, role=role, agency_code=agency, actor=_operator()
+            )
             summary = f"{user.username} ({user.role}{', ' + user.agency_code if user.agency_code else ''})"
     except TriageError as exc:
         fail(exc)
@@ -70,24 +76,84 @@ def users_create(
     console.print(f"created {summary}")
 
 
+def _operator() -> str:
+    """Who runs an operations command, as the audit trail names them."""
+    try:
+        return f"cli:{getpass.getuser()}"[:64]
+    except Exception:  # no login name (a container without a passwd entry)
+        return "cli"
+
+
+@users_app.command("set")
+def users_set(
+    username: Annotated[str, typer.Argument(help="The account to change.")],
+    role: Annotated[str | None, typer.Option(help="New role: clerk, handler, analyst or admin.")] = None,
+    active: Annotated[
+        bool | None, typer.Option("--active/--disabled", help="Enable the account, or disable it (sign-in refused).")
+    ] = None,
+) -> None:
+    """Change an account's role, or disable / enable it (audited)."""
+    db = open_database()
+    try:
+        with db.session() as s:
+            user = update_user(s, username, actor=_operator(), role=role, active=active)
+            summary = f"{user.username} ({user.role}, {'active' if user.active else 'disabled'})"
+    except TriageError as exc:
+        fail(exc)
+    finally:
+        db.dispose()
+    console.print(f"updated {summary}")
+
+
 @audit_app.command("verify")
 def audit_verify(
     url: Annotated[
         str | None, typer.Option(help="Database URL (default: TRIAGE_DATABASE_URL or the SQLite file).")
     ] = None,
+    anchors: Annotated[
+        Path | None, typer.Option(help="Anchor file (default: TRIAGE_AUDIT_ANCHOR_FILE or data_dir/audit-anchors.log).")
+    ] = None,
 ) -> None:
-    """Check every event's hash and link; exit 1 and list each edited or deleted row if tampered."""
+    """Check every event's hash, link and MAC, the head, texts and anchors; exit 1 and list each problem."""
 
     db = open_database(url)
     try:
         with db.read() as s:
-            report = verify(s)
+            report = verify(s, anchors=anchors or audit_anchor_file(get_settings()))
     finally:
         db.dispose()
     for line in report.lines():
         sys.stdout.write(line + "\n")
     if not report.ok:
         raise typer.Exit(code=1)
+
+
+@audit_app.command("seal")
+def audit_seal() -> None:
+    """Sign the events written before the audit key existed (once, after upgrading); refused if not intact."""
+    db = open_database()
+    try:
+        with db.session() as s:
+            n = audit.seal(s, actor=_operator())
+    except TriageError as exc:
+        fail(exc)
+    finally:
+        db.dispose()
+    console.print(f"signed {n} event(s) from before the audit key")
+
+
+@audit_app.command("restore-head")
+def audit_restore_head() -> None:
+    """Point a missing or stale chain head at the last event, so audited writes resume (recorded in the trail)."""
+    db = open_database()
+    try:
+        with db.session() as s:
+            audit.restore_head(s, actor=_operator())
+    except TriageError as exc:
+        fail(exc)
+    finally:
+        db.dispose()
+    console.print("chain head restored; `triage audit verify` still lists what was cut or edited")
 
 
 def escalate(

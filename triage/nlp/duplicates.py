@@ -18,6 +18,8 @@ second copy of them is kept in memory.
 
 from __future__ import annotations
 
+import os
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -224,6 +226,14 @@ class DuplicateIndex:
             raise InvalidInput(f"id {item} is not in the index")
         return np.asarray(self._index.reconstruct(int(item)), dtype=np.float32)
 
+    def copy(self) -> DuplicateIndex:
+        """An independent copy (the faiss index cloned): saved or rebuilt while this one keeps serving."""
+        twin = DuplicateIndex(self.dimension, **self.params(), threads=self.threads)
+        twin._index = faiss.clone_index(self._index)
+        twin._kind = self._kind
+        twin._dead = set(self._dead)
+        return twin
+
     # ---- persistence -------------------------------------------------------------------------
     def params(self) -> dict[str, Any]:
         return {
@@ -241,12 +251,14 @@ class DuplicateIndex:
         """
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        tmp = folder / (INDEX_FILE + ".tmp")
+        mine = f"{os.getpid()}-{threading.get_ident()}.tmp"  # two writers never share a temporary name
+        tmp = folder / f"{INDEX_FILE}.{mine}"
         faiss.write_index(self._index, str(tmp))
         tmp.replace(folder / INDEX_FILE)
-        with (folder / (DEAD_FILE + ".tmp")).open("wb") as fh:
+        dead_tmp = folder / f"{DEAD_FILE}.{mine}"
+        with dead_tmp.open("wb") as fh:
             np.save(fh, np.asarray(sorted(self._dead), dtype=np.int64))
-        (folder / (DEAD_FILE + ".tmp")).replace(folder / DEAD_FILE)
+        dead_tmp.replace(folder / DEAD_FILE)
         fields = {
             "dimension": self.dimension,
             "count": len(self),

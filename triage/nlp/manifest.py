@@ -6,12 +6,24 @@ which class loads the folder and whose ``format`` says which layout it has; ``tr
 dispatches on the kind. Folders written before the protocol (no ``format``: format 0) go through
 ``upgrade`` below, the only place that knows old layouts: those whose content is what this version
 writes are read as format 1, the others are refused with the command that rebuilds them.
+
+Integrity: the manifest lists the SHA-256 of every other file in the folder (``files``), written at
+save time, and ``read_manifest`` checks them before any loader opens (unpickles) a file: a folder
+without the list ("unsigned"), with a file that differs, is missing or is not listed, is refused
+with a log line naming the file. A model that arrives from the MLflow registry is therefore loaded
+only as it was saved. Encoders (safetensors and ONNX, nothing unpickled, ~850 MB) are listed but not
+re-hashed at every start. ``seal`` lists the files of a folder built before the digests existed
+(``triage build-models`` does it for the default models it finds).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
+import os
 import platform
+import threading
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,7 +33,10 @@ import numpy as np
 
 from triage.errors import ModelIncompatible, ModelMissing
 
+log = logging.getLogger(__name__)
+
 MANIFEST = "manifest.json"
+FILES = "files"  # the manifest's key listing {relative path: SHA-256} of every other file
 FORMAT = 1  # the layout this version writes; bump it (and teach ``upgrade``) when a layout changes
 LEGACY_BUNDLE_CARD = "bundle.json"  # format 0 routing bundles: a card without a kind, no manifest
 
@@ -69,14 +84,99 @@ def write_manifest(folder: Path, kind: str, fields: Mapping[str, Any]) -> dict[s
         raise ValueError(f"unknown model kind {kind!r}")
     if {"kind", "format"} & set(fields):
         raise ValueError("kind and format are the protocol's own keys")
+    if FILES in fields:
+        raise ValueError("files is computed from the folder, not given")
     manifest = {"kind": kind, "format": FORMAT, "created_at": datetime.now(UTC).isoformat(timespec="seconds")}
     manifest.update(fields)
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    tmp = folder / (MANIFEST + ".tmp")
+    manifest[FILES] = file_digests(folder)
+    _write(folder, manifest)
+    return manifest
+
+
+def _write(folder: Path, manifest: dict[str, Any]) -> None:
+    tmp = folder / f"{MANIFEST}.{os.getpid()}.{threading.get_ident()}.tmp"
     tmp.write_text(json.dumps(manifest, indent=2, ensure_ascii=False, default=str), encoding="utf-8")
     tmp.replace(folder / MANIFEST)
-    return manifest
+
+
+def _listed(folder: Path) -> list[Path]:
+    """Every file under ``folder`` but its own manifest, sorted (temporary files of a writer included: refused)."""
+    return sorted(p for p in folder.rglob("*") if p.is_file() and p != folder / MANIFEST)
+
+
+_digest_cache: dict[tuple[str, int, int, int, int], str] = {}
+_cache_lock = threading.Lock()
+
+
+def sha256_file(path: Path) -> str:
+    """SHA-256 of a file, cached per (path, size, inode, mtime, ctime): a changed file is hashed again."""
+    st = path.stat()
+    key = (str(path.resolve()), st.st_size, st.st_ino, st.st_mtime_ns, st.st_ctime_ns)
+    with _cache_lock:
+        hit = _digest_cache.get(key)
+    if hit is not None:
+        return hit
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    digest = h.hexdigest()
+    with _cache_lock:
+        _digest_cache[key] = digest
+    return digest
+
+
+def file_digests(folder: Path) -> dict[str, str]:
+    """{path relative to ``folder``: SHA-256} of every file in it except its manifest."""
+    return {p.relative_to(folder).as_posix(): sha256_file(p) for p in _listed(folder)}
+
+
+def check_files(folder: Path, manifest: Mapping[str, Any]) -> None:
+    """Refuse (``ModelIncompatible``, and an error log line) a folder whose files are not exactly those listed."""
+    kind = str(manifest.get("kind"))
+    listed = manifest.get(FILES)
+    if not isinstance(listed, dict):
+        why = "it carries no SHA-256 list of its files (unsigned)"
+    else:
+        found = {p.relative_to(folder).as_posix(): p for p in _listed(folder)}
+        extra = sorted(set(found) - set(listed))
+        missing = sorted(set(listed) - set(found))
+        bad = sorted(n for n, p in found.items() if n in listed and sha256_file(p) != listed[n])
+        if not (extra or missing or bad):
+            return
+        why = "; ".join(
+            part
+            for part in (
+                f"changed since it was saved: {', '.join(bad)}" if bad else "",
+                f"missing: {', '.join(missing)}" if missing else "",
+                f"not listed in its manifest: {', '.join(extra)}" if extra else "",
+            )
+            if part
+        )
+    log.error("refusing to load the %s at %s: %s", describe(kind), folder, why)
+    raise ModelIncompatible(
+        f"refusing to load the {describe(kind)} at {folder}: {why}. Nothing in it was opened; "
+        f"{how_to_build(kind)} (or `triage build-models`, which lists the files of the default models)"
+    )
+
+
+def seal(folder: Path) -> bool:
+    """List the SHA-256 of a folder's files in its manifest if it has no list yet; returns whether it did.
+
+    For folders built on this machine before the digests existed (trusted as they are now).
+    """
+    folder = Path(folder)
+    manifest = read_manifest(folder, verify=False)
+    if isinstance(manifest.get(FILES), dict):
+        return False
+    for part in sorted(p.parent for p in folder.rglob(MANIFEST) if p.parent != folder):
+        seal(part)  # parts first: the outer list covers their manifests as they end up
+    manifest[FILES] = file_digests(folder)
+    _write(folder, manifest)
+    log.warning("listed the SHA-256 of the files of the %s at %s", describe(str(manifest["kind"])), folder)
+    return True
 
 
 def is_model_folder(folder: Path) -> bool:
@@ -94,12 +194,13 @@ def is_current(folder: Path, kind: str | None = None) -> bool:
     return manifest.get("format") == FORMAT and (kind is None or manifest.get("kind") == kind)
 
 
-def read_manifest(folder: Path, kind: str | tuple[str, ...] | None = None) -> dict[str, Any]:
+def read_manifest(folder: Path, kind: str | tuple[str, ...] | None = None, *, verify: bool = True) -> dict[str, Any]:
     """The folder's manifest in this version's format; its kind must be ``kind`` (or one of them) when given.
 
     Raises ``ModelMissing`` when there is no model folder and ``ModelIncompatible`` when there is one
     this version cannot read (older layout, newer format, unknown or other kind); both messages say
-    which command (re)builds it.
+    which command (re)builds it. ``verify`` (the default) also checks the files' SHA-256 list
+    (``check_files``), except for encoders.
     """
     folder = Path(folder)
     wanted = (kind,) if isinstance(kind, str) else tuple(kind or ())
@@ -120,6 +221,8 @@ def read_manifest(folder: Path, kind: str | tuple[str, ...] | None = None) -> di
     if wanted and found not in wanted:
         names = " or ".join(describe(k) for k in wanted)
         raise ModelIncompatible(f"{folder} holds a {describe(found)}, not a {names}; {hint}")
+    if verify and found != ENCODER:
+        check_files(folder, manifest)
     return manifest
 
 

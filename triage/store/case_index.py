@@ -11,12 +11,22 @@ The index is saved under ``<data_dir>/index/cases`` with the last event it cover
 and hash): a restart loads it and reads only newer events. If that event is not in the database
 any more with that hash (another database, or a restore), the index is rebuilt from the submissions.
 ``triage index rebuild`` does the same by hand.
+
+Several workers share the data folder, so a save never writes where another can: each writes a
+copy into a folder of its own (``cases.<pid>-<thread>-<random>``), then swaps the ``cases`` link to
+it (``os.replace``: atomic), so a reader finds one whole index or the previous one, never a mix.
+Searches wait on the index lock only for short steps: a save copies the index under it and writes
+the copy outside it; a rebuild builds a new index aside and swaps it in under the lock.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import secrets
+import shutil
 import threading
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -43,6 +53,8 @@ def index_folder(settings: Settings) -> Path:
 
 class CaseIndex:
     """``search(vector, k, exclude_case)`` over every case with an embedding (``pipeline.SimilarIndex``)."""
+
+    prune_after_s = 60.0  # a saved copy no link names is removed this long after it was written
 
     def __init__(self, db: Database, *, folder: Path | None = None, **index_params: Any) -> None:
         self.db = db
@@ -112,15 +124,25 @@ class CaseIndex:
 
     # ---- building ----------------------------------------------------------------------------
     def rebuild(self) -> int:
-        """Index every case from the database afresh; returns how many cases it holds."""
-        with self._lock, self.db.read() as s:
+        """Index every case from the database afresh; returns how many cases it holds.
+
+        Built aside (searches go on against the current index meanwhile) and swapped in under the
+        lock; events committed during the build are applied by the next ``refresh`` (adds and
+        removals are idempotent, so one seen twice does no harm).
+        """
+        with self.db.read() as s:
             seq, digest = self._head(s)
             ids, vecs = self._first_vectors(s, None)
-            self._index = None
-            for start in range(0, len(ids), 50_000):
-                self._add(ids[start : start + 50_000], vecs[start : start + 50_000])
-            if self._index is not None:
-                self._index.rebuild()  # one pass builds the right kind for the final size
+        fresh: DuplicateIndex | None = None
+        for start in range(0, len(ids), 50_000):
+            matrix = np.stack(vecs[start : start + 50_000]).astype(np.float32)
+            if fresh is None:
+                fresh = DuplicateIndex(matrix.shape[1], **self.index_params)
+            fresh.add(ids[start : start + 50_000], matrix)
+        if fresh is not None:
+            fresh.rebuild()  # one pass builds the right kind for the final size
+        with self._lock:
+            self._index = fresh
             self._last_seq, self._last_hash = seq, digest
             return len(self)
 
@@ -145,19 +167,54 @@ class CaseIndex:
 
     # ---- persistence -------------------------------------------------------------------------
     def save(self) -> Path | None:
-        """Write the index and the last event it covers (nothing to write before the first case)."""
+        """Write the index and the last event it covers (nothing to write before the first case).
+
+        A copy taken under the lock is written to a folder of this writer's own, then the ``cases``
+        link is swapped to it atomically; older copies are removed (see the module docstring).
+        """
         with self._lock:
             if self.folder is None or self._index is None:
                 return None
-            return self._index.save(self.folder, extra={"last_seq": self._last_seq, "last_hash": self._last_hash})
+            snapshot = self._index.copy()
+            extra = {"last_seq": self._last_seq, "last_hash": self._last_hash}
+        folder = self.folder
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        mine = folder.with_name(f"{folder.name}.{os.getpid()}-{threading.get_ident()}-{secrets.token_hex(4)}")
+        snapshot.save(mine, extra=extra)
+        link = folder.with_name(f".{mine.name}.link")
+        os.symlink(mine.name, link)  # relative: the data folder can move
+        if folder.is_dir() and not folder.is_symlink():  # a folder saved in place by an older version
+            shutil.rmtree(folder, ignore_errors=True)
+        os.replace(link, folder)
+        self._prune(keep=mine)
+        return folder
+
+    def _prune(self, *, keep: Path) -> None:
+        """Remove the copies the link no longer names, once finished for ``prune_after_s``.
+
+        The grace keeps a copy that another worker finished but has not linked yet; a reader that
+        resolved a copy removed under it rebuilds instead (``load``).
+        """
+        assert self.folder is not None
+        now = time.time()
+        current = self.folder.resolve()
+        for old in self.folder.parent.glob(f"{self.folder.name}.*"):
+            if old == keep or not old.is_dir():
+                continue
+            try:
+                if now - old.stat().st_mtime >= self.prune_after_s and old.resolve() != current:
+                    shutil.rmtree(old, ignore_errors=True)
+            except OSError:  # removed by another worker meanwhile
+                continue
 
     def load(self) -> bool:
         """Load the saved index if it matches this database (its last event is there, same hash)."""
         if self.folder is None:
             return False
+        folder = self.folder.resolve()  # one copy throughout, even if another worker swaps the link meanwhile
         try:
-            manifest = DuplicateIndex.manifest(self.folder)
-        except ModelMissing:
+            manifest = DuplicateIndex.manifest(folder)
+        except ModelMissing:  # ModelIncompatible too: an unlisted or changed file means a rebuild
             return False
         seq, digest = int(manifest.get("last_seq", 0)), str(manifest.get("last_hash", ""))
         with self.db.read() as s:
@@ -167,7 +224,10 @@ class CaseIndex:
             return False
         params = {k: v for k, v in self.index_params.items() if k in ("ef_search", "approximate_from")}
         with self._lock:
-            self._index = DuplicateIndex.load(self.folder, **params)
+            try:
+                self._index = DuplicateIndex.load(folder, **params)
+            except (ModelMissing, FileNotFoundError):  # pruned under us (a very old copy): rebuild instead
+                return False
             self._last_seq, self._last_hash = seq, digest
         return True
 

@@ -14,19 +14,31 @@ submissions/s); a blocked lock wakes at once. The busy timeout stays as the safe
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
+import secrets
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, create_engine, event, select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from triage.config import Settings
+from triage.errors import TriageError
 from triage.nlp.agencies import default_registry
 from triage.store.tables import Agency
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+AUDIT_KEY_FILE = "audit.key"
+MIN_AUDIT_KEY = 32
+# PostgreSQL: serialization_failure, deadlock_detected; SQLite: a busy timeout that ran out.
+TRANSIENT_SQLSTATES = frozenset({"40001", "40P01"})
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 _upgrade_lock = threading.Lock()
@@ -68,6 +80,62 @@ def make_engine(url: str, *, immediate: bool = True, **kwargs: Any) -> Engine:
         return engine
     kwargs.setdefault("pool_pre_ping", True)
     return create_engine(url, **kwargs)
+
+
+def audit_key(settings: Settings) -> bytes:
+    """The HMAC key of the audit chain: ``TRIAGE_AUDIT_KEY``, else one generated once in ``data_dir/audit.key``.
+
+    The key never goes into the database, so a database writer cannot re-sign a rewritten tail. The
+    file is created atomically (written aside, then hard-linked into place: the first worker wins and
+    every other worker reads the same key). Production mode accepts only an explicit key of 32+
+    characters, the same on every host.
+    """
+    if settings.audit_key is not None:
+        key = settings.audit_key.get_secret_value()
+        if settings.env == "production" and len(key) < MIN_AUDIT_KEY:
+            raise TriageError(f"TRIAGE_AUDIT_KEY must have at least {MIN_AUDIT_KEY} characters in production")
+        return key.encode()
+    if settings.env == "production":
+        raise TriageError(
+            "production mode needs TRIAGE_AUDIT_KEY (at least 32 random characters, the same on every host)"
+        )
+    return _key_file(Path(settings.data_dir) / AUDIT_KEY_FILE)
+
+
+def audit_anchor_file(settings: Settings) -> Path:
+    """Where the chain head is anchored outside the database (``TRIAGE_AUDIT_ANCHOR_FILE``)."""
+    return settings.audit_anchor_file or Path(settings.data_dir) / "audit-anchors.log"
+
+
+def _key_file(path: Path) -> bytes:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_urlsafe(48))
+            fh.flush()
+            os.fsync(fh.fileno())
+        try:
+            os.link(tmp, path)  # fails if another worker was first: then its key is the key
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink(missing_ok=True)
+    key = path.read_text(encoding="utf-8").strip()
+    if len(key) < MIN_AUDIT_KEY:
+        raise TriageError(f"the audit key in {path} is shorter than {MIN_AUDIT_KEY} characters")
+    return key.encode()
+
+
+def is_transient(exc: BaseException) -> bool:
+    """A write that lost a race and may simply be run again: deadlock, serialization failure, SQLite busy."""
+    if not isinstance(exc, DBAPIError):
+        return False
+    orig = exc.orig
+    if getattr(orig, "sqlstate", None) in TRANSIENT_SQLSTATES or getattr(orig, "pgcode", None) in TRANSIENT_SQLSTATES:
+        return True
+    return "database is locked" in str(orig).lower()
 
 
 class WriterLock:
@@ -129,15 +197,18 @@ def _sqlite_file(url: str) -> Path | None:
 class Database:
     """An engine plus its session factory; one per process (and per test backend)."""
 
-    def __init__(self, url: str, **engine_kwargs: Any) -> None:
+    def __init__(self, url: str, *, audit_key: bytes | None = None, **engine_kwargs: Any) -> None:
         self.url = url
+        self.audit_key = audit_key
         self.engine = make_engine(url, **engine_kwargs)
-        self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        # The audit key travels with every session (``session.info``): ``triage.cases.audit`` signs and checks with it.
+        info = {"audit_key": audit_key}
+        self.sessions = sessionmaker(self.engine, expire_on_commit=False, info=info)
         # SQLite: reads skip the write lock; PostgreSQL: the same engine (MVCC reads never block).
         self.read_engine = (
             make_engine(url, immediate=False, **engine_kwargs) if url.startswith("sqlite") else self.engine
         )
-        self.readers = sessionmaker(self.read_engine, expire_on_commit=False)
+        self.readers = sessionmaker(self.read_engine, expire_on_commit=False, info=info)
         file = _sqlite_file(url)
         self._writer: contextlib.AbstractContextManager[Any] = (
             WriterLock(file.with_name(file.name + ".writer-lock"))
@@ -149,7 +220,7 @@ class Database:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Database:
-        return cls(database_url(settings))
+        return cls(database_url(settings), audit_key=audit_key(settings))
 
     @property
     def is_postgresql(self) -> bool:
@@ -165,6 +236,24 @@ class Database:
             except BaseException:
                 session.rollback()
                 raise
+
+    def transaction(self, work: Callable[[Session], T], *, attempts: int = 4) -> T:
+        """``work(session)`` in one write transaction, run again (a bounded number of times) if it lost a race.
+
+        Deadlocks and serialization failures (PostgreSQL 40P01 / 40001) and an exhausted SQLite busy
+        timeout roll the whole transaction back, so running ``work`` again from the start is safe; it
+        must not have effects outside the database. The last failure is raised as it is.
+        """
+        for attempt in range(1, attempts + 1):
+            try:
+                with self.session() as s:
+                    return work(s)
+            except DBAPIError as exc:
+                if attempt == attempts or not is_transient(exc):
+                    raise
+                log.warning("write transaction lost a race (%s); retrying (%d/%d)", exc.orig, attempt, attempts)
+                time.sleep(0.01 * attempt * (1 + secrets.randbelow(10)))  # back off, out of step with the other
+        raise AssertionError("unreachable")
 
     @contextmanager
     def read(self) -> Iterator[Session]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -79,6 +79,16 @@ class Cases:
         if for_update and self.session.get_bind().dialect.name == "postgresql":
             stmt = stmt.with_for_update()
         return self.session.scalar(stmt.execution_options(populate_existing=True))
+
+    def lock(self, case_ids: Iterable[int]) -> list[Case]:
+        """Lock these cases in ascending id order (the lock order of ``triage.cases.audit``); returns them by id."""
+        ids = sorted(set(case_ids))
+        if not ids:
+            return []
+        stmt = select(Case).where(Case.id.in_(ids)).order_by(Case.id)
+        if self.session.get_bind().dialect.name == "postgresql":
+            stmt = stmt.with_for_update()
+        return list(self.session.scalars(stmt.execution_options(populate_existing=True)))
 
     def _filtered(self, f: CaseFilter, today: date) -> Select[Case]:
         stmt = select(Case)

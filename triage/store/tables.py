@@ -259,6 +259,8 @@ class Event(Base):
     prev_ref: Mapped[dict[str, Any] | None] = mapped_column(NULLABLE_JSON)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+    # HMAC-SHA-256 of ``hash`` under the audit key (outside the database); NULL before the key existed.
+    mac: Mapped[str | None] = mapped_column(String(64))
 
     __table_args__ = (Index("ix_events_case_id", "case_id"),)
 
@@ -272,6 +274,7 @@ class AuditHead(Base):
     seq: Mapped[int] = mapped_column(Integer)
     hash: Mapped[str] = mapped_column(String(64))
     ref: Mapped[dict[str, Any] | None] = mapped_column(NULLABLE_JSON)  # the last event's case and action
+    mac: Mapped[str | None] = mapped_column(String(64))  # HMAC of (seq, hash) under the audit key
 
 
 class EvalSliceEntry(Base):

@@ -11,8 +11,15 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query
 
 from service.deps import Staff, State
-from service.schemas.campaigns import CampaignAnswerOut, CampaignDetail, CampaignList, CampaignOut, SkippedCase
-from service.schemas.cases import MAX_ID, RespondIn
+from service.schemas.campaigns import (
+    CampaignAnswerOut,
+    CampaignDetail,
+    CampaignList,
+    CampaignOut,
+    CampaignRespondIn,
+    SkippedCase,
+)
+from service.schemas.cases import MAX_ID
 from service.views import case_summaries
 from triage.cases.accounts import Principal
 from triage.cases.campaigns import CampaignView, get_campaign, list_campaigns, respond_all
@@ -64,11 +71,20 @@ def campaign(campaign_id: CampaignId, who: Staff, svc: State) -> CampaignDetail:
 
 
 @router.post("/{campaign_id}/respond", response_model=CampaignAnswerOut, responses=_ERRORS)
-def respond(campaign_id: CampaignId, body: RespondIn, who: Staff, svc: State) -> CampaignAnswerOut:
-    """Answer every open case of the campaign with one text; each case's answer is audited on its own."""
-    with svc.db.session() as s:
-        work = Casework(s, who, policy=svc.policy, calendar=svc.calendar, now=svc.now())
-        answer = respond_all(work, campaign_id, body=body.body)
+def respond(campaign_id: CampaignId, body: CampaignRespondIn, who: Staff, svc: State) -> CampaignAnswerOut:
+    """Answer the confirmed cases of the campaign with one text; each case's answer is audited on its own.
+
+    Only the listed cases still in the campaign and open are answered; cases that joined after the
+    list was shown are reported as skipped ("not in the confirmed list").
+    """
+    answer = svc.db.transaction(
+        lambda s: respond_all(
+            Casework(s, who, policy=svc.policy, calendar=svc.calendar, now=svc.now()),
+            campaign_id,
+            body=body.body,
+            case_ids=body.case_ids,
+        )
+    )
     return CampaignAnswerOut(
         campaign_id=answer.campaign_id,
         responded=answer.responded,

@@ -11,6 +11,7 @@ from dataclasses import asdict
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query
+from sqlalchemy.orm import Session
 
 from service.deps import Staff, State
 from service.schemas.cases import (
@@ -30,6 +31,7 @@ from service.schemas.models import UncertainCaseOut, UncertainOut
 from service.schemas.submissions import Kind
 from service.state import ServiceState
 from service.views import case_detail, case_summaries
+from triage.cases import audit
 from triage.cases.accounts import Principal
 from triage.cases.calendar import to_local_date
 from triage.cases.casework import Casework
@@ -119,12 +121,14 @@ def get_case(case_id: CaseId, who: Staff, svc: State) -> CaseDetail:
 
 def _act(svc: ServiceState, who: Principal, do: Callable[[Casework], Case]) -> CaseDetail:
     """Run one action in a write transaction; the answer is built before, and sent after, the commit."""
-    with svc.db.session() as s:
+
+    def run(s: Session) -> CaseDetail:
         work = Casework(s, who, policy=svc.policy, calendar=svc.calendar, now=svc.now())
         case = do(work)
-        s.flush()
-        detail = case_detail(s, case, who, svc)
-    return detail
+        audit.append_pending(s)  # the head last, after the action's case locks: the timeline shows the event
+        return case_detail(s, case, who, svc)
+
+    return svc.db.transaction(run)  # a lost race (deadlock, serialization failure) is run again
 
 
 @router.post("/{case_id}/route", response_model=CaseDetail, responses=_ERRORS)

@@ -1,4 +1,8 @@
-"""Themes and emerging topics of a period (analysts and admins): JSON of the same report as `triage themes`."""
+"""Themes and emerging topics of a period (analysts and admins): JSON of the same report as `triage themes`.
+
+The handlers are ``async``: the report is built by the theme cache's own thread and awaited, so a
+long clustering holds no request thread (``service.theme_cache``).
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ from fastapi import APIRouter, Query
 
 from service.deps import Staff, State
 from service.schemas.themes import ThemeReportOut
-from service.theme_cache import default_period, period_report
+from service.theme_cache import default_period, period_report_async
 from triage.cases.theme_report import emerging_only
 
 router = APIRouter(prefix="/api/v1", tags=["reports"])
@@ -18,19 +22,21 @@ _UNTIL = Query(default=None, description="Last day (local, included); default: t
 
 
 @router.get("/themes", response_model=ThemeReportOut)
-def themes(who: Staff, svc: State, since: date | None = _SINCE, until: date | None = _UNTIL) -> ThemeReportOut:
+async def themes(who: Staff, svc: State, since: date | None = _SINCE, until: date | None = _UNTIL) -> ThemeReportOut:
     """Themes of the submissions received in the period: keywords, size, weekly trend, agencies, examples.
 
     Examples have personal data masked; themes spanning several agencies are marked `systemic`.
     """
     who.require("stats.read")
     start, end = default_period(svc, since, until)
-    return ThemeReportOut.model_validate(period_report(svc, start, end), from_attributes=True)
+    report = await period_report_async(svc, start, end)  # built by the cache's thread; no request thread held
+    return ThemeReportOut.model_validate(report, from_attributes=True)
 
 
 @router.get("/reports/emerging", response_model=ThemeReportOut)
-def emerging(who: Staff, svc: State, since: date | None = _SINCE, until: date | None = _UNTIL) -> ThemeReportOut:
+async def emerging(who: Staff, svc: State, since: date | None = _SINCE, until: date | None = _UNTIL) -> ThemeReportOut:
     """The themes growing significantly in the last weeks of the period, best first (same report, cut)."""
     who.require("stats.read")
     start, end = default_period(svc, since, until)
-    return ThemeReportOut.model_validate(emerging_only(period_report(svc, start, end)), from_attributes=True)
+    report = await period_report_async(svc, start, end)
+    return ThemeReportOut.model_validate(emerging_only(report), from_attributes=True)

@@ -10,7 +10,8 @@ from typer.testing import CliRunner
 
 from triage.cases import audit
 from triage.cli import app
-from triage.store.db import Database
+from triage.config import get_settings
+from triage.store.db import Database, audit_key
 from triage.store.tables import Event
 
 
@@ -119,7 +120,10 @@ def test_concurrent_appends_never_fork(empty_db: Database) -> None:
 
 
 def test_cli_verify_exit_codes(empty_db: Database) -> None:
-    fill(empty_db)
+    # Written with the key the CLI uses (TRIAGE_AUDIT_KEY or data_dir/audit.key), so the MACs check out too.
+    keyed = Database(empty_db.url, audit_key=audit_key(get_settings()))
+    fill(keyed)
+    keyed.dispose()
     runner = CliRunner()
     ok = runner.invoke(app, ["audit", "verify", "--url", empty_db.url])
     assert ok.exit_code == 0 and "intact: 5 events" in ok.output

@@ -131,9 +131,11 @@ def test_one_answer_serves_the_campaign_and_handlers_see_only_their_agency(db: D
         with pytest.raises(NotFound):
             get_campaign(s, stranger, campaign_id)  # none of its agency's cases: the campaign does not exist for it
     with db.session() as s, pytest.raises(PermissionDenied, match="may not respond"):
-        respond_all(Casework(s, clerk), campaign_id, body="Trả lời chung.")
+        respond_all(Casework(s, clerk), campaign_id, body="Trả lời chung.", case_ids=ids)
     with db.session() as s:
-        answer = respond_all(Casework(s, handler, now=T0 + timedelta(days=2)), campaign_id, body="Đã kiểm tra.")
+        answer = respond_all(
+            Casework(s, handler, now=T0 + timedelta(days=2)), campaign_id, body="Đã kiểm tra.", case_ids=ids[:2]
+        )
     assert answer.responded == ids[:2] and answer.skipped == []
     with db.read() as s:
         assert {c.state for c in s.scalars(select(Case).where(Case.id.in_(ids[:2])))} == {"responded"}
@@ -141,7 +143,9 @@ def test_one_answer_serves_the_campaign_and_handlers_see_only_their_agency(db: D
         acts = s.scalars(select(Event).where(Event.case_id.in_(ids[:2]), Event.actor == handler.username)).all()
         assert sorted(e.action for e in acts) == ["respond", "respond", "start"]
     with db.session() as s, pytest.raises(InvalidTransition, match="no case of campaign"):
-        respond_all(Casework(s, admin), campaign_id, body="Lần nữa.")  # the rest are answered, TRIAGED or NEW
+        respond_all(
+            Casework(s, admin), campaign_id, body="Lần nữa.", case_ids=ids
+        )  # the rest are answered, TRIAGED or NEW
 
 
 def test_a_vnpara_paraphrase_is_flagged_as_likely_duplicate(

@@ -15,7 +15,7 @@ from triage.errors import InvalidInput, ModelIncompatible, ModelMissing
 from triage.nlp.artifacts import kind_of, load
 from triage.nlp.duplicates import DuplicateIndex
 from triage.nlp.embed import OnnxEmbedder
-from triage.nlp.manifest import FORMAT, MANIFEST, is_current, is_model_folder, read_manifest
+from triage.nlp.manifest import FORMAT, MANIFEST, is_current, is_model_folder, read_manifest, seal
 from triage.nlp.model_bundle import Bundle, save_bundle
 from triage.nlp.moderation import Moderator
 from triage.nlp.router import Router
@@ -72,11 +72,15 @@ def test_bundle_round_trips_and_reads_a_format_0_card(router: Router, uit: dict[
 
     # Registered before the protocol: `bundle.json` without kind or format, no manifest.json.
     data = _manifest(tmp_path / "b")
-    for key in ("kind", "format", "created_at", "versions"):
+    for key in ("kind", "format", "created_at", "versions", "files"):
         data.pop(key)
     (tmp_path / "b" / MANIFEST).unlink()
     (tmp_path / "b" / "bundle.json").write_text(json.dumps(data))
     assert is_model_folder(tmp_path / "b") and not is_current(tmp_path / "b")
+    # No SHA-256 list of its files: refused as unsigned until someone who trusts the folder lists them.
+    with pytest.raises(ModelIncompatible, match="unsigned"):
+        load(tmp_path / "b", kinds=("bundle",), embedder=None)
+    assert seal(tmp_path / "b")
     old = load(tmp_path / "b", kinds=("bundle",), embedder=None)
     assert isinstance(old, Bundle) and old.label == "test/v1" and old.auto_threshold == 0.7
 
