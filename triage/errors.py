@@ -50,3 +50,14 @@ class PermissionDenied(TriageError):
 
 class IdempotencyKeyReused(InvalidInput):
     """An Idempotency-Key came back with a different body; as the IETF draft says, that is a 422, not a replay."""
+
+
+class RateLimited(TriageError):
+    """Too many attempts from this account or address for now (maps to 429 with Retry-After).
+
+    ``retry_after`` is the whole number of seconds after which a new attempt may go through.
+    """
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = max(1, int(retry_after))

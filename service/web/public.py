@@ -6,6 +6,7 @@ import secrets
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from service.deps import State, client_key
@@ -49,7 +50,7 @@ async def submit(request: Request, svc: State) -> Response:
         return _form_page(request, form, status_code=403)
     if not form.validate():
         return _form_page(request, form, status_code=422)
-    wait = svc.limiter.retry_after(client_key(request, svc))
+    wait = await run_in_threadpool(svc.limiter.retry_after, client_key(request, svc))  # a database row
     if wait:
         page = error_page(request, 429, f"Bạn đã gửi nhiều lần liên tiếp; vui lòng thử lại sau {wait} giây.")
         page.headers["Retry-After"] = str(wait)

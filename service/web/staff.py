@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from service.deps import State
+from service.deps import State, sign_in
 from service.http_errors import status_of
 from service.schemas.cases import MAX_ID
 from service.state import ServiceState
@@ -22,11 +23,19 @@ from service.web.session import (
     safe_next,
     start_session,
 )
-from triage.cases.accounts import Principal, Role, authenticate, issue_token
+from triage.cases.accounts import Principal, Role, issue_token
 from triage.cases.calendar import to_local_date
 from triage.cases.casework import Casework
 from triage.cases.workflow import CaseState
-from triage.errors import AuthenticationFailed, InvalidInput, InvalidTransition, NotFound, PermissionDenied, TriageError
+from triage.errors import (
+    AuthenticationFailed,
+    InvalidInput,
+    InvalidTransition,
+    NotFound,
+    PermissionDenied,
+    RateLimited,
+    TriageError,
+)
 from triage.nlp.text import mask_pii
 from triage.store.repositories import OPEN_STATES, CaseFilter, Cases, Submissions, Users
 
@@ -57,12 +66,17 @@ async def login(request: Request, svc: State) -> Response:
     check_csrf(request, form, svc)
     username, password = str(form.get("username") or ""), str(form.get("password") or "")
     target = str(form.get("next") or "")
+    context = {"next": safe_next(target, ""), "error": "Sai tên đăng nhập hoặc mật khẩu.", "username": username}
     try:
-        with svc.db.read() as s:
-            who = authenticate(s, username, password)
+        who = await run_in_threadpool(sign_in, svc, request, username, password)  # argon2: off the event loop
     except AuthenticationFailed:
-        context = {"next": safe_next(target, ""), "error": "Sai tên đăng nhập hoặc mật khẩu.", "username": username}
         return render(request, "staff/login.html", context, status_code=401)
+    except RateLimited as exc:
+        wait = exc.retry_after
+        context["error"] = f"Đăng nhập sai quá nhiều lần. Vui lòng thử lại sau {wait} giây."
+        page = render(request, "staff/login.html", context, status_code=429)
+        page.headers["Retry-After"] = str(wait)
+        return page
     minutes = svc.settings.token_minutes
     response = RedirectResponse(safe_next(target, HOME.get(who.role, "/staff/inbox")), status_code=303)
     start_session(request, response, issue_token(who, svc.token_secret, minutes), minutes)

@@ -1,0 +1,46 @@
+"""Shared rate-limit buckets and login failures, so every worker and host applies one limit.
+
+Revision ID: 0005
+Revises: 0004
+Create Date: 2026-12-04
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+# revision identifiers, used by Alembic.
+revision: str = "0005"
+down_revision: str | Sequence[str] | None = "0004"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    """Create rate_buckets and login_failures (both start empty: no limit is carried over)."""
+    op.create_table(
+        "rate_buckets",
+        sa.Column("key", sa.String(length=200), nullable=False),
+        sa.Column("tokens", sa.Float(), nullable=False),
+        sa.Column("stamp", sa.Float(), nullable=False),
+        sa.PrimaryKeyConstraint("key", name=op.f("pk_rate_buckets")),
+    )
+    op.create_index(op.f("ix_rate_buckets_stamp"), "rate_buckets", ["stamp"], unique=False)
+    op.create_table(
+        "login_failures",
+        sa.Column("key", sa.String(length=200), nullable=False),
+        sa.Column("failures", sa.Integer(), nullable=False),
+        sa.Column("last_failure", sa.Float(), nullable=False),
+        sa.Column("locked_until", sa.Float(), nullable=False),
+        sa.PrimaryKeyConstraint("key", name=op.f("pk_login_failures")),
+    )
+    op.create_index(op.f("ix_login_failures_last_failure"), "login_failures", ["last_failure"], unique=False)
+
+
+def downgrade() -> None:
+    """Drop both tables."""
+    op.drop_index(op.f("ix_login_failures_last_failure"), table_name="login_failures")
+    op.drop_table("login_failures")
+    op.drop_index(op.f("ix_rate_buckets_stamp"), table_name="rate_buckets")
+    op.drop_table("rate_buckets")
