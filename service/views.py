@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service.schemas.cases import (
@@ -41,6 +42,32 @@ def _masked(value: Any) -> Any:
     if isinstance(value, list):
         return [_masked(v) for v in value]
     return value
+
+
+def _suggestion(session: Session, suggestion: dict[str, Any] | None, who: Principal) -> dict[str, Any] | None:
+    """The stored suggestion as this account may see it.
+
+    A handler is shown every similar case (the match is useful), but one of another agency loses its
+    ``case_id``: a number it could not open anyway, and that says which cases exist elsewhere. Roles
+    that see masked text get the moderation screening (the clerk's note among it) masked too.
+    """
+    if not suggestion:
+        return suggestion
+    out = dict(suggestion)
+    if who.masked and isinstance(out.get("moderation"), dict):
+        out["moderation"] = _masked(out["moderation"])
+    if who.scoped:
+        lists = {key: out[key] for key in ("similar", "duplicates") if isinstance(out.get(key), list)}
+        ids = {int(x["case_id"]) for items in lists.values() for x in items if isinstance(x, dict) and x.get("case_id")}
+        held = dict(session.execute(select(Case.id, Case.agency_code).where(Case.id.in_(ids))).tuples().all())
+        for key, items in lists.items():
+            out[key] = [
+                {**x, "case_id": None}
+                if isinstance(x, dict) and x.get("case_id") and not who.sees(held.get(int(x["case_id"])))
+                else x
+                for x in items
+            ]
+    return out
 
 
 def _summary_fields(
@@ -131,7 +158,7 @@ def case_detail(session: Session, case: Case, who: Principal, svc: ServiceState)
         merged_into=case.merged_into,
         answered_at=case.answered_at,
         ended_at=case.ended_at,
-        suggestion=case.suggestion,
+        suggestion=_suggestion(session, case.suggestion, who),
         model_version=case.model_version,
         submissions=[_submission(s, who) for s in subs],
         responses=[

@@ -170,10 +170,10 @@ def suggestion_view(suggestion: dict[str, Any] | None) -> SuggestionView:
     similar_raw = duplicates if isinstance(duplicates, list) and duplicates else suggestion.get("similar") or []
     similar = []
     for item in similar_raw:
-        if isinstance(item, dict) and item.get("case_id") is not None:
+        if isinstance(item, dict) and "case_id" in item:  # None: another agency's case, shown without its number
             similar.append(
                 {
-                    "case_id": int(item["case_id"]),
+                    "case_id": None if item["case_id"] is None else int(item["case_id"]),
                     "score": float(item.get("score") or 0.0),
                     "duplicate": bool(duplicates) or bool(item.get("duplicate") or item.get("likely_duplicate")),
                 }

@@ -26,7 +26,7 @@ from service.state import ServiceState
 from service.web import casepage
 from service.web.render import render
 from service.web.session import WebStaff, check_csrf
-from triage.cases.accounts import Principal, Role
+from triage.cases.accounts import EVERY_AGENCY, Principal, Role
 from triage.errors import Conflict, ModelMissing, NotFound, PermissionDenied, TriageError
 from triage.store.repositories import Labels
 
@@ -184,8 +184,8 @@ def _page(
         "job_states": json.dumps(JOB_STATES, ensure_ascii=False),
         "notice": notice,
         "error": error,
-        "may_promote": who.may("models.promote"),
-        "may_retrain": who.may("models.retrain"),
+        "may_promote": who.may_over("models.promote", EVERY_AGENCY),
+        "may_retrain": who.may_over("models.retrain", EVERY_AGENCY),
     }
     return render(request, "staff/models.html", context, status_code=status_code)
 
@@ -216,7 +216,7 @@ def job_status(job_id: JobId, who: WebStaff, svc: State) -> JSONResponse:
 async def retrain(request: Request, who: WebStaff, svc: State) -> Response:
     """Start a retrain job and come back to the page, which follows its progress."""
     check_csrf(request, await request.form(), svc)
-    who.require("models.retrain")
+    who.require_over("models.retrain", EVERY_AGENCY)
     try:
         job = _manager(svc).start_retrain(who.username)
     except Conflict as exc:
@@ -228,7 +228,7 @@ async def retrain(request: Request, who: WebStaff, svc: State) -> Response:
 async def rollback(request: Request, who: WebStaff, svc: State) -> Response:
     """Serve the previous champion again (audited); explained on the page when there is none."""
     check_csrf(request, await request.form(), svc)
-    who.require("models.promote")
+    who.require_over("models.promote", EVERY_AGENCY)
     try:
         _manager(svc).rollback(who.username)
     except Conflict:
@@ -241,7 +241,7 @@ async def rollback(request: Request, who: WebStaff, svc: State) -> Response:
 async def promote(request: Request, version: VersionNo, who: WebStaff, svc: State) -> Response:
     """Serve a registered version (audited; bypasses the gate); 404 page for a version that does not exist."""
     check_csrf(request, await request.form(), svc)
-    who.require("models.promote")
+    who.require_over("models.promote", EVERY_AGENCY)
     try:
         _manager(svc).promote(version, who.username)
     except NotFound:

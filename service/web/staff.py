@@ -208,7 +208,7 @@ def _case_page(
         sug = casepage.suggestion_view(detail.suggestion)
         # Titles of similar cases this account may see; the others are named by number only.
         titles: dict[int, str] = {}
-        for cid, sub in Submissions(s).first_of_cases([x["case_id"] for x in sug.similar]).items():
+        for cid, sub in Submissions(s).first_of_cases([x["case_id"] for x in sug.similar if x["case_id"]]).items():
             other = Cases(s).get(cid)
             if other is not None and who.sees(other.agency_code):
                 titles[cid] = mask_pii(sub.title) if who.masked else sub.title
