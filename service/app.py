@@ -89,6 +89,9 @@ def run_maintenance(svc: Any) -> None:
     retriage_missing(svc.db, svc.pipeline)
     if svc.logins is not None:
         svc.logins.prune()  # failures past the longest lockout are forgotten anyway
+    from triage.store.repositories import fill_masked_search
+
+    fill_masked_search(svc.db)  # rows stored before masked search existed: analysts search them once masked
     if svc.cases_index is not None:
         svc.cases_index.refresh()
         svc.cases_index.save()

@@ -1,6 +1,7 @@
 """Stored rows -> response models, with each role's view applied in one place.
 
-Analysts get texts through ``mask_pii`` and no contact details or raw texts; everything else is the
+Analysts get texts through ``mask_personal`` (numbers, e-mails, names, street addresses) and no
+tracking codes, contact details or raw texts; everything else is the
 stored data as data (JSON strings): markup a citizen typed stays inert text for any client.
 """
 
@@ -24,7 +25,7 @@ from triage.cases.accounts import Principal
 from triage.cases.calendar import to_local_date
 from triage.cases.workflow import allowed_actions, deadline_status, working_days_left
 from triage.nlp.agencies import default_registry
-from triage.nlp.text import mask_pii
+from triage.nlp.text import mask_personal
 from triage.store.repositories import OPEN_STATES, Submissions, Timeline, Users
 from triage.store.tables import Case, Submission, User
 
@@ -33,12 +34,19 @@ def _agency_name(code: str | None) -> str | None:
     return default_registry().name_of(code)
 
 
+# Keys of audit payloads a masked role never reads: a tracking code opens /track (the agency's
+# replies), and contact fields are contact data whatever their format.
+HIDDEN_KEYS = frozenset(
+    {"tracking_code", "contact", "contact_name", "contact_email", "contact_phone", "contact_address"}
+)
+
+
 def _masked(value: Any) -> Any:
-    """Mask personal data in every string of a JSON value (for analysts' view of the timeline)."""
+    """Mask personal data in every string of a JSON value, dropping hidden keys (a masked role's timeline)."""
     if isinstance(value, str):
-        return mask_pii(value)
+        return mask_personal(value)
     if isinstance(value, dict):
-        return {k: _masked(v) for k, v in value.items()}
+        return {k: _masked(v) for k, v in value.items() if k not in HIDDEN_KEYS}
     if isinstance(value, list):
         return [_masked(v) for v in value]
     return value
@@ -87,7 +95,7 @@ def _summary_fields(
         "agency_name": _agency_name(case.agency_code),
         "suggested_agency": next((a.get("code") for a in suggestion.get("agencies", [])), None),
         "field": case.field,
-        "title": mask_pii(title) if who.masked else title,
+        "title": mask_personal(title) if who.masked else title,
         "assignee": assignee.username if assignee else None,
         "received_at": case.received_at,
         "answer_due": case.answer_due,
@@ -114,11 +122,11 @@ def _submission(sub: Submission, who: Principal) -> SubmissionOut:
         )
     return SubmissionOut(
         id=sub.id,
-        tracking_code=sub.tracking_code,
+        tracking_code=None if masked else sub.tracking_code,
         kind=sub.kind,
         submitter_type=sub.submitter_type,
-        title=mask_pii(sub.title) if masked else sub.title,
-        content=mask_pii(sub.content) if masked else sub.content,
+        title=mask_personal(sub.title) if masked else sub.title,
+        content=mask_personal(sub.content) if masked else sub.content,
         title_raw=None if masked else sub.title_raw,
         content_raw=None if masked else sub.content_raw,
         province_code=sub.province_code,
@@ -166,7 +174,7 @@ def case_detail(session: Session, case: Case, who: Principal, svc: ServiceState)
                 id=r.id,
                 author=users[r.author_id].username if r.author_id in users else None,
                 agency_code=r.agency_code,
-                body=mask_pii(r.body) if who.masked else r.body,
+                body=mask_personal(r.body) if who.masked else r.body,
                 at=r.at,
             )
             for r in responses

@@ -1,7 +1,7 @@
 """What the case pages show, built from the API's own view (``service.views.case_detail``).
 
 Using the API's view means the page masks exactly what the API masks (analysts: texts through
-``mask_pii``, no contact details, no raw texts) and offers exactly the actions the API allows.
+``mask_personal``, no tracking codes or contact details, no raw texts) and offers exactly the actions the API allows.
 """
 
 from __future__ import annotations

@@ -36,7 +36,7 @@ from triage.errors import (
     RateLimited,
     TriageError,
 )
-from triage.nlp.text import mask_pii
+from triage.nlp.text import mask_personal
 from triage.store.repositories import OPEN_STATES, CaseFilter, Cases, Submissions, Users
 
 router = APIRouter(include_in_schema=False)
@@ -128,7 +128,7 @@ def inbox(
         for case, summary in zip(cases, summaries, strict=True):
             sub = first.get(case.id)
             content = sub.content if sub is not None else ""
-            content = mask_pii(content) if who.masked else content
+            content = mask_personal(content) if who.masked else content
             items.append(
                 {
                     "case": summary,
@@ -211,7 +211,7 @@ def _case_page(
         for cid, sub in Submissions(s).first_of_cases([x["case_id"] for x in sug.similar if x["case_id"]]).items():
             other = Cases(s).get(cid)
             if other is not None and who.sees(other.agency_code):
-                titles[cid] = mask_pii(sub.title) if who.masked else sub.title
+                titles[cid] = mask_personal(sub.title) if who.masked else sub.title
     context = {
         "c": detail,
         "sug": sug,

@@ -180,6 +180,9 @@ class Submission(Base):
     title: Mapped[str] = mapped_column(Text)
     content: Mapped[str] = mapped_column(Text)
     search_text: Mapped[str] = mapped_column(Text)
+    # The same with personal data masked (``mask_personal``): what roles that see masked text search.
+    # NULL for rows stored before it existed, until the periodic job fills them in.
+    masked_search_text: Mapped[str | None] = mapped_column(Text)
     province_raw: Mapped[str | None] = mapped_column(String(200))
     province_code: Mapped[str | None] = mapped_column(ForeignKey("agencies.code"))
     contact_name: Mapped[str | None] = mapped_column(String(200))

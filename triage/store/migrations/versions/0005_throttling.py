@@ -1,4 +1,5 @@
-"""Shared rate-limit buckets and login failures, so every worker and host applies one limit.
+"""Shared rate-limit buckets and login failures (one limit for every worker and host), and the
+masked search text of a submission (what analysts search).
 
 Revision ID: 0005
 Revises: 0004
@@ -36,10 +37,16 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("key", name=op.f("pk_login_failures")),
     )
     op.create_index(op.f("ix_login_failures_last_failure"), "login_failures", ["last_failure"], unique=False)
+    # NULL for existing rows: masking runs a tagger (too slow for a migration on a large table);
+    # the service's periodic job fills them in batches (``triage.store.repositories.fill_masked_search``).
+    with op.batch_alter_table("submissions") as batch:
+        batch.add_column(sa.Column("masked_search_text", sa.Text(), nullable=True))
 
 
 def downgrade() -> None:
-    """Drop both tables."""
+    """Drop the column and both tables."""
+    with op.batch_alter_table("submissions") as batch:
+        batch.drop_column("masked_search_text")
     op.drop_index(op.f("ix_login_failures_last_failure"), table_name="login_failures")
     op.drop_table("login_failures")
     op.drop_index(op.f("ix_rate_buckets_stamp"), table_name="rate_buckets")
