@@ -52,6 +52,33 @@ def _masked(value: Any) -> Any:
     return value
 
 
+# Payload keys that name another case: a handler sees them only for cases of its own agency.
+CASE_REF_KEYS = ("duplicate_of", "merged_into", "target")
+
+
+def _case_ref(value: Any) -> int | None:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.isdigit() and len(value) < 12:
+        return int(value)
+    return None
+
+
+def _unseen(session: Session, who: Principal, refs: set[int]) -> set[int]:
+    """The cases among ``refs`` that ``who`` may not open (another agency's, for a handler)."""
+    if not who.scoped or not refs:
+        return set()
+    held = dict(session.execute(select(Case.id, Case.agency_code).where(Case.id.in_(refs))).tuples().all())
+    return {ref for ref in refs if not who.sees(held.get(ref))}
+
+
+def _hide_refs(value: Any, unseen: set[int]) -> Any:
+    """``value`` (an audit payload) with references to unseen cases replaced by None."""
+    if not unseen or not isinstance(value, dict):
+        return value
+    return {k: None if k in CASE_REF_KEYS and _case_ref(v) in unseen else v for k, v in value.items()}
+
+
 def _suggestion(session: Session, suggestion: dict[str, Any] | None, who: Principal) -> dict[str, Any] | None:
     """The stored suggestion as this account may see it.
 
@@ -144,17 +171,26 @@ def case_detail(session: Session, case: Case, who: Principal, svc: ServiceState)
     fields = _summary_fields(case, subs[0] if subs else None, who, users, svc)
     today = to_local_date(svc.now())
     running = case.state in OPEN_STATES and case.answer_due is not None
+    rows = timeline.events(case.id)
+    refs = {case.duplicate_of, case.merged_into} | {
+        _case_ref(payload.get(k))
+        for e in rows
+        for payload in (e.before, e.after)
+        if isinstance(payload, dict)
+        for k in CASE_REF_KEYS
+    }
+    unseen = _unseen(session, who, {r for r in refs if r is not None})
     events = [
         EventOut(
             seq=e.seq,
             at=e.at,
             actor=e.actor,
             action=e.action,
-            before=_masked(e.before) if who.masked else e.before,
-            after=_masked(e.after) if who.masked else e.after,
+            before=_masked(e.before) if who.masked else _hide_refs(e.before, unseen),
+            after=_masked(e.after) if who.masked else _hide_refs(e.after, unseen),
             model_version=e.model_version,
         )
-        for e in timeline.events(case.id)
+        for e in rows
     ]
     return CaseDetail(
         **fields,
@@ -162,8 +198,8 @@ def case_detail(session: Session, case: Case, who: Principal, svc: ServiceState)
         working_days_left=working_days_left(case.answer_due, today, svc.calendar)
         if running and case.answer_due
         else None,
-        duplicate_of=case.duplicate_of,
-        merged_into=case.merged_into,
+        duplicate_of=None if case.duplicate_of in unseen else case.duplicate_of,
+        merged_into=None if case.merged_into in unseen else case.merged_into,
         answered_at=case.answered_at,
         ended_at=case.ended_at,
         suggestion=_suggestion(session, case.suggestion, who),

@@ -146,3 +146,20 @@ def test_handler_sees_other_agencies_similar_cases_without_ids(app: TestClient) 
     listed = page.split('id="similar"')[1].split("</ul>")[0]
     assert f"#{foreign}" not in listed and f"/staff/cases/{foreign}" not in listed
     assert f"/staff/cases/{own_other}" in listed and "cơ quan khác" in listed
+
+
+def test_handler_is_not_told_the_number_of_another_agencys_case_its_case_repeats(app: TestClient) -> None:
+    foreign = _case(app, "BYT", "Hoàn thuế chậm tại bệnh viện")
+    case_id = _case(app, "BTC", "Hoàn thuế thu nhập cá nhân chậm lần hai")
+    svc = _svc(app)
+    with svc.db.session() as s:
+        staff = create_user(s, username=f"stager-{next(_n)}", password=PASSWORD, role="admin")
+        admin = Principal(user_id=staff.id, username=staff.username, role=Role.ADMIN)
+        Casework(s, admin, policy=svc.policy, calendar=svc.calendar).mark_duplicate(case_id, target=foreign)
+    body = app.get(f"/api/v1/cases/{case_id}", headers=_bearer(app, "handler", "BTC")).json()
+    assert body["state"] == "duplicate" and body["duplicate_of"] is None
+    payloads = [e.get(k) for e in body["timeline"] for k in ("before", "after") if e.get(k)]
+    refs = {str(p.get(k)) for p in payloads for k in ("duplicate_of", "merged_into", "target")}
+    assert str(foreign) not in refs, payloads
+    admin_view = app.get(f"/api/v1/cases/{case_id}", headers=_bearer(app, "admin")).json()
+    assert admin_view["duplicate_of"] == foreign
