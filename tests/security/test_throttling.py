@@ -138,6 +138,13 @@ def test_address_lockout_across_accounts(pair: Pair) -> None:
     assert {"address": where["X-Forwarded-For"], "failures": ADDRESS_LIMIT, "locked_s": LOCKOUT_S} in _lockouts(pair)
 
 
+def test_odd_usernames_are_counted_not_crashed(pair: Pair) -> None:
+    """NUL and control characters in the name (PostgreSQL text refuses NUL): a 401, and counted."""
+    where = _address()
+    codes = [_token(pair.a, "lan\x00\x01", "sai-mật-khẩu-1", where).status_code for _ in range(ACCOUNT_LIMIT)]
+    assert codes == [401] * (ACCOUNT_LIMIT - 1) + [429]
+
+
 def test_web_login_lockout(pair: Pair) -> None:
     name, where = pair.account(), _address()
     page = pair.a.get("/login", headers=where)

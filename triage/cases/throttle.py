@@ -50,6 +50,11 @@ def _locked(session: Session, table: type[Row], key: str) -> Row:
     return session.execute(stmt.execution_options(populate_existing=True)).scalar_one()
 
 
+def _printable(text: str) -> str:
+    """A key the database stores as text: PostgreSQL refuses NUL, so no control character goes in."""
+    return "".join(c if c.isprintable() else "?" for c in text)
+
+
 @dataclass
 class SharedTokenBucket:
     """A token bucket per key: ``burst`` calls at once, then one every ``60 / per_minute`` seconds."""
@@ -68,7 +73,7 @@ class SharedTokenBucket:
     def take(self, client: str) -> float:
         """0 when the call may go ahead (a token is spent), else the seconds until one is there."""
         now = self.clock()
-        key = f"{self.prefix}:{client}"[:200]
+        key = f"{self.prefix}:{_printable(client)}"[:200]
         with self.db.session() as s:
             _lock_row(s, RateBucket, key, tokens=float(self.burst), stamp=now)
             row = _locked(s, RateBucket, key)
@@ -127,7 +132,7 @@ class LoginThrottle:
 
     @staticmethod
     def keys(username: str, address: str) -> list[str]:
-        return [f"account:{username.strip()[:64]}", f"address:{address[:100]}"]
+        return [f"account:{_printable(username.strip()[:64])}", f"address:{_printable(address[:100])}"]
 
     def check(self, username: str, address: str) -> None:
         """Raise RateLimited while the account or the address is locked out."""
