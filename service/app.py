@@ -10,25 +10,28 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import secrets
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
+import anyio
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from service.health import readiness
 from service.http_errors import headers_of, status_of
+from service.limits import MAX_BODY, BodyLimit
+from service.signing_key import MIN_SECRET, UnsafeConfiguration, token_secret
 from triage import __version__
 from triage.config import Settings, get_settings
 from triage.errors import TriageError
 
 log = logging.getLogger("triage.service")
 
-MIN_SECRET = 32
-MAX_BODY = 256 * 1024  # bytes: a 20,000-character text is at most ~80 KB of UTF-8 JSON
+__all__ = ["MAX_BODY", "MIN_SECRET", "UnsafeConfiguration", "create_app", "is_page", "status_of", "token_secret"]
 
 
 def _where(loc: list[Any]) -> str:
@@ -43,22 +46,6 @@ _NOT_PAGES = ("/api/", "/docs", "/redoc", "/openapi.json", "/health", "/static/"
 def is_page(request: Request) -> bool:
     """A request for a web page (answered with HTML), not for the JSON API, docs or static files."""
     return not request.url.path.startswith(_NOT_PAGES)
-
-
-class UnsafeConfiguration(RuntimeError):
-    """Production settings that would weaken security; the service refuses to start."""
-
-
-def token_secret(settings: Settings) -> str:
-    """The configured signing key; a random one per process in dev mode (tokens die with the process)."""
-    if settings.jwt_secret is not None:
-        secret = settings.jwt_secret.get_secret_value()
-        if settings.env == "production" and len(secret) < MIN_SECRET:
-            raise UnsafeConfiguration(f"TRIAGE_JWT_SECRET must have at least {MIN_SECRET} characters in production")
-        return secret
-    if settings.env == "production":
-        raise UnsafeConfiguration("production mode needs TRIAGE_JWT_SECRET (at least 32 random characters)")
-    return secrets.token_urlsafe(48)
 
 
 def _check_production(settings: Settings) -> None:
@@ -210,6 +197,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 clock=epoch,
             ),
             proxies=TrustedProxies(settings.forwarded_allow_ips),
+            password_lane=anyio.CapacityLimiter(settings.password_checks),
+            intake_lane=anyio.CapacityLimiter(settings.intake_concurrency or os.cpu_count() or 1),
         )
         from service.learning import ModelManager
 
@@ -253,14 +242,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ),
     )
 
+    # Counts the body as the app pulls it (chunked too). Added first, so it sits inside ``guard``: its
+    # error then reaches the exception handlers as raised, not wrapped by guard's task group.
+    app.add_middleware(BodyLimit, limit=MAX_BODY)
+
     @app.middleware("http")
     async def guard(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         raw = bytes(request.scope.get("raw_path") or b"") + b"?" + bytes(request.scope.get("query_string") or b"")
         if b"%00" in raw:
             return JSONResponse(status_code=400, content={"detail": "NUL characters (%00) are not allowed in URLs"})
-        length = request.headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > MAX_BODY):
-            return JSONResponse(status_code=413, content={"detail": f"request body larger than {MAX_BODY} bytes"})
         response = await call_next(request)
         # JSON is data: never let a browser sniff it into HTML, frame it, or run anything from it.
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
@@ -289,7 +279,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if is_page(request):
             from service.web.render import error_page
 
-            return error_page(request, exc.status_code, str(exc.detail))
+            page = error_page(request, exc.status_code, str(exc.detail))
+            page.headers.update(exc.headers or {})  # e.g. Connection: close after a body cut off at the limit
+            return page
         return JSONResponse(status_code=exc.status_code, content={"detail": exc.detail}, headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
@@ -304,10 +296,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         reasons = "; ".join(f"{_where(e['loc'])}: {e['msg']}" for e in errors)
         return JSONResponse(status_code=422, content={"detail": f"invalid request: {reasons}", "errors": errors})
 
+    @app.get("/health/live", tags=["service"])
+    async def live() -> dict[str, str]:
+        """The process is up and its event loop answers; no I/O, so a slow database never fails it."""
+        return {"status": "ok"}
+
+    @app.get("/health/ready", tags=["service"])
+    async def ready() -> JSONResponse:
+        """200 when the database answers and the models and case index are loaded; else 503 naming the part."""
+        return await readiness(app)
+
     @app.get("/health", tags=["service"])
-    def health() -> dict[str, Any]:
-        svc = getattr(app.state, "svc", None)
-        return {"status": "ok", "version": __version__, "model_version": svc.pipeline.model_version if svc else None}
+    async def health() -> JSONResponse:
+        """The readiness check under its old name (load balancers and `triage serve` scripts poll it)."""
+        return await readiness(app)
 
     from service.api.routes import agencies, auth, campaigns, cases, models, nlp, stats, submissions, themes
 

@@ -53,10 +53,30 @@ class Settings(BaseSettings):
     request_threads: int = Field(
         default=8, ge=1, le=256, description="Service: threads running blocking request handlers (per worker)."
     )
+    password_checks: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="Service: argon2 password checks run at once per worker (each takes 4 threads and 64 MiB); "
+        "more logins wait their turn off the event loop, so a login flood cannot starve other requests of CPU.",
+    )
+    intake_concurrency: int = Field(
+        default=0,
+        ge=0,
+        le=256,
+        description="Service: submissions triaged at once per worker (encoder, similar-case search, database "
+        "write); more wait their turn off the event loop; 0 = the number of cores.",
+    )
     router_path: Path | None = Field(
         default=None,
         description="Supervised agency router folder (`triage train --label-field agency`), used when the MLflow "
         "registry has no champion; None = cold start only.",
+    )
+    train_embed_budget_chars: int | None = Field(
+        default=2_000_000,
+        ge=0,
+        description="`triage train`: most characters the encoder reads (each text cut to 1,000) before the router "
+        "trains on words and characters only (long-article archives); None = always embed.",
     )
     data_dir: Path = Field(
         default=Path("var"),
@@ -93,8 +113,8 @@ class Settings(BaseSettings):
     # --- service, storage, accounts (intake service) ---
     env: Literal["dev", "production"] = Field(
         default="dev",
-        description="'production' refuses to start without a jwt_secret of 32+ characters and never creates a "
-        "default account.",
+        description="'production' refuses to start without jwt_secret and never creates a default account; 'dev' "
+        "keeps a generated key in data_dir when jwt_secret is unset.",
     )
     database_url: str | None = Field(
         default=None,
@@ -102,8 +122,8 @@ class Settings(BaseSettings):
     )
     jwt_secret: SecretStr | None = Field(
         default=None,
-        description="HMAC key for access tokens (one for all workers); dev mode uses a random one per process when "
-        "unset.",
+        description="HMAC key for access tokens and CSRF tokens, at least 32 bytes, the same for all workers and "
+        "hosts; unset in dev mode = a random key made once in data_dir/jwt-secret (mode 0600).",
     )
     token_minutes: int = Field(default=60, ge=1, le=24 * 60, description="Lifetime of an access token.")
     dev_admin_password: SecretStr | None = Field(

@@ -9,7 +9,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from service.schemas.cases import CaseDetail, EventOut
+from pydantic import BaseModel, ValidationError
+
+from service.schemas.cases import (
+    AssignIn,
+    CaseDetail,
+    EventOut,
+    NoteIn,
+    ReasonIn,
+    RespondIn,
+    RouteIn,
+    TargetIn,
+    TransferIn,
+)
 from service.web.labels import KIND_LABELS, STATE_LABELS
 from triage.cases.accounts import Principal, Role
 from triage.cases.workflow import CaseState
@@ -89,6 +101,59 @@ REQUIRED_MESSAGES = {
     "body": "Vui lòng nhập nội dung trả lời.",
     "target": "Vui lòng nhập số hồ sơ (một số nguyên dương).",
 }
+
+
+# Each form is checked by the API's model for the same action, so a form accepts exactly what the JSON
+# body would (lengths, NUL characters, the id range): one set of rules, and no input the API refuses
+# can reach the workflow from a form.
+FORM_MODELS: dict[str, type[BaseModel]] = {
+    "triage": RouteIn,
+    "assign": AssignIn,
+    "transfer": TransferIn,
+    "return_for_info": ReasonIn,
+    "reopen": ReasonIn,
+    "reject": ReasonIn,
+    "resubmit": NoteIn,
+    "close": NoteIn,
+    "respond": RespondIn,
+    "mark_duplicate": TargetIn,
+    "merge": TargetIn,
+    "moderate_confirm": NoteIn,
+    "moderate_dismiss": NoteIn,
+}
+
+
+def _problem(f: Field, error: Any) -> str:
+    kind = str(error.get("type", ""))
+    if f.name in REQUIRED_MESSAGES and (kind == "missing" or f.widget == "number"):
+        return REQUIRED_MESSAGES[f.name]
+    if kind == "missing":
+        return f"Vui lòng nhập {f.label.lower()}."
+    if kind == "string_too_long":
+        return f"{f.label}: quá dài (tối đa {error.get('ctx', {}).get('max_length')} ký tự)."
+    return f"{f.label}: có ký tự hoặc giá trị không hợp lệ."
+
+
+def check_form(spec: ActionSpec, values: dict[str, str]) -> tuple[dict[str, Any], list[str]]:
+    """The values as the API's model for this action reads them, or the Vietnamese messages of what is wrong.
+
+    Empty fields are left out (the model's defaults apply), so a required one is reported as missing.
+    """
+    model = FORM_MODELS.get(spec.action)
+    if model is None:
+        return {}, []
+    given = {k: v for k, v in values.items() if v}
+    try:
+        return model.model_validate(given).model_dump(exclude_none=True), []
+    except ValidationError as exc:
+        fields = {f.name: f for f in spec.fields}
+        problems: list[str] = []
+        for error in exc.errors():
+            name = str(error["loc"][0]) if error.get("loc") else ""
+            message = _problem(fields.get(name) or Field(name, name, "text"), error)
+            if message not in problems:
+                problems.append(message)
+        return {}, problems
 
 
 def offered_actions(detail: CaseDetail, who: Principal) -> list[ActionSpec]:

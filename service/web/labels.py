@@ -33,6 +33,7 @@ PUBLIC_STATUS_LABELS: dict[str, str] = {str(k): v for k, v in STATUS_LABELS.item
 ACTION_LABELS: dict[str, str] = {
     "submit": "Tiếp nhận phản ánh",
     "suggest": "Hệ thống gợi ý tuyến chuyển",
+    "triage_failed": "Hệ thống chưa gợi ý được tuyến chuyển (sẽ thử lại)",
     "triage": "Xác nhận / sửa tuyến chuyển",
     "assign": "Giao cán bộ xử lý",
     "take": "Nhận xử lý",

@@ -18,10 +18,13 @@ from fastapi import APIRouter, Query, Request
 from fastapi import Path as PathParam
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
 
 from service.deps import State
 from service.http_errors import status_of
 from service.learning import Job, ModelManager
+from service.limits import read_form
 from service.state import ServiceState
 from service.web import casepage
 from service.web.render import render
@@ -215,7 +218,12 @@ def job_status(job_id: JobId, who: WebStaff, svc: State) -> JSONResponse:
 @router.post("/staff/models/retrain", response_class=HTMLResponse)
 async def retrain(request: Request, who: WebStaff, svc: State) -> Response:
     """Start a retrain job and come back to the page, which follows its progress."""
-    check_csrf(request, await request.form(), svc)
+    form = await read_form(request)
+    return await run_in_threadpool(_retrain, request, form, who, svc)
+
+
+def _retrain(request: Request, form: FormData, who: Principal, svc: ServiceState) -> Response:
+    check_csrf(request, form, svc)
     who.require_over("models.retrain", EVERY_AGENCY)
     try:
         job = _manager(svc).start_retrain(who.username)
@@ -227,7 +235,12 @@ async def retrain(request: Request, who: WebStaff, svc: State) -> Response:
 @router.post("/staff/models/rollback", response_class=HTMLResponse)
 async def rollback(request: Request, who: WebStaff, svc: State) -> Response:
     """Serve the previous champion again (audited); explained on the page when there is none."""
-    check_csrf(request, await request.form(), svc)
+    form = await read_form(request)
+    return await run_in_threadpool(_rollback, request, form, who, svc)
+
+
+def _rollback(request: Request, form: FormData, who: Principal, svc: ServiceState) -> Response:
+    check_csrf(request, form, svc)
     who.require_over("models.promote", EVERY_AGENCY)
     try:
         _manager(svc).rollback(who.username)
@@ -240,7 +253,12 @@ async def rollback(request: Request, who: WebStaff, svc: State) -> Response:
 @router.post("/staff/models/{version}/promote", response_class=HTMLResponse)
 async def promote(request: Request, version: VersionNo, who: WebStaff, svc: State) -> Response:
     """Serve a registered version (audited; bypasses the gate); 404 page for a version that does not exist."""
-    check_csrf(request, await request.form(), svc)
+    form = await read_form(request)
+    return await run_in_threadpool(_promote, request, form, version, who, svc)
+
+
+def _promote(request: Request, form: FormData, version: int, who: Principal, svc: ServiceState) -> Response:
+    check_csrf(request, form, svc)
     who.require_over("models.promote", EVERY_AGENCY)
     try:
         _manager(svc).promote(version, who.username)

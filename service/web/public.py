@@ -6,10 +6,12 @@ import secrets
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.datastructures import FormData
 
 from service.deps import State, client_key
+from service.limits import read_form
+from service.state import ServiceState, in_lane
 from service.web.forms import SubmissionForm
 from service.web.labels import PUBLIC_STATUS_LABELS
 from service.web.render import error_page, render
@@ -40,8 +42,15 @@ def submit_page(request: Request) -> HTMLResponse:
 
 @router.post("/", response_class=HTMLResponse)
 async def submit(request: Request, svc: State) -> Response:
-    """Check the form; on errors show it again with the messages and the person's input kept."""
-    form_data = await request.form()
+    """Check the form; on errors show it again with the messages and the person's input kept.
+
+    Only reading the form awaits; intake (encoding, similar-case search, the database write) runs in the
+    request thread pool, so one citizen's submission never stalls the event loop for everyone else.
+    """
+    return await in_lane(svc.intake_lane, _submit, request, await read_form(request), svc)
+
+
+def _submit(request: Request, form_data: FormData, svc: ServiceState) -> Response:
     form = SubmissionForm.from_form(form_data)
     try:
         check_csrf(request, form_data, svc)
@@ -50,7 +59,7 @@ async def submit(request: Request, svc: State) -> Response:
         return _form_page(request, form, status_code=403)
     if not form.validate():
         return _form_page(request, form, status_code=422)
-    wait = await run_in_threadpool(svc.limiter.retry_after, client_key(request, svc))  # a database row
+    wait = svc.limiter.retry_after(client_key(request, svc))
     if wait:
         page = error_page(request, 429, f"Bạn đã gửi nhiều lần liên tiếp; vui lòng thử lại sau {wait} giây.")
         page.headers["Retry-After"] = str(wait)

@@ -5,13 +5,15 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
 
 from service.deps import State, sign_in
 from service.http_errors import status_of
+from service.limits import read_form
 from service.schemas.cases import MAX_ID
-from service.state import ServiceState
+from service.state import ServiceState, in_lane
 from service.views import case_detail, case_summaries
 from service.web import casepage
 from service.web.render import error_page, render
@@ -60,15 +62,23 @@ def login_page(request: Request, svc: State, next: Annotated[str | None, Query(m
     return render(request, "staff/login.html", {"next": safe_next(next, ""), "error": None, "username": ""})
 
 
+# The posting handlers below are async only to await the form; the work after it (argon2, the
+# database, the models) runs in the request thread pool, never on the event loop that every other
+# request, /health included, is waiting on.
+
+
 @router.post("/login", response_class=HTMLResponse)
 async def login(request: Request, svc: State) -> Response:
-    form = await request.form()
+    return await in_lane(svc.password_lane, _login, request, await read_form(request), svc)
+
+
+def _login(request: Request, form: FormData, svc: ServiceState) -> Response:
     check_csrf(request, form, svc)
     username, password = str(form.get("username") or ""), str(form.get("password") or "")
     target = str(form.get("next") or "")
     context = {"next": safe_next(target, ""), "error": "Sai tên đăng nhập hoặc mật khẩu.", "username": username}
     try:
-        who = await run_in_threadpool(sign_in, svc, request, username, password)  # argon2: off the event loop
+        who = sign_in(svc, request, username, password)
     except AuthenticationFailed:
         return render(request, "staff/login.html", context, status_code=401)
     except RateLimited as exc:
@@ -85,7 +95,8 @@ async def login(request: Request, svc: State) -> Response:
 
 @router.post("/logout")
 async def logout(request: Request, svc: State) -> Response:
-    check_csrf(request, await request.form(), svc)
+    form = await read_form(request)
+    await run_in_threadpool(check_csrf, request, form, svc)
     response = RedirectResponse("/login", status_code=303)
     end_session(response)
     return response
@@ -246,7 +257,7 @@ def _message(exc: TriageError) -> str:
     return str(exc)
 
 
-def _do(work: Casework, who: Principal, case_id: int, action: str, v: dict[str, str]) -> None:
+def _do(work: Casework, who: Principal, case_id: int, action: str, v: dict[str, Any]) -> None:
     """One action through ``Casework`` (the same calls as the API's endpoints)."""
     match action:
         case "triage":
@@ -278,9 +289,9 @@ def _do(work: Casework, who: Principal, case_id: int, action: str, v: dict[str, 
         case "reject":
             work.reject(case_id, reason=v["reason"])
         case "mark_duplicate":
-            work.mark_duplicate(case_id, target=int(v["target"]))
+            work.mark_duplicate(case_id, target=v["target"])
         case "merge":
-            work.merge(case_id, target=int(v["target"]))
+            work.merge(case_id, target=v["target"])
         case "moderate_confirm":
             work.moderate(case_id, decision="confirm", note=v.get("note") or None)
         case "moderate_dismiss":
@@ -292,23 +303,27 @@ def _do(work: Casework, who: Principal, case_id: int, action: str, v: dict[str, 
 @router.post("/staff/cases/{case_id}/act/{action}", response_class=HTMLResponse)
 async def act(request: Request, case_id: CaseId, action: str, who: WebStaff, svc: State) -> Response:
     """Run one workflow action from a form; on a refusal show the case again with the reason."""
-    form = await request.form()
+    return await run_in_threadpool(_act, request, await read_form(request), case_id, action, who, svc)
+
+
+def _act(request: Request, form: FormData, case_id: int, action: str, who: Principal, svc: ServiceState) -> Response:
     check_csrf(request, form, svc)
     spec = casepage.ACTIONS.get(action)
     if spec is None:
         return error_page(request, 404, "")
     values = {f.name: str(form.get(f.name) or "").strip() for f in spec.fields}
-    missing = [f for f in spec.fields if f.required and not values.get(f.name)]
-    if "target" in values and values["target"] and not values["target"].isdigit():
-        missing.append(casepage.Field("target", "", "number"))
-    if missing:
-        error = " ".join(casepage.REQUIRED_MESSAGES.get(f.name, f"Vui lòng nhập {f.label.lower()}.") for f in missing)
-        return _case_page(request, who, svc, case_id, error=error, values=values, failed=action, status_code=422)
+    checked, problems = casepage.check_form(spec, values)
+    if problems:
+        # The page shows the input again: never echo a NUL back into the HTML.
+        shown = {k: v.replace("\x00", "") for k, v in values.items()}
+        return _case_page(
+            request, who, svc, case_id, error=" ".join(problems), values=shown, failed=action, status_code=422
+        )
     try:
-        if values.get("programme_field"):  # checked against the taxonomy in use, as the API does
-            values["programme_field"] = svc.pipeline.programme_taxonomy.check(values["programme_field"])
+        if checked.get("programme_field"):  # checked against the taxonomy in use, as the API does
+            checked["programme_field"] = svc.pipeline.programme_taxonomy.check(checked["programme_field"])
         with svc.db.session() as s:
-            _do(_work(s, who, svc), who, case_id, action, values)
+            _do(_work(s, who, svc), who, case_id, action, checked)
     except NotFound:
         raise
     except TriageError as exc:

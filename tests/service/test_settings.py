@@ -36,9 +36,10 @@ def test_production_never_creates_a_default_account(tmp_path: Path) -> None:
         )
 
 
-def test_dev_secret_is_random_per_process() -> None:
-    assert token_secret(Settings()) != token_secret(Settings())
-    assert token_secret(Settings(jwt_secret=SecretStr("fixed"))) == "fixed"
+def test_dev_secret_is_kept_in_the_data_folder(tmp_path: Path) -> None:
+    """More in tests/security/test_defaults.py: the key is made once and shared, never weak."""
+    assert token_secret(Settings(data_dir=tmp_path)) == token_secret(Settings(data_dir=tmp_path))
+    assert token_secret(Settings(jwt_secret=SecretStr("k" * 40))) == "k" * 40
 
 
 def test_dev_admin_bootstrap(tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from tests.conftest import uit_topics
-from training.fit import fit_router, new_router
+from training.fit import encoder_chars, fit_router, new_router
 from triage.nlp.router import DEFAULT_C_GRID, DEFAULT_EMBEDDING_WEIGHTS, DEFAULT_SEARCH_MAX_NONZEROS, Router
 
 
@@ -43,3 +43,21 @@ def test_fit_router_without_an_encoder(shared_data: Path) -> None:
     uit = uit_topics(shared_data, 300, 50)
     router = fit_router(uit["tx"], uit["ty"], embedder=None)
     assert router.embedding_dim_ == 0 and len(router.search_log_loss_) == len(DEFAULT_C_GRID)
+
+
+def test_fit_router_skips_the_encoder_above_its_budget(shared_data: Path, embedder: Any) -> None:
+    uit = uit_topics(shared_data, 300, 50)
+    chars = encoder_chars(new_router(embedder), uit["tx"])
+    heard: list[str] = []
+    over = fit_router(
+        uit["tx"], uit["ty"], embedder=embedder, embed_budget_chars=chars - 1, progress=lambda s, _f: heard.append(s)
+    )
+    assert "encoding" not in heard and over.embedding_dim_ == 0 and over.embedder is None
+    assert len(over.predict(uit["dx"])) == len(uit["dx"])  # predicts with no encoder at hand
+    within = fit_router(uit["tx"], uit["ty"], embedder=embedder, embed_budget_chars=chars)
+    assert within.embedding_dim_ == embedder.dimension
+    # Embeddings the caller already paid for are used whatever their size.
+    given = fit_router(
+        uit["tx"], uit["ty"], embedder=embedder, embeddings=within.embed_texts(uit["tx"]), embed_budget_chars=0
+    )
+    assert given.embedding_dim_ == embedder.dimension

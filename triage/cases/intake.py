@@ -16,7 +16,7 @@ import hashlib
 import logging
 import secrets
 from dataclasses import asdict, dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -315,19 +315,40 @@ def _auto_route(s: Any, case: Case, suggestion: Suggestion, at: datetime) -> Non
     )
 
 
-def retriage_missing(db: Database, pipeline: Pipeline, *, limit: int = 50) -> int:
+# A case whose triage keeps failing (a text that crashes a model) is retried after doubling waits and
+# given up after RETRY_ATTEMPTS failed retries; each failure is audited, so its page says why it waits
+# for a clerk, and the least-tried cases go first so that failing ones cannot starve the rest.
+RETRY_ATTEMPTS = 5
+RETRY_WAIT = timedelta(minutes=2)
+
+
+def retriage_missing(db: Database, pipeline: Pipeline, *, limit: int = 50, now: datetime | None = None) -> int:
     """Suggest routes for NEW cases whose triage failed at intake; returns how many were completed."""
+    moment = (now or utcnow()).astimezone(UTC)
     with db.read() as s:
-        todo = [(c.id, c.kind, c.received_at) for c in Cases(s).without_suggestion(limit)]
-        first = {cid: Submissions(s).of_case(cid)[0] for cid, _, _ in todo}
+        todo = []
+        for c, failures, last in Cases(s).without_suggestion(limit, max_failures=RETRY_ATTEMPTS):
+            since = None if last is None else (last if last.tzinfo else last.replace(tzinfo=UTC))
+            if since is None or moment >= since + RETRY_WAIT * 2 ** (failures - 1):
+                todo.append((c.id, c.kind, c.received_at, failures))
+        first = {cid: Submissions(s).of_case(cid)[0] for cid, _, _, _ in todo}
         texts = {cid: (sub.title, sub.content, sub.province_code) for cid, sub in first.items()}
     done = 0
-    for cid, kind, received in todo:
+    for cid, kind, received, failures in todo:
         title, content, province = texts[cid]
         try:
             sug = pipeline.triage(SubmissionText(title, content, kind, received, province), exclude_case=cid)
-        except Exception:
-            log.exception("triage of case %s failed again", cid)
+        except Exception as exc:
+            log.exception("triage of case %s failed again (retry %d of %d)", cid, failures + 1, RETRY_ATTEMPTS)
+            with db.session() as s:
+                audit.record(
+                    s,
+                    actor="system",
+                    action="triage_failed",
+                    case_id=cid,
+                    after={"error": type(exc).__name__, "retry": failures + 1, "of": RETRY_ATTEMPTS},
+                    at=moment,
+                )
             continue
         with db.session() as s:
             case = s.get(Case, cid)

@@ -363,7 +363,8 @@ class Pipeline:
         models = self.models  # read once: a concurrent swap_models does not affect this call
         masked = mask_pii(submission.text)
         embedding = self.embedder.encode([masked])[0]
-        ranked = models.agency_router.suggest([masked], k=self.top_k, embeddings=embedding[None, :])[0]
+        routing = models.agency_router.route([masked], k=self.top_k, embeddings=embedding[None, :])[0]
+        ranked, locality = routing.agencies, routing.locality
         agencies = [
             Ranked(
                 name=self.registry.get(p.code).name,
@@ -377,7 +378,6 @@ class Pipeline:
         ]
         top = agencies[0].code if agencies else None
         fields = self.rank_fields(masked, embedding, top, models=models)
-        locality = models.agency_router.locality(masked)
         named = locality.provinces if locality.local else self.registry.find_provinces(masked)
         if submission.province_code and submission.province_code not in {p.code for p in named}:
             named = [self.registry.get(submission.province_code), *named]

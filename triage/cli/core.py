@@ -339,8 +339,15 @@ def serve(
     """Run the HTTP service (SQLite file and local models by default)."""
     import uvicorn  # deferred: only `serve` needs the server
 
+    from service.signing_key import UnsafeConfiguration, token_secret
+
+    settings = get_settings()
+    try:  # a one-line reason instead of every worker's traceback; dev mode makes its key once, here
+        token_secret(settings)
+    except UnsafeConfiguration as exc:
+        fail(exc)
     # Migrate once here, so that several workers starting together never race on the schema.
-    init_db(Database.from_settings(get_settings()))
+    init_db(Database.from_settings(settings))
     # proxy_headers off: the app itself reads X-Forwarded-For from the proxies named in
     # TRIAGE_FORWARDED_ALLOW_IPS, and needs the direct peer's address for that.
     uvicorn.run("service.app:create_app", factory=True, host=host, port=port, workers=workers, proxy_headers=False)

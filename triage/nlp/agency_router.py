@@ -40,6 +40,14 @@ class RankedAgency:
     reason: str | None = None
 
 
+@dataclass(frozen=True)
+class Routing:
+    """One text's suggestions and the local-or-central decision that shaped them (decided once)."""
+
+    agencies: list[RankedAgency]
+    locality: LocalityDecision
+
+
 class ColdStartRouter(BaseEstimator):
     """Scores ministries by similarity of a text to their registry descriptions; needs no labels."""
 
@@ -204,13 +212,13 @@ class AgencyRouter(BaseEstimator):
 
     def _proba(
         self, texts: Sequence[str], embeddings: np.ndarray | None
-    ) -> tuple[np.ndarray, list[dict[str, Evidence]]]:
+    ) -> tuple[np.ndarray, list[dict[str, Evidence]], list[LocalityDecision]]:
         self._check()
         if isinstance(texts, str):
             raise InvalidInput("pass a list of texts, not a single string")
         items = list(texts)
         if not items:
-            return np.zeros((0, len(self.classes_))), []
+            return np.zeros((0, len(self.classes_))), [], []
         if embeddings is None and self.embedder is not None:
             embeddings = self.embedder.encode(items)
         proba, evidence = self._cold(items, embeddings)
@@ -222,15 +230,15 @@ class AgencyRouter(BaseEstimator):
             full = (1 - self.supervised_floor) * full + self.supervised_floor / full.shape[1]
             logp = (1 - self.cold_start_weight) * np.log(full) + self.cold_start_weight * np.log(proba + 1e-12)
             proba = softmax(logp)
+        decisions = [decide_locality(text, self.registry_) for text in items]
         if self.locality_weight > 0:
-            for i, text in enumerate(items):
-                decision = decide_locality(text, self.registry_)
+            for i, decision in enumerate(decisions):
                 if decision.local and decision.provinces:
                     local = np.zeros(len(self.classes_))
                     for p in decision.provinces:
                         local[self.col_[p.code]] = 1.0 / len(decision.provinces)
                     proba[i] = (1 - self.locality_weight) * proba[i] + self.locality_weight * local
-        return proba, evidence
+        return proba, evidence, decisions
 
     def predict_proba(self, texts: Sequence[str], embeddings: np.ndarray | None = None) -> np.ndarray:
         return self._proba(texts, embeddings)[0]
@@ -240,14 +248,13 @@ class AgencyRouter(BaseEstimator):
         self._check()
         return decide_locality(text, self.registry_)
 
-    def suggest(
-        self, texts: Sequence[str], k: int = 3, embeddings: np.ndarray | None = None
-    ) -> list[list[RankedAgency]]:
-        """Ranked top-level bodies by code, each with the unit under it and the catalogue's reason."""
+    def route(self, texts: Sequence[str], k: int = 3, embeddings: np.ndarray | None = None) -> list[Routing]:
+        """Per text: the ranked top-level bodies (each with the unit under it and the catalogue's reason)
+        and the locality decision, taken once for both."""
         if k < 1:
             raise InvalidInput("k must be >= 1")
-        proba, evidence = self._proba(texts, embeddings)
-        out: list[list[RankedAgency]] = []
+        proba, evidence, decisions = self._proba(texts, embeddings)
+        out: list[Routing] = []
         for i, text in enumerate(list(texts)):
             mentioned = {
                 self.registry_.root(a.code).code: a.code for a in self.registry_.find_agencies(text) if a.parent
@@ -258,8 +265,14 @@ class AgencyRouter(BaseEstimator):
                 seen = evidence[i].get(code) if evidence else None
                 unit = mentioned.get(code) or (seen.unit if seen is not None else None)
                 row.append(RankedAgency(code, float(proba[i, j]), unit, seen.reason if seen is not None else None))
-            out.append(row)
+            out.append(Routing(row, decisions[i]))
         return out
+
+    def suggest(
+        self, texts: Sequence[str], k: int = 3, embeddings: np.ndarray | None = None
+    ) -> list[list[RankedAgency]]:
+        """Ranked top-level bodies by code, each with the unit under it and the catalogue's reason."""
+        return [r.agencies for r in self.route(texts, k, embeddings)]
 
     def predict_top_k(
         self, texts: Sequence[str], k: int = 3, embeddings: np.ndarray | None = None

@@ -84,6 +84,11 @@ def _segmented(text: str) -> str:
     return hit
 
 
+def clear_segmentation_cache() -> None:
+    """Forget every segmented text (a benchmark timing a fresh process's training)."""
+    _SEGMENT_CACHE.clear()
+
+
 def warm_segmentation(texts: Sequence[str], processes: int = 0) -> None:
     """Segment many texts in parallel processes up front (long articles: ~20-45/s per core).
 

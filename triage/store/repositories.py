@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
 from sqlalchemy import Select, exists, func, or_, select, update
 from sqlalchemy.orm import Session
@@ -154,10 +154,29 @@ class Cases:
             )
         )
 
-    def without_suggestion(self, limit: int = 100) -> list[Case]:
-        """NEW cases whose automatic triage failed at intake (retried by the periodic job)."""
-        stmt = select(Case).where(Case.state == "new", Case.suggestion.is_(None)).order_by(Case.id).limit(limit)
-        return list(self.session.scalars(stmt))
+    def without_suggestion(
+        self, limit: int = 100, *, max_failures: int | None = None
+    ) -> list[tuple[Case, int, datetime | None]]:
+        """NEW cases whose automatic triage failed at intake (retried by the periodic job), each with
+        how often a retry failed since (its ``triage_failed`` events) and when last; the least-tried first,
+        and none that failed ``max_failures`` times, so cases that always fail cannot starve the rest."""
+        failed = (
+            select(Event.case_id, func.count().label("n"), func.max(Event.at).label("last"))
+            .where(Event.action == "triage_failed")
+            .group_by(Event.case_id)
+            .subquery()
+        )
+        n = func.coalesce(failed.c.n, 0)
+        stmt = (
+            select(Case, n, failed.c.last)
+            .outerjoin(failed, failed.c.case_id == Case.id)
+            .where(Case.state == "new", Case.suggestion.is_(None))
+            .order_by(n, Case.id)
+            .limit(limit)
+        )
+        if max_failures is not None:
+            stmt = stmt.where(n < max_failures)
+        return [(case, int(count), last) for case, count, last in self.session.execute(stmt)]
 
 
 class Users:

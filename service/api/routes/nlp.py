@@ -27,8 +27,8 @@ def route(body: RouteRequest, svc: State) -> RouteResponse:
     models = svc.pipeline.models  # one version for the answer and its label, even during a swap
     router = models.agency_router
     embedding = svc.pipeline.embedder.encode([text])  # one encode for both suggestions
-    ranked = router.suggest([text], k=body.top_k, embeddings=embedding)[0]
-    locality = router.locality(text)
+    routing = router.route([text], k=body.top_k, embeddings=embedding)[0]
+    ranked, locality = routing.agencies, routing.locality
     programme = svc.pipeline.rank_programme_fields(text, embedding[0])
     return RouteResponse(
         predictions=[

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Header, Response
 from service.deps import State, intake_rate_limit
 from service.labels import STATUS_LABELS
 from service.schemas.submissions import ReceiptOut, SubmissionIn, TrackOut
+from service.state import ServiceState, in_lane
 from triage.cases.intake import NewSubmission, receive
 from triage.errors import InvalidInput, NotFound
 from triage.store.repositories import Submissions
@@ -25,7 +26,7 @@ IDEMPOTENCY_KEY_MAX = 200
     dependencies=[Depends(intake_rate_limit)],
     responses={422: {"description": "Invalid field, or Idempotency-Key reused with another body"}, 429: {}},
 )
-def submit(
+async def submit(
     body: SubmissionIn,
     response: Response,
     svc: State,
@@ -38,6 +39,11 @@ def submit(
     ] = None,
 ) -> ReceiptOut:
     """Send a submission; the answer (201) carries the tracking code and the response deadline."""
+    return await in_lane(svc.intake_lane, _submit, body, response, svc, idempotency_key)
+
+
+def _submit(body: SubmissionIn, response: Response, svc: ServiceState, idempotency_key: str | None) -> ReceiptOut:
+    """Intake in the submissions lane (encoder, similar-case search, database write), off the event loop."""
     key = None if idempotency_key is None else idempotency_key.strip()
     if key is not None and (not key or not key.isprintable()):
         raise InvalidInput("Idempotency-Key must be 1-200 printable characters")

@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import threading
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
 import pytest
 from sqlalchemy import func, select
 
-from triage.cases.intake import NewSubmission, Receipt, new_tracking_code, receive, retriage_missing
+from triage.cases.intake import (
+    RETRY_ATTEMPTS,
+    RETRY_WAIT,
+    NewSubmission,
+    Receipt,
+    new_tracking_code,
+    receive,
+    retriage_missing,
+)
 from triage.cases.pipeline import Pipeline
 from triage.errors import IdempotencyKeyReused, InvalidInput
 from triage.nlp.agency_router import AgencyRouter
@@ -106,6 +115,43 @@ def test_model_failure_keeps_the_submission_and_the_job_triages_it_later(db: Dat
         assert suggest is not None and suggest.after is not None
         assert suggest.after["suggested_programme_field"] == case.programme_field
     assert retriage_missing(db, pipeline) == 0
+
+
+def test_a_case_that_always_fails_triage_backs_off_gives_up_and_starves_nothing(
+    db: Database, pipeline: Pipeline
+) -> None:
+    class Broken:
+        model_id, dimension = "broken", 384
+
+        def encode(self, texts: list[str], **kw: Any) -> np.ndarray:
+            raise RuntimeError("model crashed")
+
+    broken = Pipeline(embedder=Broken(), agency_router=pipeline.agency_router)  # type: ignore[arg-type]
+    retriage_missing(db, pipeline)  # earlier tests' leftovers out of the way
+    stuck = receive(db, NEW, pipeline=broken).case_id
+
+    def failures() -> int:
+        with db.read() as s:
+            return int(
+                s.scalar(select(func.count()).where(Event.case_id == stuck, Event.action == "triage_failed")) or 0
+            )
+
+    t0 = datetime(2026, 12, 4, 8, 0, tzinfo=UTC)
+    assert retriage_missing(db, broken, now=t0) == 0 and failures() == 1
+    assert retriage_missing(db, broken, now=t0 + timedelta(minutes=1)) == 0 and failures() == 1  # waits
+    # A later case whose triage failed too is tried first, though its id is higher and the batch holds one.
+    fresh = receive(db, NEW, pipeline=broken).case_id
+    assert retriage_missing(db, pipeline, limit=1, now=t0 + timedelta(minutes=1)) == 1
+    with db.read() as s:
+        done, waiting = s.get(Case, fresh), s.get(Case, stuck)
+        assert done is not None and done.suggestion is not None
+        assert waiting is not None and waiting.suggestion is None
+    moment = t0
+    for expected in range(2, RETRY_ATTEMPTS + 1):
+        moment += RETRY_WAIT * 2 ** (expected - 2)
+        assert retriage_missing(db, broken, now=moment) == 0 and failures() == expected
+    assert retriage_missing(db, broken, now=moment + timedelta(days=365)) == 0
+    assert failures() == RETRY_ATTEMPTS  # given up: a clerk triages it by hand
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ import pytest
 
 from triage.cases.pipeline import Pipeline, SubmissionText, triage
 from triage.nlp.agencies import default_registry
-from triage.nlp.agency_router import AgencyRouter, RankedAgency
+from triage.nlp.agency_router import AgencyRouter, Routing
 from triage.nlp.router import Prediction
 
 
@@ -139,10 +139,10 @@ class PausingRouter(AgencyRouter):
 
         self.entered, self.release = threading.Event(), threading.Event()
 
-    def suggest(self, texts: Any, k: int = 3, embeddings: Any = None) -> list[list[RankedAgency]]:
+    def route(self, texts: Any, k: int = 3, embeddings: Any = None) -> list[Routing]:
         self.entered.set()
         assert self.release.wait(30)
-        return super().suggest(texts, k=k, embeddings=embeddings)
+        return super().route(texts, k=k, embeddings=embeddings)
 
 
 @pytest.mark.slow

@@ -126,6 +126,9 @@ def test_a_local_matter_names_its_province_first_among_places(cold: AgencyRouter
     decision = cold.locality(text)
     assert decision.local and [p.code for p in decision.provinces] == ["P-HN"]
     assert "P-HN" in [r.code for r in cold.suggest([text], k=3)[0]]
+    # route() gives the suggestions and the decision that shaped them, taken once.
+    routing = cold.route([text], k=3)[0]
+    assert routing.locality == decision and routing.agencies == cold.suggest([text], k=3)[0]
 
 
 def test_suggestion_names_the_catalogue_procedure_and_the_unit(cold: AgencyRouter) -> None:
