@@ -17,6 +17,7 @@ from benchmarks.common import RESULTS, load, write_result
 from benchmarks.duplicates import duplicates
 from benchmarks.index_scale import index_scale
 from benchmarks.learning_curve import learning_curve
+from benchmarks.masking import masking
 from benchmarks.moderation import moderation
 from benchmarks.programme_fields import programme_fields
 from benchmarks.routing_real import real_routing
@@ -45,6 +46,7 @@ ORDER = [
     "moderation",
     "duplicates",
     "index_scale",
+    "masking",
 ]
 
 
@@ -93,6 +95,7 @@ def main(only: list[str] | None = None, quick: bool = False) -> dict[str, Any]:
         "moderation": lambda: moderation(embedder, say, quick=quick),
         "duplicates": lambda: duplicates(embedder, say, quick=quick),
         "index_scale": lambda: index_scale(say, quick=quick),
+        "masking": lambda: masking(say, quick=quick),
     }
     results: dict[str, Any] = {}
     for name in ORDER:
@@ -286,6 +289,16 @@ def summary_table() -> str:
                 f"recall@10 / p50 / p99 ms / build s / MB | {x['recall_at_10']} / {x['p50_ms']} / {x['p99_ms']} / "
                 f"{x['build_s']:.0f} / {x['bytes'] / 2**20:.0f} | exact {flat['p50_ms']} ms p50 |"
             )
+    r = _get("masking")
+    if r and not r.get("quick"):
+        m, ner, pii = r["mask_personal"], r["ner_only"], r["mask_pii_only"]
+        lines.append(
+            f"| masking for analysts, hand-labelled sample ({r['n_names']} names, {r['n_addresses']} street addresses, "
+            f"{r['n_texts']} texts) | recall names / addresses | {m['recall_names']} / {m['recall_addresses']} "
+            f"(`mask_personal`; {r['ms_per_100_chars_p50']} ms per 100 characters) | underthesea NER alone "
+            f"{ner['recall_names']} / {ner['recall_addresses']}; `mask_pii` {pii['recall_names']} / "
+            f"{pii['recall_addresses']} |"
+        )
     return "\n".join(lines)
 
 

@@ -22,7 +22,7 @@ from fastapi.responses import JSONResponse, RedirectResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from service.health import readiness
-from service.http_errors import status_of
+from service.http_errors import headers_of, status_of
 from service.limits import MAX_BODY, BodyLimit
 from service.signing_key import MIN_SECRET, UnsafeConfiguration, token_secret
 from triage import __version__
@@ -74,6 +74,11 @@ def run_maintenance(svc: Any) -> None:
     from triage.cases.intake import retriage_missing
 
     retriage_missing(svc.db, svc.pipeline)
+    if svc.logins is not None:
+        svc.logins.prune()  # failures past the longest lockout are forgotten anyway
+    from triage.store.repositories import fill_masked_search
+
+    fill_masked_search(svc.db)  # rows stored before masked search existed: analysts search them once masked
     if svc.cases_index is not None:
         svc.cases_index.refresh()
         svc.cases_index.save()
@@ -132,10 +137,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        from service.ratelimit import TokenBucketLimiter
+        from service.ratelimit import TrustedProxies
         from service.state import ServiceState
         from triage.cases.calendar import default_calendar
         from triage.cases.pipeline import Pipeline
+        from triage.cases.throttle import LoginPolicy, LoginThrottle, SharedTokenBucket
         from triage.cases.workflow import DeadlinePolicy
         from triage.store.case_index import CaseIndex
         from triage.store.db import Database, init_db
@@ -163,15 +169,40 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         import mlflow  # noqa: F401
 
         _limit_threads(settings)  # after the models load: each library brings its own BLAS copy
+
+        def epoch() -> float:
+            """The service's clock (tests move it) for the shared limits, as seconds since the epoch."""
+            return svc.now().timestamp()
+
         svc = ServiceState(
             settings=settings,
             db=db,
             pipeline=pipeline,
             cases_index=cases_index,
-            limiter=TokenBucketLimiter(per_minute=settings.intake_rate_per_minute, burst=settings.intake_burst),
+            limiter=SharedTokenBucket(
+                db,
+                per_minute=settings.intake_rate_per_minute,
+                burst=settings.intake_burst,
+                prefix="intake",
+                clock=epoch,
+            ),
             token_secret=secret,
             policy=DeadlinePolicy.from_settings(settings),
             calendar=pipeline.calendar,
+            text_limiter=SharedTokenBucket(
+                db, per_minute=settings.text_rate_per_minute, burst=settings.text_burst, prefix="text", clock=epoch
+            ),
+            logins=LoginThrottle(
+                db,
+                LoginPolicy(
+                    max_failures=settings.login_max_failures,
+                    max_failures_per_address=settings.login_max_failures_per_address,
+                    lockout_s=settings.login_lockout_s,
+                    lockout_max_s=settings.login_lockout_max_s,
+                ),
+                clock=epoch,
+            ),
+            proxies=TrustedProxies(settings.forwarded_allow_ips),
             password_lane=anyio.CapacityLimiter(settings.password_checks),
             intake_lane=anyio.CapacityLimiter(settings.intake_concurrency or os.cpu_count() or 1),
         )
@@ -244,9 +275,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 from urllib.parse import quote
 
                 return RedirectResponse(f"/login?next={quote(request.url.path)}", status_code=303)
-            return error_page(request, status, str(exc))
-        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-        return JSONResponse(status_code=status, content={"detail": str(exc)}, headers=headers)
+            page = error_page(request, status, str(exc))
+            page.headers.update(headers_of(exc) or {})
+            return page
+        return JSONResponse(status_code=status, content={"detail": str(exc)}, headers=headers_of(exc))
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:

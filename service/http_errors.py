@@ -16,6 +16,7 @@ from triage.errors import (
     NotFitted,
     NotFound,
     PermissionDenied,
+    RateLimited,
     TriageError,
 )
 
@@ -31,6 +32,7 @@ ERROR_STATUS: dict[type[TriageError], int] = {
     Conflict: 409,
     AuthenticationFailed: 401,
     PermissionDenied: 403,
+    RateLimited: 429,
 }
 
 
@@ -40,3 +42,12 @@ def status_of(exc: TriageError) -> int:
         if cls in ERROR_STATUS:
             return ERROR_STATUS[cls]  # type: ignore[index]
     return 400
+
+
+def headers_of(exc: TriageError) -> dict[str, str] | None:
+    """Headers the status needs: when to retry (429), how to authenticate (401)."""
+    if isinstance(exc, RateLimited):
+        return {"Retry-After": str(exc.retry_after)}
+    if isinstance(exc, AuthenticationFailed):
+        return {"WWW-Authenticate": "Bearer"}
+    return None

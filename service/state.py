@@ -6,15 +6,16 @@ import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import anyio
 from fastapi import Request
 
-from service.ratelimit import TokenBucketLimiter
+from service.ratelimit import TrustedProxies
 from service.theme_cache import ThemeCache
 from triage.cases.calendar import WorkingCalendar, default_calendar
 from triage.cases.pipeline import Pipeline
+from triage.cases.throttle import LoginThrottle
 from triage.cases.workflow import DeadlinePolicy
 from triage.config import Settings
 from triage.store.db import Database
@@ -27,12 +28,18 @@ if TYPE_CHECKING:
     from triage.store.case_index import CaseIndex
 
 
+class Limiter(Protocol):
+    """A per-client limit: 0 when the call may go ahead, else whole seconds to wait."""
+
+    def retry_after(self, client: str) -> int: ...
+
+
 @dataclass
 class ServiceState:
     settings: Settings
     db: Database
     pipeline: Pipeline
-    limiter: TokenBucketLimiter
+    limiter: Limiter  # the public intake
     token_secret: str
     policy: DeadlinePolicy
     calendar: WorkingCalendar = field(default_factory=default_calendar)
@@ -40,6 +47,9 @@ class ServiceState:
     models: ModelManager | None = None
     themes: ThemeCache = field(default_factory=ThemeCache)
     cases_index: CaseIndex | None = None
+    text_limiter: Limiter | None = None  # POST /api/v1/route and /api/v1/similar
+    logins: LoginThrottle | None = None
+    proxies: TrustedProxies = field(default_factory=lambda: TrustedProxies(""))
     # Lanes for costly blocking work (settings.password_checks, settings.intake_concurrency): made in
     # the lifespan, on the app's event loop (a limiter belongs to one loop).
     password_lane: anyio.CapacityLimiter | None = None

@@ -1,6 +1,7 @@
 """Stored rows -> response models, with each role's view applied in one place.
 
-Analysts get texts through ``mask_pii`` and no contact details or raw texts; everything else is the
+Analysts get texts through ``mask_personal`` (numbers, e-mails, names, street addresses) and no
+tracking codes, contact details or raw texts; everything else is the
 stored data as data (JSON strings): markup a citizen typed stays inert text for any client.
 """
 
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service.schemas.cases import (
@@ -23,7 +25,7 @@ from triage.cases.accounts import Principal
 from triage.cases.calendar import to_local_date
 from triage.cases.workflow import allowed_actions, deadline_status, working_days_left
 from triage.nlp.agencies import default_registry
-from triage.nlp.text import mask_pii
+from triage.nlp.text import mask_personal
 from triage.store.repositories import OPEN_STATES, Submissions, Timeline, Users
 from triage.store.tables import Case, Submission, User
 
@@ -32,15 +34,75 @@ def _agency_name(code: str | None) -> str | None:
     return default_registry().name_of(code)
 
 
+# Keys of audit payloads a masked role never reads: a tracking code opens /track (the agency's
+# replies), and contact fields are contact data whatever their format.
+HIDDEN_KEYS = frozenset(
+    {"tracking_code", "contact", "contact_name", "contact_email", "contact_phone", "contact_address"}
+)
+
+
 def _masked(value: Any) -> Any:
-    """Mask personal data in every string of a JSON value (for analysts' view of the timeline)."""
+    """Mask personal data in every string of a JSON value, dropping hidden keys (a masked role's timeline)."""
     if isinstance(value, str):
-        return mask_pii(value)
+        return mask_personal(value)
     if isinstance(value, dict):
-        return {k: _masked(v) for k, v in value.items()}
+        return {k: _masked(v) for k, v in value.items() if k not in HIDDEN_KEYS}
     if isinstance(value, list):
         return [_masked(v) for v in value]
     return value
+
+
+# Payload keys that name another case: a handler sees them only for cases of its own agency.
+CASE_REF_KEYS = ("duplicate_of", "merged_into", "target")
+
+
+def _case_ref(value: Any) -> int | None:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.isdigit() and len(value) < 12:
+        return int(value)
+    return None
+
+
+def _unseen(session: Session, who: Principal, refs: set[int]) -> set[int]:
+    """The cases among ``refs`` that ``who`` may not open (another agency's, for a handler)."""
+    if not who.scoped or not refs:
+        return set()
+    held = dict(session.execute(select(Case.id, Case.agency_code).where(Case.id.in_(refs))).tuples().all())
+    return {ref for ref in refs if not who.sees(held.get(ref))}
+
+
+def _hide_refs(value: Any, unseen: set[int]) -> Any:
+    """``value`` (an audit payload) with references to unseen cases replaced by None."""
+    if not unseen or not isinstance(value, dict):
+        return value
+    return {k: None if k in CASE_REF_KEYS and _case_ref(v) in unseen else v for k, v in value.items()}
+
+
+def _suggestion(session: Session, suggestion: dict[str, Any] | None, who: Principal) -> dict[str, Any] | None:
+    """The stored suggestion as this account may see it.
+
+    A handler is shown every similar case (the match is useful), but one of another agency loses its
+    ``case_id``: a number it could not open anyway, and that says which cases exist elsewhere. Roles
+    that see masked text get the moderation screening (the clerk's note among it) masked too.
+    """
+    if not suggestion:
+        return suggestion
+    out = dict(suggestion)
+    if who.masked and isinstance(out.get("moderation"), dict):
+        out["moderation"] = _masked(out["moderation"])
+    if who.scoped:
+        lists = {key: out[key] for key in ("similar", "duplicates") if isinstance(out.get(key), list)}
+        ids = {int(x["case_id"]) for items in lists.values() for x in items if isinstance(x, dict) and x.get("case_id")}
+        held = dict(session.execute(select(Case.id, Case.agency_code).where(Case.id.in_(ids))).tuples().all())
+        for key, items in lists.items():
+            out[key] = [
+                {**x, "case_id": None}
+                if isinstance(x, dict) and x.get("case_id") and not who.sees(held.get(int(x["case_id"])))
+                else x
+                for x in items
+            ]
+    return out
 
 
 def _summary_fields(
@@ -60,7 +122,7 @@ def _summary_fields(
         "agency_name": _agency_name(case.agency_code),
         "suggested_agency": next((a.get("code") for a in suggestion.get("agencies", [])), None),
         "field": case.field,
-        "title": mask_pii(title) if who.masked else title,
+        "title": mask_personal(title) if who.masked else title,
         "assignee": assignee.username if assignee else None,
         "received_at": case.received_at,
         "answer_due": case.answer_due,
@@ -87,11 +149,11 @@ def _submission(sub: Submission, who: Principal) -> SubmissionOut:
         )
     return SubmissionOut(
         id=sub.id,
-        tracking_code=sub.tracking_code,
+        tracking_code=None if masked else sub.tracking_code,
         kind=sub.kind,
         submitter_type=sub.submitter_type,
-        title=mask_pii(sub.title) if masked else sub.title,
-        content=mask_pii(sub.content) if masked else sub.content,
+        title=mask_personal(sub.title) if masked else sub.title,
+        content=mask_personal(sub.content) if masked else sub.content,
         title_raw=None if masked else sub.title_raw,
         content_raw=None if masked else sub.content_raw,
         province_code=sub.province_code,
@@ -109,17 +171,26 @@ def case_detail(session: Session, case: Case, who: Principal, svc: ServiceState)
     fields = _summary_fields(case, subs[0] if subs else None, who, users, svc)
     today = to_local_date(svc.now())
     running = case.state in OPEN_STATES and case.answer_due is not None
+    rows = timeline.events(case.id)
+    refs = {case.duplicate_of, case.merged_into} | {
+        _case_ref(payload.get(k))
+        for e in rows
+        for payload in (e.before, e.after)
+        if isinstance(payload, dict)
+        for k in CASE_REF_KEYS
+    }
+    unseen = _unseen(session, who, {r for r in refs if r is not None})
     events = [
         EventOut(
             seq=e.seq,
             at=e.at,
             actor=e.actor,
             action=e.action,
-            before=_masked(e.before) if who.masked else e.before,
-            after=_masked(e.after) if who.masked else e.after,
+            before=_masked(e.before) if who.masked else _hide_refs(e.before, unseen),
+            after=_masked(e.after) if who.masked else _hide_refs(e.after, unseen),
             model_version=e.model_version,
         )
-        for e in timeline.events(case.id)
+        for e in rows
     ]
     return CaseDetail(
         **fields,
@@ -127,11 +198,11 @@ def case_detail(session: Session, case: Case, who: Principal, svc: ServiceState)
         working_days_left=working_days_left(case.answer_due, today, svc.calendar)
         if running and case.answer_due
         else None,
-        duplicate_of=case.duplicate_of,
-        merged_into=case.merged_into,
+        duplicate_of=None if case.duplicate_of in unseen else case.duplicate_of,
+        merged_into=None if case.merged_into in unseen else case.merged_into,
         answered_at=case.answered_at,
         ended_at=case.ended_at,
-        suggestion=case.suggestion,
+        suggestion=_suggestion(session, case.suggestion, who),
         model_version=case.model_version,
         submissions=[_submission(s, who) for s in subs],
         responses=[
@@ -139,7 +210,7 @@ def case_detail(session: Session, case: Case, who: Principal, svc: ServiceState)
                 id=r.id,
                 author=users[r.author_id].username if r.author_id in users else None,
                 agency_code=r.agency_code,
-                body=mask_pii(r.body) if who.masked else r.body,
+                body=mask_personal(r.body) if who.masked else r.body,
                 at=r.at,
             )
             for r in responses

@@ -143,8 +143,31 @@ class Settings(BaseSettings):
         default=20.0, gt=0, description="Public submissions per client per minute (token bucket refill rate)."
     )
     intake_burst: int = Field(default=10, ge=1, description="Submissions a client may send at once (bucket size).")
-    trust_forwarded_for: bool = Field(
-        default=False, description="Identify clients by X-Forwarded-For (only behind a trusted reverse proxy)."
+    forwarded_allow_ips: str = Field(
+        default="",
+        description="Reverse proxies trusted to set X-Forwarded-For: comma-separated addresses or networks "
+        '("127.0.0.1,10.0.0.0/8"), "*" for any; as uvicorn\'s --forwarded-allow-ips. The header counts only when '
+        "the direct peer is one of them, and the client is its rightmost entry that is not; empty = the peer.",
+    )
+    text_rate_per_minute: float = Field(
+        default=60.0, gt=0, description="Calls per client per minute to POST /api/v1/route and /api/v1/similar."
+    )
+    text_burst: int = Field(
+        default=20, ge=1, description="Calls to /api/v1/route and /api/v1/similar a client may make at once."
+    )
+    login_max_failures: int = Field(
+        default=5, ge=1, description="Failed sign-ins of one account before it is locked out for a while."
+    )
+    login_max_failures_per_address: int = Field(
+        default=20, ge=1, description="Failed sign-ins from one client address (any account) before a lockout."
+    )
+    login_lockout_s: float = Field(
+        default=30.0, gt=0, description="First lockout; each further failure doubles it (up to login_lockout_max_s)."
+    )
+    login_lockout_max_s: float = Field(
+        default=3600.0,
+        gt=0,
+        description="Longest lockout; failures older than this are forgotten (the count starts again).",
     )
     escalate_interval_s: float = Field(
         default=3600.0,

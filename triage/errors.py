@@ -62,3 +62,14 @@ class AuditUnavailable(TriageError):
 
 class Busy(TriageError):
     """Too much of a costly kind of work is already queued (theme reports); try again later (maps to 503)."""
+
+
+class RateLimited(TriageError):
+    """Too many attempts from this account or address for now (maps to 429 with Retry-After).
+
+    ``retry_after`` is the whole number of seconds after which a new attempt may go through.
+    """
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = max(1, int(retry_after))

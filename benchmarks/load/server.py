@@ -35,6 +35,8 @@ class Server:
             "TRIAGE_DATA_DIR": str(data_dir),
             "TRIAGE_INTAKE_RATE_PER_MINUTE": "1000000",
             "TRIAGE_INTAKE_BURST": "100000",
+            "TRIAGE_TEXT_RATE_PER_MINUTE": "1000000",
+            "TRIAGE_TEXT_BURST": "100000",
             "TRIAGE_ESCALATE_INTERVAL_S": "0",
             "HF_HUB_OFFLINE": "1",
             **(extra_env or {}),

@@ -76,7 +76,7 @@ class ContactOut(BaseModel):
 
 class SubmissionOut(BaseModel):
     id: int
-    tracking_code: str
+    tracking_code: str | None = Field(description="Null for analysts (it would open the citizen's /track page).")
     kind: str
     submitter_type: str
     title: str

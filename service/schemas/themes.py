@@ -23,7 +23,9 @@ class ThemeAgencyOut(_FromCore):
 
 class ThemeExampleOut(_FromCore):
     case_id: int
-    text: str = Field(description="Title and content with personal data masked ([SĐT], [CCCD], [EMAIL], [STK]).")
+    text: str = Field(
+        description="Title and content with personal data masked ([SĐT], [CCCD], [EMAIL], [STK], [HỌ TÊN], [ĐỊA CHỈ])."
+    )
 
 
 class EmergingOut(_FromCore):

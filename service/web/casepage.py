@@ -1,7 +1,7 @@
 """What the case pages show, built from the API's own view (``service.views.case_detail``).
 
 Using the API's view means the page masks exactly what the API masks (analysts: texts through
-``mask_pii``, no contact details, no raw texts) and offers exactly the actions the API allows.
+``mask_personal``, no tracking codes or contact details, no raw texts) and offers exactly the actions the API allows.
 """
 
 from __future__ import annotations
@@ -235,10 +235,10 @@ def suggestion_view(suggestion: dict[str, Any] | None) -> SuggestionView:
     similar_raw = duplicates if isinstance(duplicates, list) and duplicates else suggestion.get("similar") or []
     similar = []
     for item in similar_raw:
-        if isinstance(item, dict) and item.get("case_id") is not None:
+        if isinstance(item, dict) and "case_id" in item:  # None: another agency's case, shown without its number
             similar.append(
                 {
-                    "case_id": int(item["case_id"]),
+                    "case_id": None if item["case_id"] is None else int(item["case_id"]),
                     "score": float(item.get("score") or 0.0),
                     "duplicate": bool(duplicates) or bool(item.get("duplicate") or item.get("likely_duplicate")),
                 }

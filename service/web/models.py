@@ -29,7 +29,7 @@ from service.state import ServiceState
 from service.web import casepage
 from service.web.render import render
 from service.web.session import WebStaff, check_csrf
-from triage.cases.accounts import Principal, Role
+from triage.cases.accounts import EVERY_AGENCY, Principal, Role
 from triage.errors import Conflict, ModelMissing, NotFound, PermissionDenied, TriageError
 from triage.store.repositories import Labels
 
@@ -187,8 +187,8 @@ def _page(
         "job_states": json.dumps(JOB_STATES, ensure_ascii=False),
         "notice": notice,
         "error": error,
-        "may_promote": who.may("models.promote"),
-        "may_retrain": who.may("models.retrain"),
+        "may_promote": who.may_over("models.promote", EVERY_AGENCY),
+        "may_retrain": who.may_over("models.retrain", EVERY_AGENCY),
     }
     return render(request, "staff/models.html", context, status_code=status_code)
 
@@ -224,7 +224,7 @@ async def retrain(request: Request, who: WebStaff, svc: State) -> Response:
 
 def _retrain(request: Request, form: FormData, who: Principal, svc: ServiceState) -> Response:
     check_csrf(request, form, svc)
-    who.require("models.retrain")
+    who.require_over("models.retrain", EVERY_AGENCY)
     try:
         job = _manager(svc).start_retrain(who.username)
     except Conflict as exc:
@@ -241,7 +241,7 @@ async def rollback(request: Request, who: WebStaff, svc: State) -> Response:
 
 def _rollback(request: Request, form: FormData, who: Principal, svc: ServiceState) -> Response:
     check_csrf(request, form, svc)
-    who.require("models.promote")
+    who.require_over("models.promote", EVERY_AGENCY)
     try:
         _manager(svc).rollback(who.username)
     except Conflict:
@@ -259,7 +259,7 @@ async def promote(request: Request, version: VersionNo, who: WebStaff, svc: Stat
 
 def _promote(request: Request, form: FormData, version: int, who: Principal, svc: ServiceState) -> Response:
     check_csrf(request, form, svc)
-    who.require("models.promote")
+    who.require_over("models.promote", EVERY_AGENCY)
     try:
         _manager(svc).promote(version, who.username)
     except NotFound:

@@ -9,7 +9,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
-from service.deps import State
+from service.deps import State, sign_in
 from service.http_errors import status_of
 from service.limits import read_form
 from service.schemas.cases import MAX_ID
@@ -25,12 +25,20 @@ from service.web.session import (
     safe_next,
     start_session,
 )
-from triage.cases.accounts import Principal, Role, authenticate, issue_token
+from triage.cases.accounts import Principal, Role, issue_token
 from triage.cases.calendar import to_local_date
 from triage.cases.casework import Casework
 from triage.cases.workflow import CaseState
-from triage.errors import AuthenticationFailed, InvalidInput, InvalidTransition, NotFound, PermissionDenied, TriageError
-from triage.nlp.text import mask_pii
+from triage.errors import (
+    AuthenticationFailed,
+    InvalidInput,
+    InvalidTransition,
+    NotFound,
+    PermissionDenied,
+    RateLimited,
+    TriageError,
+)
+from triage.nlp.text import mask_personal
 from triage.store.repositories import OPEN_STATES, CaseFilter, Cases, Submissions, Users
 
 router = APIRouter(include_in_schema=False)
@@ -68,12 +76,17 @@ def _login(request: Request, form: FormData, svc: ServiceState) -> Response:
     check_csrf(request, form, svc)
     username, password = str(form.get("username") or ""), str(form.get("password") or "")
     target = str(form.get("next") or "")
+    context = {"next": safe_next(target, ""), "error": "Sai tên đăng nhập hoặc mật khẩu.", "username": username}
     try:
-        with svc.db.read() as s:
-            who = authenticate(s, username, password)
+        who = sign_in(svc, request, username, password)
     except AuthenticationFailed:
-        context = {"next": safe_next(target, ""), "error": "Sai tên đăng nhập hoặc mật khẩu.", "username": username}
         return render(request, "staff/login.html", context, status_code=401)
+    except RateLimited as exc:
+        wait = exc.retry_after
+        context["error"] = f"Đăng nhập sai quá nhiều lần. Vui lòng thử lại sau {wait} giây."
+        page = render(request, "staff/login.html", context, status_code=429)
+        page.headers["Retry-After"] = str(wait)
+        return page
     minutes = svc.settings.token_minutes
     response = RedirectResponse(safe_next(target, HOME.get(who.role, "/staff/inbox")), status_code=303)
     start_session(request, response, issue_token(who, svc.token_secret, minutes), minutes)
@@ -126,7 +139,7 @@ def inbox(
         for case, summary in zip(cases, summaries, strict=True):
             sub = first.get(case.id)
             content = sub.content if sub is not None else ""
-            content = mask_pii(content) if who.masked else content
+            content = mask_personal(content) if who.masked else content
             items.append(
                 {
                     "case": summary,
@@ -206,10 +219,10 @@ def _case_page(
         sug = casepage.suggestion_view(detail.suggestion)
         # Titles of similar cases this account may see; the others are named by number only.
         titles: dict[int, str] = {}
-        for cid, sub in Submissions(s).first_of_cases([x["case_id"] for x in sug.similar]).items():
+        for cid, sub in Submissions(s).first_of_cases([x["case_id"] for x in sug.similar if x["case_id"]]).items():
             other = Cases(s).get(cid)
             if other is not None and who.sees(other.agency_code):
-                titles[cid] = mask_pii(sub.title) if who.masked else sub.title
+                titles[cid] = mask_personal(sub.title) if who.masked else sub.title
     context = {
         "c": detail,
         "sug": sug,

@@ -171,6 +171,8 @@ def service(
         escalate_interval_s=0,
         intake_rate_per_minute=100_000,
         intake_burst=100_000,
+        text_rate_per_minute=100_000,
+        text_burst=100_000,
     )
     stack = ExitStack()
     client = stack.enter_context(TestClient(create_app(settings)))

@@ -45,6 +45,8 @@ def app(
         model_poll_s=0,
         intake_rate_per_minute=100_000,
         intake_burst=100_000,
+        text_rate_per_minute=100_000,
+        text_burst=100_000,
     )
     with TestClient(create_app(settings)) as client:
         yield client
@@ -93,7 +95,7 @@ def test_routing_learns_from_clerks_over_http(app: TestClient, shared_data: Path
     train = _questions(shared_data / "dvc_faq" / "train.jsonl")
     dev = _questions(shared_data / "dvc_faq" / "dev.jsonl")
     assert len(train) == 1446 and len(dev) == 267
-    clerk, handler = _headers(app, "clerk"), _headers(app, "handler")
+    clerk = _headers(app, "clerk")
     db = app.app.state.svc.db  # type: ignore[attr-defined]
 
     before, served_before = _top1(app, dev)
@@ -116,9 +118,10 @@ def test_routing_learns_from_clerks_over_http(app: TestClient, shared_data: Path
         frozen = grow_eval_slice(s, fraction=0.2, actor="e2e-test")
     assert frozen
 
-    r = app.post("/api/v1/models/retrain", headers=handler)
+    admin = _headers(app, "admin")  # the model routes every agency: retraining it is an admin's right
+    r = app.post("/api/v1/models/retrain", headers=admin)
     assert r.status_code == 202, r.text
-    job = _wait(app, r.json()["id"], handler)
+    job = _wait(app, r.json()["id"], admin)
     assert job["state"] == "succeeded", job["error"]
     result = job["result"]
     assert result["version"] == 1 and result["promoted"], result["reasons"]

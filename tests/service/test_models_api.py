@@ -48,6 +48,8 @@ def app(
         model_poll_s=0,
         intake_rate_per_minute=100_000,
         intake_burst=100_000,
+        text_rate_per_minute=100_000,
+        text_burst=100_000,
     )
     with TestClient(create_app(settings)) as client:
         yield client
@@ -100,7 +102,10 @@ def test_retrain_job_then_hot_reload_and_rollback_without_restart(app: TestClien
     assert "agency:cold-start" in _version(app)
     assert app.post("/api/v1/models/retrain", headers=clerk).status_code == 403
 
-    r = app.post("/api/v1/models/retrain", headers=handler)
+    # One model routes every agency: retraining it is beyond a handler (one agency), an admin's right.
+    refused = app.post("/api/v1/models/retrain", headers=handler)
+    assert refused.status_code == 403 and "own agency" in refused.json()["detail"]
+    r = app.post("/api/v1/models/retrain", headers=admin)
     assert r.status_code == 202, r.text
     job_id = r.json()["id"]
     busy = app.post("/api/v1/models/retrain", headers=admin)
@@ -159,6 +164,8 @@ def promo(
         shared_data=shared_data,
         intake_rate_per_minute=100_000,
         intake_burst=100_000,
+        text_rate_per_minute=100_000,
+        text_burst=100_000,
     ) as client:
         yield client
 
@@ -198,8 +205,11 @@ def test_promote_and_rollback_are_audited_and_served_at_once(promo: TestClient) 
     assert gate.after["reason"].startswith("champion gate: ")  # type: ignore[index]
     assert _events(promo, "model_rollback") == []
 
-    # A handler promotes v2: the answer, the next suggestion and /health all name v2 at once.
-    r = promo.post("/api/v1/models/2/promote", headers=handler)
+    # A handler may not move the champion of a model that routes every agency; an admin promotes v2:
+    # the answer, the next suggestion and /health all name v2 at once.
+    assert promo.post("/api/v1/models/2/promote", headers=handler).status_code == 403
+    assert promo.post("/api/v1/models/rollback", headers=handler).status_code == 403
+    r = promo.post("/api/v1/models/2/promote", headers=admin)
     assert r.status_code == 200, r.text
     body = r.json()
     moved = (body["action"], body["before"], body["after"], body["served_registry_version"])
@@ -208,7 +218,7 @@ def test_promote_and_rollback_are_audited_and_served_at_once(promo: TestClient) 
     assert "agency:promo-api/v2+router-" in _suggestion_version(promo)
     assert "promo-api/v2" in promo.get("/health").json()["model_version"]
     [_, event] = _events(promo, "model_promote")
-    assert event.seq == body["event_seq"] and event.actor == body["actor"] and event.actor.startswith("handler-")
+    assert event.seq == body["event_seq"] and event.actor == body["actor"] and event.actor.startswith("admin-")
     assert event.before == {"registry_model": "promo-api", "champion": 1}
     assert event.after is not None and event.after["champion"] == 2 and event.model_version == "promo-api/v2"
 

@@ -225,6 +225,7 @@ def test_disabled_account_is_out_at_once(service: Service) -> None:
 
 # The learning loop's endpoints (this session's service has no registered version: a role that gets past
 # the permission check meets 404 for the unknown version and 409 for a rollback with nothing to go back to).
+# Moving or retraining the model is an admin's: it routes every agency's cases, beyond one handler's.
 MODELS = {
     "models_list": {
         "anonymous": 401,
@@ -234,17 +235,18 @@ MODELS = {
         "analyst": 200,
         "admin": 200,
     },
-    "promote": {"anonymous": 401, "clerk": 403, "handler_own": 404, "handler_other": 404, "analyst": 403, "admin": 404},
+    "promote": {"anonymous": 401, "clerk": 403, "handler_own": 403, "handler_other": 403, "analyst": 403, "admin": 404},
     "rollback": {
         "anonymous": 401,
         "clerk": 403,
-        "handler_own": 409,
-        "handler_other": 409,
+        "handler_own": 403,
+        "handler_other": 403,
         "analyst": 403,
         "admin": 409,
     },
     "reload": {"anonymous": 401, "clerk": 403, "handler_own": 403, "handler_other": 403, "analyst": 403, "admin": 200},
-    "retrain": {"anonymous": 401, "clerk": 403, "analyst": 403},  # allowed roles start a real job: test_models_api
+    # The admin starts a real job: test_models_api.
+    "retrain": {"anonymous": 401, "clerk": 403, "handler_own": 403, "handler_other": 403, "analyst": 403},
     "job": {"anonymous": 401, "clerk": 403, "handler_own": 404, "handler_other": 404, "analyst": 403, "admin": 404},
 }
 

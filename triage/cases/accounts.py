@@ -10,6 +10,7 @@ so the HTTP service, the CLI and any later UI enforce the same rules.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -61,6 +62,8 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "merge": _STAFF,
     "escalate": frozenset({Role.ADMIN}),
     "models.read": frozenset({Role.HANDLER, Role.ANALYST, Role.ADMIN}),
+    # Retrain and promote / rollback are further scoped: a handler only over a model whose effect stays
+    # within its own agency (see ``Principal.require_over``); the one served model routes every agency.
     "models.retrain": frozenset({Role.HANDLER, Role.ADMIN}),
     "models.promote": frozenset({Role.HANDLER, Role.ADMIN}),  # promote / rollback the served champion
     "models.reload": frozenset({Role.ADMIN}),
@@ -84,6 +87,25 @@ class Principal:
     def may(self, permission: str) -> bool:
         return self.role in PERMISSIONS.get(permission, frozenset())
 
+    def may_over(self, permission: str, agencies: Collection[str] | None) -> bool:
+        """``may``, for an action whose effect reaches ``agencies`` (None: every agency).
+
+        A handler acts for its own agency only: an action that changes what other agencies get (the
+        shared routing model routes every agency's cases) is beyond it, whatever its role allows.
+        """
+        if not self.may(permission):
+            return False
+        return not self.scoped or (agencies is not None and set(agencies) <= {self.agency_code})
+
+    def require_over(self, permission: str, agencies: Collection[str] | None) -> None:
+        """Raise PermissionDenied unless ``may_over``; the message says why a handler may not."""
+        self.require(permission)
+        if not self.may_over(permission, agencies):
+            raise PermissionDenied(
+                f"{permission.replace('_', ' ')} reaches other agencies than {self.agency_code!r}: "
+                "an admin's right (a handler acts for its own agency only)"
+            )
+
     @property
     def scoped(self) -> bool:
         """True when this account sees only its own agency's cases."""
@@ -98,6 +120,8 @@ class Principal:
         """Analysts see texts with personal data masked and no contact details."""
         return self.role is Role.ANALYST
 
+
+EVERY_AGENCY: Collection[str] | None = None  # the reach of the shared routing model: every agency's cases
 
 SYSTEM = Principal(user_id=None, username="system", role=Role.ADMIN)
 

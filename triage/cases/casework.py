@@ -101,6 +101,8 @@ class Casework:
             if f.agency_code and f.agency_code != self.who.agency_code:
                 return [], 0
             f = CaseFilter(**{**f.__dict__, "agency_code": self.who.agency_code})
+        if self.who.masked and not f.masked_text:
+            f = CaseFilter(**{**f.__dict__, "masked_text": True})
         return Cases(self.session).find(f, to_local_date(self.now), limit=limit, offset=offset)
 
     # ---- the common path -----------------------------------------------------------------

@@ -40,7 +40,7 @@ from triage.nlp.agencies import default_registry
 from triage.nlp.moderation import ModerationResult
 from triage.nlp.text import normalize
 from triage.store.db import Database
-from triage.store.repositories import Cases, Submissions, search_key
+from triage.store.repositories import Cases, Submissions, masked_search_key, search_key
 from triage.store.tables import Case, Submission, utcnow
 from triage.store.vectors import to_bytes
 
@@ -97,6 +97,7 @@ class _Prepared:
     suggestion: Suggestion | None
     idempotency_key: str | None
     fingerprint: str
+    masked_search: str = ""  # search_key of the masked text, made before the write transaction
 
 
 def new_tracking_code() -> str:
@@ -207,6 +208,7 @@ def receive(
         suggestion=suggestion,
         idempotency_key=idempotency_key,
         fingerprint=fingerprint,
+        masked_search=masked_search_key(title, content),
     )
     campaigns = None if pipeline is None else pipeline.campaigns
     for attempt in range(3):
@@ -252,6 +254,7 @@ def _store(
         title=prepared.title,
         content=prepared.content,
         search_text=search_key(f"{prepared.title}\n{prepared.content}"),
+        masked_search_text=prepared.masked_search,
         province_raw=prepared.new.province,
         province_code=prepared.province,
         contact_name=prepared.new.contact_name,

@@ -23,7 +23,7 @@ from triage.cases.calendar import local_tz, to_local_date
 from triage.errors import InvalidInput
 from triage.nlp.agencies import default_registry
 from triage.nlp.embed import Embedder  # a Protocol: no model is loaded
-from triage.nlp.text import mask_pii
+from triage.nlp.text import mask_personal, mask_pii
 from triage.nlp.themes import EmergingTheme, Theme, ThemeModel, week_start
 from triage.store.tables import Case, Submission
 from triage.store.vectors import from_bytes
@@ -56,7 +56,7 @@ class ThemeAgency:
 
 @dataclass(frozen=True)
 class ThemeExample:
-    """A representative submission of a theme (nearest the centroid), personal data masked."""
+    """A representative submission of a theme (nearest the centroid), personal data masked (names and streets too)."""
 
     case_id: int
     text: str
@@ -309,7 +309,10 @@ def build_report(
             theme,
             counts[theme.id],
             len(keep),
-            [ThemeExample(case_id=items[keep[r]].case_id, text=_short(texts[r])) for r in theme.representatives],
+            [
+                ThemeExample(case_id=items[keep[r]].case_id, text=_short(mask_personal(texts[r])))
+                for r in theme.representatives
+            ],
             tests.get(theme.id),
         )
         for theme in model.themes_

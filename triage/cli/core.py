@@ -350,7 +350,9 @@ def serve(
         fail(exc)
     # Migrate once here, so that several workers starting together never race on the schema.
     init_db(Database.from_settings(settings))
-    uvicorn.run("service.app:create_app", factory=True, host=host, port=port, workers=workers)
+    # proxy_headers off: the app itself reads X-Forwarded-For from the proxies named in
+    # TRIAGE_FORWARDED_ALLOW_IPS, and needs the direct peer's address for that.
+    uvicorn.run("service.app:create_app", factory=True, host=host, port=port, workers=workers, proxy_headers=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -6,9 +6,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import Select, exists, func, or_, select
+from sqlalchemy import Select, exists, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from triage.store.db import Database
 from triage.store.tables import Assignment, Case, CaseState, Event, Response, ReviewedLabel, Submission, User
 
 # States whose answer deadline is running: RETURNED waits for the submitter, RESPONDED has its answer.
@@ -26,6 +27,37 @@ def _like_pattern(text: str) -> str:
 def search_key(text: str) -> str:
     """What text search compares: the normalised text, case-folded (SQLite's LOWER only knows ASCII)."""
     return text.casefold()
+
+
+def masked_search_key(title: str, content: str) -> str:
+    """``search_key`` of the title and content with personal data masked (``mask_personal``)."""
+    from triage.nlp.text import mask_personal  # deferred: the tagger loads on first use
+
+    return search_key(f"{mask_personal(title)}\n{mask_personal(content)}")
+
+
+def fill_masked_search(db: Database, limit: int = 200) -> int:
+    """Mask up to ``limit`` submissions stored before ``masked_search_text`` existed; how many were done.
+
+    The tagger runs between a read and a short write, never inside a write transaction.
+    """
+    with db.read() as s:
+        rows = s.execute(
+            select(Submission.id, Submission.title, Submission.content)
+            .where(Submission.masked_search_text.is_(None))
+            .order_by(Submission.id)
+            .limit(limit)
+        ).all()
+    keys = {sub_id: masked_search_key(title, content) for sub_id, title, content in rows}
+    if keys:
+        with db.session() as s:
+            for sub_id, key in keys.items():
+                s.execute(
+                    update(Submission)
+                    .where(Submission.id == sub_id, Submission.masked_search_text.is_(None))
+                    .values(masked_search_text=key)
+                )
+    return len(keys)
 
 
 class Submissions:
@@ -64,6 +96,7 @@ class CaseFilter:
     overdue: bool = False
     due_before: date | None = None  # "due soon": open, answer due on or after today and before this date
     text: str | None = None
+    masked_text: bool = False  # search ``text`` in the masked text (roles that see masked data)
     assignee_id: int | None = None
     flagged: bool | None = None  # moderation flag raised (and not dismissed) / not raised; None = either
     programme_field: str | None = None  # programme task group code (callers check it against the taxonomy)
@@ -111,9 +144,10 @@ class Cases:
             stmt = stmt.where(Case.state.in_(OPEN_STATES), Case.answer_due >= today, Case.answer_due < f.due_before)
         if f.text:
             pattern = _like_pattern(search_key(f.text))
-            stmt = stmt.where(
-                exists().where(Submission.case_id == Case.id, Submission.search_text.like(pattern, escape="\\"))
-            )
+            # Searching the raw text for a masked role would recover masked data prefix by prefix
+            # ("số 09", "số 091", ...): that role searches what it is shown.
+            column = Submission.masked_search_text if f.masked_text else Submission.search_text
+            stmt = stmt.where(exists().where(Submission.case_id == Case.id, column.like(pattern, escape="\\")))
         return stmt
 
     def find(self, f: CaseFilter, today: date, *, limit: int = 50, offset: int = 0) -> tuple[list[Case], int]:

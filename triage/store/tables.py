@@ -17,6 +17,7 @@ from sqlalchemy import (
     Date,
     DateTime,
     Dialect,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -179,6 +180,9 @@ class Submission(Base):
     title: Mapped[str] = mapped_column(Text)
     content: Mapped[str] = mapped_column(Text)
     search_text: Mapped[str] = mapped_column(Text)
+    # The same with personal data masked (``mask_personal``): what roles that see masked text search.
+    # NULL for rows stored before it existed, until the periodic job fills them in.
+    masked_search_text: Mapped[str | None] = mapped_column(Text)
     province_raw: Mapped[str | None] = mapped_column(String(200))
     province_code: Mapped[str | None] = mapped_column(ForeignKey("agencies.code"))
     contact_name: Mapped[str | None] = mapped_column(String(200))
@@ -291,3 +295,28 @@ class EvalSliceEntry(Base):
     label_id: Mapped[int | None] = mapped_column(ForeignKey("reviewed_labels.id"))
     added_by: Mapped[str] = mapped_column(String(64))
     added_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class RateBucket(Base):
+    """One client's token bucket for a rate-limited endpoint, shared by every worker and host.
+
+    ``key`` names the limit and the client ("route:203.0.113.7"); ``tokens`` is what was left at
+    ``stamp`` (seconds since the epoch); the refill is computed when the bucket is next used.
+    """
+
+    __tablename__ = "rate_buckets"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    tokens: Mapped[float] = mapped_column(Float)
+    stamp: Mapped[float] = mapped_column(Float, index=True)
+
+
+class LoginFailure(Base):
+    """Failed sign-ins of one account or one client address, and the lockout they earned."""
+
+    __tablename__ = "login_failures"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)  # "account:lan" or "address:203.0.113.7"
+    failures: Mapped[int] = mapped_column(Integer)
+    last_failure: Mapped[float] = mapped_column(Float, index=True)  # seconds since the epoch
+    locked_until: Mapped[float] = mapped_column(Float)

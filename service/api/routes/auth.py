@@ -4,26 +4,32 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from fastapi.security import OAuth2PasswordRequestForm
 
-from service.deps import State
+from service.deps import State, sign_in
 from service.schemas.auth import TokenOut
 from service.state import ServiceState, in_lane
-from triage.cases.accounts import authenticate, issue_token
+from triage.cases.accounts import issue_token
 
 router = APIRouter(prefix="/api/v1/auth", tags=["accounts"])
 
 
-@router.post("/token", response_model=TokenOut)
-async def token(form: Annotated[OAuth2PasswordRequestForm, Depends()], svc: State) -> TokenOut:
-    """Async only to queue for the password lane (``in_lane``); the check runs in a thread."""
-    return await in_lane(svc.password_lane, _token, form, svc)
+@router.post(
+    "/token",
+    response_model=TokenOut,
+    responses={401: {"description": "Wrong username or password"}, 429: {"description": "Locked out for now"}},
+)
+async def token(form: Annotated[OAuth2PasswordRequestForm, Depends()], request: Request, svc: State) -> TokenOut:
+    """A bearer token; repeated failures lock the account and the address out for a while (429, Retry-After).
+
+    Async only to queue for the password lane (``in_lane``); the check runs in a thread.
+    """
+    return await in_lane(svc.password_lane, _token, form, request, svc)
 
 
-def _token(form: OAuth2PasswordRequestForm, svc: ServiceState) -> TokenOut:
-    with svc.db.read() as s:
-        who = authenticate(s, form.username, form.password)
+def _token(form: OAuth2PasswordRequestForm, request: Request, svc: ServiceState) -> TokenOut:
+    who = sign_in(svc, request, form.username, form.password)
     minutes = svc.settings.token_minutes
     return TokenOut(
         access_token=issue_token(who, svc.token_secret, minutes),  # real time: what PyJWT checks

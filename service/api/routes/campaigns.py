@@ -24,7 +24,7 @@ from service.views import case_summaries
 from triage.cases.accounts import Principal
 from triage.cases.campaigns import CampaignView, get_campaign, list_campaigns, respond_all
 from triage.cases.casework import Casework
-from triage.nlp.text import mask_pii
+from triage.nlp.text import mask_personal
 
 router = APIRouter(prefix="/api/v1/campaigns", tags=["campaigns"])
 CampaignId = Annotated[int, Path(ge=1, le=MAX_ID, description="The campaign's number.")]
@@ -41,7 +41,7 @@ def _out(view: CampaignView, who: Principal) -> dict[str, Any]:
         "open_cases": view.open_cases,
         "first_received": view.first_received,
         "last_received": view.last_received,
-        "title": mask_pii(view.title) if who.masked else view.title,
+        "title": mask_personal(view.title) if who.masked else view.title,
     }
 
 

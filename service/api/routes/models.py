@@ -11,6 +11,7 @@ from service.deps import Staff, State
 from service.learning import ModelManager
 from service.schemas.models import ChampionChangeOut, JobOut, ModelsOut, ModelVersionOut
 from service.state import ServiceState
+from triage.cases.accounts import EVERY_AGENCY
 from triage.errors import ModelMissing
 
 if TYPE_CHECKING:
@@ -30,8 +31,8 @@ def _manager(svc: State) -> ModelManager:
 
 @router.post("/retrain", response_model=JobOut, status_code=status.HTTP_202_ACCEPTED)
 def retrain(who: Staff, svc: State) -> JobOut:
-    """Retrain on the reviewed labels (background job, one at a time: 409 while one runs)."""
-    who.require("models.retrain")
+    """Retrain on the reviewed labels (background job, one at a time: 409 while one runs; admin)."""
+    who.require_over("models.retrain", EVERY_AGENCY)
     job = _manager(svc).start_retrain(who.username)
     return JobOut(**job.as_dict())
 
@@ -76,8 +77,8 @@ def _change_out(change: ChampionChange, manager: ModelManager, svc: ServiceState
     responses={409: {"description": "The champion has no predecessor to roll back to"}},
 )
 def rollback(who: Staff, svc: State) -> ChampionChangeOut:
-    """Give the champion back to the version that held it before (audited); repeat to walk further back."""
-    who.require("models.promote")
+    """Give the champion back to the version that held it before (audited; admin); repeat to walk further back."""
+    who.require_over("models.promote", EVERY_AGENCY)
     manager = _manager(svc)
     return _change_out(manager.rollback(who.username), manager, svc)
 
@@ -88,7 +89,7 @@ def rollback(who: Staff, svc: State) -> ChampionChangeOut:
     responses={404: {"description": "No such registered version"}},
 )
 def promote(version: Version, who: Staff, svc: State) -> ChampionChangeOut:
-    """Make a registered version the champion by hand (bypasses the gate; audited) and serve it at once."""
-    who.require("models.promote")
+    """Make a registered version the champion by hand (bypasses the gate; audited; admin) and serve it at once."""
+    who.require_over("models.promote", EVERY_AGENCY)
     manager = _manager(svc)
     return _change_out(manager.promote(version, who.username), manager, svc)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 
-from service.deps import State
+from service.deps import State, text_rate_limit
 from service.schemas.nlp import (
     RankedLabel,
     RankedProgrammeField,
@@ -19,7 +19,7 @@ from triage.nlp.text import normalize
 router = APIRouter(prefix="/api/v1", tags=["text"])
 
 
-@router.post("/route", response_model=RouteResponse)
+@router.post("/route", response_model=RouteResponse, dependencies=[Depends(text_rate_limit)], responses={429: {}})
 def route(body: RouteRequest, svc: State) -> RouteResponse:
     text = normalize(body.text)
     if not text:
@@ -48,7 +48,7 @@ def route(body: RouteRequest, svc: State) -> RouteResponse:
     )
 
 
-@router.post("/similar", response_model=SimilarResponse)
+@router.post("/similar", response_model=SimilarResponse, dependencies=[Depends(text_rate_limit)], responses={429: {}})
 def similar(body: SimilarRequest, request: Request, svc: State) -> SimilarResponse:
     vecs = svc.pipeline.embedder.encode([normalize(body.text1), normalize(body.text2)])
     return SimilarResponse(score=round(float(vecs[0] @ vecs[1]), 6))
