@@ -426,15 +426,19 @@ def mask_pii(text: str) -> str:
     "Gọi 0912 345 678" -> "Gọi [SĐT]". The caller keeps the raw text; only the masked copy may
     reach models, logs and reports.
     """
-    spans = find_pii(text)
+    return _tagged(text, [(span.start, span.end, PII_TAGS[span.kind]) for span in find_pii(text)])
+
+
+def _tagged(text: str, spans: list[tuple[int, int, str]]) -> str:
+    """``text`` with each (start, end) span, sorted and disjoint, replaced by its tag."""
     if not spans:
         return text
     parts: list[str] = []
     cursor = 0
-    for span in spans:
-        parts.append(text[cursor : span.start])
-        parts.append(PII_TAGS[span.kind])
-        cursor = span.end
+    for start, end, tag in spans:
+        parts.append(text[cursor:start])
+        parts.append(tag)
+        cursor = end
     parts.append(text[cursor:])
     return "".join(parts)
 
@@ -557,14 +561,5 @@ def mask_personal(text: str) -> str:
     "Chị [HỌ TÊN], [ĐỊA CHỈ], gọi [SĐT]". Numbers are masked first, so a tag never splits a name.
     """
     masked = mask_pii(text)
-    spans = find_personal(masked)
-    if not spans:
-        return masked
-    parts: list[str] = []
-    cursor = 0
-    for span in spans:
-        parts.append(masked[cursor : span.start])
-        parts.append(PERSONAL_TAGS[span.kind])  # type: ignore[index]
-        cursor = span.end
-    parts.append(masked[cursor:])
-    return "".join(parts)
+    spans = [(span.start, span.end, PERSONAL_TAGS[span.kind]) for span in find_personal(masked)]  # type: ignore[index]
+    return _tagged(masked, spans)
