@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
 from sqlalchemy import select
 
-from tests.db import BACKENDS, FreshDatabases
 from triage.cases.accounts import Principal, create_user, principal_of
 from triage.cases.campaigns import get_campaign, group, respond_all
 from triage.cases.casework import Casework
 from triage.cases.intake import NewSubmission, receive
 from triage.cases.pipeline import CampaignPolicy, SimilarCase
-from triage.store.db import Database, init_db
+from triage.store.db import Database
 from triage.store.tables import Case, Event
 
 POLICY = CampaignPolicy(threshold=0.96, window_days=7, min_size=2)
@@ -21,14 +17,6 @@ POLICY = CampaignPolicy(threshold=0.96, window_days=7, min_size=2)
 
 def petition(n: int) -> NewSubmission:
     return NewSubmission(kind="kien_nghi", submitter_type="citizen", title=f"Kiến nghị {n}", content=f"Nội dung {n}")
-
-
-@pytest.fixture(params=BACKENDS)
-def db(request: pytest.FixtureRequest, fresh_databases: FreshDatabases) -> Iterator[Database]:
-    d = Database(fresh_databases.new(request.param))
-    init_db(d)
-    yield d
-    d.dispose()
 
 
 def link(db: Database, case_id: int, *near: int) -> int | None:

@@ -4,7 +4,6 @@ and built off the request threads."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
 from types import SimpleNamespace
@@ -14,7 +13,6 @@ import numpy as np
 import pytest
 
 from service.theme_cache import MAX_PERIOD_DAYS, ThemeCache, default_period
-from tests.db import BACKENDS, FreshDatabases
 from triage.cases.intake import NewSubmission, receive
 from triage.cases.pipeline import Pipeline
 from triage.cases.theme_report import ThemeReport
@@ -22,7 +20,7 @@ from triage.errors import Busy, InvalidInput
 from triage.nlp.agency_router import AgencyRouter
 from triage.nlp.duplicates import DuplicateIndex
 from triage.store.case_index import CaseIndex
-from triage.store.db import Database, init_db
+from triage.store.db import Database
 
 TOPICS = [
     "Đường ngập nước sau mưa lớn ở phường 5",
@@ -32,14 +30,6 @@ TOPICS = [
     "Trường học thiếu giáo viên tiếng Anh",
     "Bệnh viện huyện quá tải bệnh nhân",
 ]
-
-
-@pytest.fixture(params=BACKENDS)
-def db(request: pytest.FixtureRequest, fresh_databases: FreshDatabases) -> Iterator[Database]:
-    d = Database(fresh_databases.new(request.param))
-    init_db(d)
-    yield d
-    d.dispose()
 
 
 @pytest.fixture

@@ -3,68 +3,27 @@ or contact data, and read names, street addresses and the clerk's moderation not
 
 from __future__ import annotations
 
-import itertools
 import json
 import re
-from collections.abc import Iterator
-from pathlib import Path
 
-import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import update
 
-from service.app import create_app
-from service.state import ServiceState
-from tests.db import BACKENDS, FreshDatabases
+from tests.security.conftest import PASSWORD, bearer, svc_of, unique
 from triage.cases.accounts import create_user
 from triage.cases.intake import NewSubmission, receive
-from triage.config import Settings
 from triage.nlp.text import mask_personal
 from triage.store.repositories import Cases, fill_masked_search
 from triage.store.tables import Submission
 
-PASSWORD = "mật-khẩu-đủ-dài-123"
 PHONE = "0912 345 678"
 NAME = "Nguyễn Văn Bình"
 STREET = "số nhà 45/7 đường Nguyễn Trãi"
-_n = itertools.count(1)
-
-
-@pytest.fixture(scope="module", params=BACKENDS)
-def app(
-    request: pytest.FixtureRequest,
-    encoder_path: Path,
-    fresh_databases: FreshDatabases,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[TestClient]:
-    settings = Settings(
-        encoder_path=encoder_path,
-        database_url=fresh_databases.new(str(request.param)),
-        data_dir=tmp_path_factory.mktemp("masking"),
-        model_poll_s=0,
-        escalate_interval_s=0,
-    )
-    with TestClient(create_app(settings)) as client:
-        yield client
-
-
-def _svc(app: TestClient) -> ServiceState:
-    svc: ServiceState = app.app.state.svc  # type: ignore[attr-defined]
-    return svc
-
-
-def _bearer(app: TestClient, role: str) -> dict[str, str]:
-    name = f"{role}-{next(_n)}"
-    with _svc(app).db.session() as s:
-        create_user(s, username=name, password=PASSWORD, role=role)
-    r = app.post("/api/v1/auth/token", data={"username": name, "password": PASSWORD})
-    assert r.status_code == 200, r.text
-    return {"Authorization": f"Bearer {r.json()['access_token']}"}
 
 
 def _case(app: TestClient, marker: str) -> tuple[int, str]:
     """A case whose text holds a phone number, a name and a street address; its id and tracking code."""
-    svc = _svc(app)
+    svc = svc_of(app)
     content = (
         f"Tôi là {NAME}, nhà ở {STREET}, phường Bến Thành. Hồ sơ {marker} nộp từ tháng 3 chưa được giải quyết, "
         f"xin gọi lại số {PHONE}."
@@ -92,9 +51,9 @@ def _ids(app: TestClient, headers: dict[str, str], q: str) -> list[int]:
 
 
 def test_analyst_search_runs_on_masked_text(app: TestClient) -> None:
-    marker = f"mã{next(_n)}x"
+    marker = unique("mã") + "x"
     case_id, _ = _case(app, marker)
-    analyst, admin = _bearer(app, "analyst"), _bearer(app, "admin")
+    analyst, admin = bearer(app, "analyst"), bearer(app, "admin")
     assert case_id in _ids(app, analyst, marker)  # the search works for analysts
     # Prefix by prefix, the masked phone number cannot be recovered; nor a masked name or street.
     for q in ("số 09", "số 0912", PHONE, "0912 345", NAME, "Văn Bình", "45/7", "Nguyễn Trãi"):
@@ -105,19 +64,19 @@ def test_analyst_search_runs_on_masked_text(app: TestClient) -> None:
 
 
 def test_rows_stored_before_masked_search_become_searchable_once_masked(app: TestClient) -> None:
-    marker = f"mã{next(_n)}b"
+    marker = unique("mã") + "b"
     case_id, _ = _case(app, marker)
-    with _svc(app).db.session() as s:  # as a row migrated from before masked search existed
+    with svc_of(app).db.session() as s:  # as a row migrated from before masked search existed
         s.execute(update(Submission).where(Submission.case_id == case_id).values(masked_search_text=None))
-    analyst = _bearer(app, "analyst")
+    analyst = bearer(app, "analyst")
     assert case_id not in _ids(app, analyst, marker)  # never the raw text in its place
-    assert fill_masked_search(_svc(app).db) >= 1  # what the periodic job runs
+    assert fill_masked_search(svc_of(app).db) >= 1  # what the periodic job runs
     assert case_id in _ids(app, analyst, marker) and case_id not in _ids(app, analyst, "0912")
 
 
 def test_analyst_sees_no_tracking_code_contact_name_or_street(app: TestClient) -> None:
-    case_id, code = _case(app, f"mã{next(_n)}y")
-    analyst = _bearer(app, "analyst")
+    case_id, code = _case(app, unique("mã") + "y")
+    analyst = bearer(app, "analyst")
     body = app.get(f"/api/v1/cases/{case_id}", headers=analyst).json()
     text = json.dumps(body, ensure_ascii=False)
     for secret in (code, PHONE, NAME, "45/7", "Nguyễn Trãi"):
@@ -127,7 +86,7 @@ def test_analyst_sees_no_tracking_code_contact_name_or_street(app: TestClient) -
     assert "[HỌ TÊN]" in sub["content"] and "[ĐỊA CHỈ]" in sub["content"] and "[SĐT]" in sub["content"]
     assert "phường Bến Thành" in sub["content"]  # the ward stays: statistics by place need it
     # The admin still reads everything, the tracking code among it.
-    admin_view = app.get(f"/api/v1/cases/{case_id}", headers=_bearer(app, "admin")).json()
+    admin_view = app.get(f"/api/v1/cases/{case_id}", headers=bearer(app, "admin")).json()
     assert admin_view["submissions"][0]["tracking_code"] == code and NAME in admin_view["submissions"][0]["content"]
 
     listed = app.get("/api/v1/cases", params={"limit": 200}, headers=analyst).json()
@@ -135,9 +94,9 @@ def test_analyst_sees_no_tracking_code_contact_name_or_street(app: TestClient) -
 
 
 def test_analyst_case_page_shows_neither_code_nor_name(app: TestClient) -> None:
-    case_id, code = _case(app, f"mã{next(_n)}z")
-    name = f"analyst-{next(_n)}"
-    with _svc(app).db.session() as s:
+    case_id, code = _case(app, unique("mã") + "z")
+    name = unique("analyst-")
+    with svc_of(app).db.session() as s:
         create_user(s, username=name, password=PASSWORD, role="analyst")
     browser = TestClient(app.app)
     token = re.search(r'name="csrf_token" value="([^"]+)"', browser.get("/login").text)
@@ -151,8 +110,8 @@ def test_analyst_case_page_shows_neither_code_nor_name(app: TestClient) -> None:
 
 
 def test_moderation_note_is_masked_for_analysts(app: TestClient) -> None:
-    case_id, _ = _case(app, f"mã{next(_n)}m")
-    with _svc(app).db.session() as s:
+    case_id, _ = _case(app, unique("mã") + "m")
+    with svc_of(app).db.session() as s:
         case = Cases(s).get(case_id)
         assert case is not None
         case.suggestion = {"agencies": [], "moderation": {"flagged": False, "reasons": []}}
@@ -160,10 +119,10 @@ def test_moderation_note_is_masked_for_analysts(app: TestClient) -> None:
     r = app.post(
         f"/api/v1/cases/{case_id}/moderation",
         json={"decision": "confirm", "note": note},
-        headers=_bearer(app, "clerk"),
+        headers=bearer(app, "clerk"),
     )
     assert r.status_code == 200, r.text
-    body = app.get(f"/api/v1/cases/{case_id}", headers=_bearer(app, "analyst")).json()
+    body = app.get(f"/api/v1/cases/{case_id}", headers=bearer(app, "analyst")).json()
     text = json.dumps(body, ensure_ascii=False)
     assert NAME not in text and PHONE not in text
     shown = body["suggestion"]["moderation"]["note"]
