@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import logging
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -19,11 +20,13 @@ import anyio
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
+from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from service.health import readiness
 from service.http_errors import headers_of, status_of
 from service.limits import MAX_BODY, BodyLimit
+from service.observability import Metrics, observe_request
 from service.signing_key import MIN_SECRET, UnsafeConfiguration, token_secret
 from triage import __version__
 from triage.config import Settings, get_settings
@@ -40,7 +43,7 @@ def _where(loc: list[Any]) -> str:
     return ".".join(parts[1:]) or (parts[0] if parts else "request")
 
 
-_NOT_PAGES = ("/api/", "/docs", "/redoc", "/openapi.json", "/health", "/static/")
+_NOT_PAGES = ("/api/", "/docs", "/redoc", "/openapi.json", "/health", "/static/", "/metrics")
 
 
 def is_page(request: Request) -> bool:
@@ -64,7 +67,7 @@ def _bootstrap_admin(settings: Settings, db: Any) -> None:
     with db.session() as s:
         if count_users(s) == 0:
             create_user(s, username="admin", password=settings.dev_admin_password.get_secret_value(), role="admin")
-            log.warning("dev mode: created account 'admin' from TRIAGE_DEV_ADMIN_PASSWORD")
+            log.info("dev mode: created account 'admin' from TRIAGE_DEV_ADMIN_PASSWORD")
 
 
 def run_maintenance(svc: Any) -> None:
@@ -86,7 +89,7 @@ def run_maintenance(svc: Any) -> None:
         lambda s: escalate(s, today=to_local_date(svc.now()), policy=svc.policy, calendar=svc.calendar)
     )
     if report.recorded:
-        log.warning("escalated %d newly overdue case(s)", report.recorded)
+        log.info("escalated %d newly overdue case(s)", report.recorded)
     from triage.cases.audit import write_anchor
     from triage.store.db import audit_anchor_file
 
@@ -134,6 +137,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     _check_production(settings)
     secret = token_secret(settings)
+    metrics = Metrics()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -205,7 +209,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             proxies=TrustedProxies(settings.forwarded_allow_ips),
             password_lane=anyio.CapacityLimiter(settings.password_checks),
             intake_lane=anyio.CapacityLimiter(settings.intake_concurrency or os.cpu_count() or 1),
+            metrics=metrics,
         )
+        metrics.watch(svc)
         from service.learning import ModelManager
 
         svc.models = ModelManager(settings=settings, db=db, pipeline=pipeline)
@@ -237,6 +243,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             # (fastapi.dependencies.models, 4096 entries) and they hold this app: let go of the
             # models and the database here, or a process that starts many apps keeps all of them.
             del app.state.svc
+            metrics.unwatch()
 
     app = FastAPI(
         title="pakn-triage",
@@ -264,6 +271,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             response.headers.setdefault("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
             response.headers.setdefault("Cache-Control", "no-store")
         return response
+
+    @app.middleware("http")
+    async def observe(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        return await observe_request(request, call_next, metrics)  # outermost: counts every answer, 413 included
 
     @app.exception_handler(TriageError)
     async def triage_error(request: Request, exc: TriageError) -> Response:
@@ -316,6 +327,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def health() -> JSONResponse:
         """The readiness check under its old name (load balancers and `triage serve` scripts poll it)."""
         return await readiness(app)
+
+    @app.get("/metrics", tags=["service"], include_in_schema=False)
+    def prometheus(request: Request) -> Response:
+        """Prometheus metrics; with TRIAGE_METRICS_TOKEN set, only for 'Authorization: Bearer <token>'."""
+        expected = settings.metrics_token
+        if expected is not None:
+            given = request.headers.get("authorization", "")
+            if not hmac.compare_digest(given.encode(), f"Bearer {expected.get_secret_value()}".encode()):
+                return JSONResponse(status_code=401, content={"detail": "metrics need the configured bearer token"})
+        return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
     from service.api.routes import agencies, auth, campaigns, cases, models, nlp, stats, submissions, themes
 

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import OAuth2PasswordBearer
 
+from service.observability import note_user
 from service.ratelimit import client_address
 from service.state import Limiter, ServiceState, service_state
 from triage.cases.accounts import Principal, authenticate, principal_from_token
@@ -22,7 +23,9 @@ def current_principal(svc: State, token: Annotated[str | None, Depends(oauth2)])
     if not token:
         raise AuthenticationFailed("sign in first: send 'Authorization: Bearer <token>' from /api/v1/auth/token")
     with svc.db.read() as s:
-        return principal_from_token(s, token, svc.token_secret)
+        who = principal_from_token(s, token, svc.token_secret)
+    note_user(who.user_id)
+    return who
 
 
 Staff = Annotated[Principal, Depends(current_principal)]

@@ -102,7 +102,7 @@ class ModelManager:
                 bundle.agency_router, bundle.field_router, label=bundle.label, auto_threshold=bundle.auto_threshold
             )
             self.served_version = champ.version
-            log.warning("now serving %s (%s)", bundle.label, self.pipeline.model_version)
+            log.info("now serving %s (%s)", bundle.label, self.pipeline.model_version)
             return True
 
     # ---- promote / rollback by hand ---------------------------------------------------------

@@ -25,6 +25,7 @@ T = TypeVar("T")
 
 if TYPE_CHECKING:
     from service.learning import ModelManager
+    from service.observability import Metrics
     from triage.store.case_index import CaseIndex
 
 
@@ -54,6 +55,7 @@ class ServiceState:
     # the lifespan, on the app's event loop (a limiter belongs to one loop).
     password_lane: anyio.CapacityLimiter | None = None
     intake_lane: anyio.CapacityLimiter | None = None
+    metrics: Metrics | None = None  # the app's Prometheus registry (service.observability)
 
     def now(self) -> datetime:
         return self.clock()

@@ -155,6 +155,20 @@ class Settings(BaseSettings):
     text_burst: int = Field(
         default=20, ge=1, description="Calls to /api/v1/route and /api/v1/similar a client may make at once."
     )
+    log_format: Literal["auto", "json", "text"] = Field(
+        default="auto",
+        description="`triage serve` log lines: 'json' (one object per line: time, level, request id, user id, "
+        "latency; never texts or personal data), 'text', or 'auto' = json in production, text in dev.",
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(default="INFO", description="Lowest level logged.")
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        description="When set, GET /metrics (Prometheus) needs 'Authorization: Bearer <token>'; unset = open, so "
+        "keep /metrics off the public proxy (docs/deploy.md).",
+    )
+    export_max_rows: int = Field(
+        default=50_000, ge=1, le=1_000_000, description="Most rows in one CSV/XLSX export of cases."
+    )
     login_max_failures: int = Field(
         default=5, ge=1, description="Failed sign-ins of one account before it is locked out for a while."
     )

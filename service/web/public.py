@@ -10,13 +10,13 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.datastructures import FormData
 
 from service.deps import State, client_key
+from service.intake import file_submission
 from service.limits import read_form
 from service.state import ServiceState, in_lane
 from service.web.forms import SubmissionForm
 from service.web.labels import PUBLIC_STATUS_LABELS
 from service.web.render import error_page, render
 from service.web.session import check_csrf
-from triage.cases.intake import receive
 from triage.errors import InvalidInput, PermissionDenied
 from triage.nlp.agencies import default_registry
 from triage.store.repositories import Submissions, Timeline
@@ -68,9 +68,7 @@ def _submit(request: Request, form_data: FormData, svc: ServiceState) -> Respons
     form_id = str(form_data.get("form_id") or "")[:64]
     key = f"web-{form_id}" if form_id.isprintable() and len(form_id) >= 16 else None
     try:
-        receipt = receive(
-            svc.db, form.to_submission(), pipeline=svc.pipeline, idempotency_key=key, policy=svc.policy, now=svc.now()
-        )
+        receipt = file_submission(svc, form.to_submission(), idempotency_key=key)
     except InvalidInput as exc:
         form.errors["form"] = f"Không gửi được: {exc}"
         return _form_page(request, form, status_code=422)

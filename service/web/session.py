@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 from fastapi import Depends, Request, Response
 
+from service.observability import note_user
 from service.state import ServiceState, service_state
 from triage.cases.accounts import Principal, principal_from_token
 from triage.errors import AuthenticationFailed, PermissionDenied
@@ -86,9 +87,11 @@ def optional_principal(request: Request, svc: ServiceState) -> Principal | None:
         return None
     try:
         with svc.db.read() as s:
-            return principal_from_token(s, token, svc.token_secret)
+            who = principal_from_token(s, token, svc.token_secret)
     except AuthenticationFailed:
         return None
+    note_user(who.user_id)
+    return who
 
 
 def web_principal(request: Request, svc: Annotated[ServiceState, Depends(service_state)]) -> Principal:

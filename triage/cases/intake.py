@@ -15,6 +15,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
+import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -159,12 +161,14 @@ def receive(
     policy: DeadlinePolicy | None = None,
     now: datetime | None = None,
     auto_route: bool = False,
+    observe: Callable[[Suggestion, float], None] | None = None,
 ) -> Receipt:
     """Store a submission and open its case; returns the receipt (tracking code, deadlines).
 
     ``auto_route``: when the suggestion's top agency clears the models' precision-targeted threshold,
     the case is routed to it at once (TRIAGE by the ``system`` actor, audited with score and
-    threshold); it is not a reviewed label, since no person decided it.
+    threshold); it is not a reviewed label, since no person decided it. ``observe`` gets the suggestion
+    and the seconds triage took (the service's metrics).
     """
     kind = validate_kind(new.kind)
     if new.submitter_type not in SUBMITTER_TYPES:
@@ -191,10 +195,13 @@ def receive(
 
     suggestion: Suggestion | None = None
     if pipeline is not None:
+        started = time.perf_counter()
         try:
             suggestion = pipeline.triage(SubmissionText(title, content, kind, received, province))
         except Exception:  # the submission must be stored even when a model fails
             log.exception("automatic triage failed; the case stays NEW without a suggestion")
+        if observe is not None and suggestion is not None:
+            observe(suggestion, time.perf_counter() - started)
 
     prepared = _Prepared(
         new=new,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import logging
+import logging.config
 import sys
 from datetime import date, timedelta
 from pathlib import Path
@@ -341,9 +343,11 @@ def serve(
     """Run the HTTP service (SQLite file and local models by default)."""
     import uvicorn  # deferred: only `serve` needs the server
 
+    from service.observability import log_config
     from service.signing_key import UnsafeConfiguration, token_secret
 
     settings = get_settings()
+    logging.config.dictConfig(log_config(settings))
     try:  # a one-line reason instead of every worker's traceback; dev mode makes its key once, here
         token_secret(settings)
     except UnsafeConfiguration as exc:
@@ -352,7 +356,17 @@ def serve(
     init_db(Database.from_settings(settings))
     # proxy_headers off: the app itself reads X-Forwarded-For from the proxies named in
     # TRIAGE_FORWARDED_ALLOW_IPS, and needs the direct peer's address for that.
-    uvicorn.run("service.app:create_app", factory=True, host=host, port=port, workers=workers, proxy_headers=False)
+    # Our log lines (JSON in production) in every worker; uvicorn's access log is replaced by triage.access.
+    uvicorn.run(
+        "service.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        proxy_headers=False,
+        log_config=log_config(settings),
+        access_log=False,
+    )
 
 
 def register(app: typer.Typer) -> None:

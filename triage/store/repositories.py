@@ -123,6 +123,14 @@ class Cases:
             stmt = stmt.with_for_update()
         return list(self.session.scalars(stmt.execution_options(populate_existing=True)))
 
+    def queue_depths(self, *, today: date) -> tuple[dict[str, int], int]:
+        """Cases by state, and open cases past their answer deadline (the operator's queue gauges)."""
+        rows = self.session.execute(select(Case.state, func.count()).group_by(Case.state)).all()
+        overdue = self.session.scalar(
+            select(func.count()).select_from(Case).where(Case.state.in_(OPEN_STATES), Case.answer_due < today)
+        )
+        return {str(state): int(n) for state, n in rows}, int(overdue or 0)
+
     def _filtered(self, f: CaseFilter, today: date) -> Select[Case]:
         stmt = select(Case)
         if f.states:

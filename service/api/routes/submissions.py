@@ -7,10 +7,11 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, Response
 
 from service.deps import State, intake_rate_limit
+from service.intake import file_submission
 from service.labels import STATUS_LABELS
 from service.schemas.submissions import ReceiptOut, SubmissionIn, TrackOut
 from service.state import ServiceState, in_lane
-from triage.cases.intake import NewSubmission, receive
+from triage.cases.intake import NewSubmission
 from triage.errors import InvalidInput, NotFound
 from triage.store.repositories import Submissions
 
@@ -48,8 +49,8 @@ def _submit(body: SubmissionIn, response: Response, svc: ServiceState, idempoten
     if key is not None and (not key or not key.isprintable()):
         raise InvalidInput("Idempotency-Key must be 1-200 printable characters")
     contact = body.contact
-    receipt = receive(
-        svc.db,
+    receipt = file_submission(
+        svc,
         NewSubmission(
             kind=body.kind,
             submitter_type=body.submitter_type,
@@ -61,11 +62,7 @@ def _submit(body: SubmissionIn, response: Response, svc: ServiceState, idempoten
             contact_phone=contact.phone if contact else None,
             contact_address=contact.address if contact else None,
         ),
-        pipeline=svc.pipeline,
         idempotency_key=key,
-        policy=svc.policy,
-        now=svc.now(),
-        auto_route=svc.settings.auto_route,
     )
     if receipt.replayed:
         response.headers["Idempotent-Replayed"] = "true"
