@@ -7,6 +7,7 @@ stored data as data (JSON strings): markup a citizen typed stays inert text for 
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from sqlalchemy import select
@@ -20,10 +21,13 @@ from service.schemas.cases import (
     ResponseOut,
     SubmissionOut,
 )
+from service.schemas.stats import AgencyStatsOut, ProgrammeFieldStatsOut, StatsOut
 from service.state import ServiceState
 from triage.cases.accounts import Principal
 from triage.cases.calendar import to_local_date
+from triage.cases.stats import agency_stats, programme_field_stats
 from triage.cases.workflow import allowed_actions, deadline_status, working_days_left
+from triage.errors import InvalidInput
 from triage.nlp.agencies import default_registry
 from triage.nlp.text import mask_personal
 from triage.store.repositories import OPEN_STATES, Submissions, Timeline, Users
@@ -217,4 +221,46 @@ def case_detail(session: Session, case: Case, who: Principal, svc: ServiceState)
         ],
         timeline=events,
         allowed_actions=[a.value for a in allowed_actions(case.state) if who.may(a.value)],
+    )
+
+
+EARLIEST, LATEST = date(2000, 1, 1), date(2100, 12, 31)
+
+
+def stats_view(
+    who: Principal,
+    svc: ServiceState,
+    start: date | None,
+    end: date | None,
+    agency: str | None,
+    programme_field: str | None,
+) -> StatsOut:
+    """GET /api/v1/stats: per agency and per programme field for a period (the page and the exports too)."""
+    who.require("stats.read")
+    today = to_local_date(svc.now())
+    end = end or today
+    start = start or end.replace(day=1)
+    for day in (start, end):
+        if not EARLIEST <= day <= LATEST:
+            raise InvalidInput(f"dates must lie between {EARLIEST} and {LATEST}, got {day}")
+    code = None
+    if agency:
+        from triage.nlp.agencies import default_registry
+
+        code = default_registry().resolve(agency).code
+    taxonomy = svc.pipeline.programme_taxonomy
+    field = taxonomy.check(programme_field) if programme_field else None
+    with svc.db.read() as s:
+        rows = agency_stats(s, start, end, today=today, agency_code=code, programme_field=field)
+        by_field = programme_field_stats(
+            s, start, end, today=today, taxonomy=taxonomy, agency_code=code, programme_field=field
+        )
+    return StatsOut(
+        start=start,
+        end=end,
+        as_of=min(end, today),
+        programme_field=field,
+        # The core's rows carry exactly the response's fields (on_time_pct is a property of both).
+        programme_fields=[ProgrammeFieldStatsOut.model_validate(r, from_attributes=True) for r in by_field],
+        agencies=[AgencyStatsOut.model_validate(r, from_attributes=True) for r in rows],
     )

@@ -41,6 +41,9 @@
 
   document.addEventListener("DOMContentLoaded", function () {
     setupInbox();
+    document.querySelectorAll("[data-print]").forEach(function (b) {
+      b.addEventListener("click", function () { window.print(); });
+    });
     var summary = document.getElementById("error-summary") || document.getElementById("action-error");
     if (summary) summary.focus();
   });

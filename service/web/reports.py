@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 
 from service.deps import State
+from service.exports import download, stats_tables, theme_tables
+from service.schemas.themes import ThemeReportOut
 from service.theme_cache import latest_report
+from service.views import stats_view
 from service.web import charts
 from service.web.render import render
 from service.web.session import WebStaff
 from service.web.theme_page import PAGE_THEMES
 from triage.cases.calendar import to_local_date
+from triage.cases.exports import check_format
 from triage.cases.stats import agency_stats, programme_field_stats
 from triage.errors import InvalidInput
 
@@ -142,3 +146,32 @@ def reports(
         "max_themes": PAGE_THEMES,
     }
     return render(request, "staff/reports.html", context, status_code=422 if errors else 200)
+
+
+@router.get("/staff/reports/export")
+def export_report(
+    who: WebStaff,
+    svc: State,
+    what: Annotated[Literal["stats", "themes"], Query()] = "stats",
+    format: Annotated[str, Query(max_length=10)] = "xlsx",
+    start: Annotated[str | None, Query(max_length=10)] = None,
+    end: Annotated[str | None, Query(max_length=10)] = None,
+    programme_field: Annotated[str | None, Query(max_length=40)] = None,
+) -> Response:
+    """The page's figures as a file: the statistics tables, or the theme report shown below them."""
+    who.require("stats.read")
+    fmt = check_format(format)
+    today = to_local_date(svc.now())
+    end_d, end_err = _parse(end, today)
+    start_d, start_err = _parse(start, end_d.replace(day=1))
+    if end_err or start_err:
+        raise InvalidInput(end_err or start_err or "")
+    if what == "stats":
+        stats = stats_view(who, svc, min(start_d, end_d), max(start_d, end_d), None, programme_field or None)
+        tables = stats_tables(stats)
+        return download(tables[:1] if fmt == "csv" else tables, fmt, "thong-ke", today=today)
+    report = latest_report(svc, end_d)
+    if report is None:
+        raise InvalidInput("Chưa có chủ đề cho kỳ này (quá ít phản ánh, hoặc báo cáo đang được tính); thử lại sau.")
+    tables = theme_tables(ThemeReportOut.model_validate(report, from_attributes=True))
+    return download(tables[:1] if fmt == "csv" else tables, fmt, "chu-de", today=today)

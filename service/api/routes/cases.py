@@ -10,10 +10,11 @@ from collections.abc import Callable
 from dataclasses import asdict
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Response
 from sqlalchemy.orm import Session
 
 from service.deps import Staff, State
+from service.exports import case_table, download
 from service.schemas.cases import (
     MAX_ID,
     AssignIn,
@@ -35,7 +36,9 @@ from triage.cases import audit
 from triage.cases.accounts import Principal
 from triage.cases.calendar import to_local_date
 from triage.cases.casework import Casework
+from triage.cases.exports import MEDIA_TYPES, check_format
 from triage.cases.workflow import CaseState
+from triage.errors import InvalidInput
 from triage.store.repositories import CaseFilter
 from triage.store.tables import Case
 
@@ -48,36 +51,40 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-@router.get("", response_model=CaseList)
-def list_cases(
-    who: Staff,
-    svc: State,
-    state: Annotated[list[CaseState] | None, Query(description="One or more states.")] = None,
-    agency: Annotated[str | None, Query(max_length=16, description="Responsible agency code.")] = None,
-    kind: Kind | None = None,
-    overdue: Annotated[bool, Query(description="Only open cases past their answer deadline.")] = False,
-    due_soon: Annotated[bool, Query(description="Only open cases within the 'due soon' working days.")] = False,
-    q: Annotated[str | None, Query(max_length=200, description="Text search in titles and contents.")] = None,
-    flagged: Annotated[
-        bool | None, Query(description="true: cases with a moderation flag (abuse / spam); false: without.")
-    ] = None,
-    programme_field: Annotated[
-        str | None,
-        Query(
-            max_length=40,
-            description="Programme field code (Resolution-57 task group, e.g. 'digital_government', or 'other'); "
-            "an unknown code is a 422 listing the known ones.",
-        ),
-    ] = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
-) -> CaseList:
-    """Cases this account may see, newest first (a handler sees its agency's only)."""
+StateQuery = Annotated[list[CaseState] | None, Query(description="One or more states.")]
+AgencyQuery = Annotated[str | None, Query(max_length=16, description="Responsible agency code.")]
+OverdueQuery = Annotated[bool, Query(description="Only open cases past their answer deadline.")]
+DueSoonQuery = Annotated[bool, Query(description="Only open cases within the 'due soon' working days.")]
+TextQuery = Annotated[str | None, Query(max_length=200, description="Text search in titles and contents.")]
+FlaggedQuery = Annotated[
+    bool | None, Query(description="true: cases with a moderation flag (abuse / spam); false: without.")
+]
+ProgrammeFieldQuery = Annotated[
+    str | None,
+    Query(
+        max_length=40,
+        description="Programme field code (Resolution-57 task group, e.g. 'digital_government', or 'other'); "
+        "an unknown code is a 422 listing the known ones.",
+    ),
+]
+
+
+def _filter(
+    svc: ServiceState,
+    state: list[CaseState] | None,
+    agency: str | None,
+    kind: str | None,
+    overdue: bool,
+    due_soon: bool,
+    q: str | None,
+    flagged: bool | None,
+    programme_field: str | None,
+) -> CaseFilter:
     from triage.nlp.text import normalize
 
     today = to_local_date(svc.now())
     due_before = svc.calendar.add_working_days(today, svc.policy.due_soon_days + 1) if due_soon else None
-    f = CaseFilter(
+    return CaseFilter(
         states=[s.value for s in state or []],
         agency_code=agency,
         kind=kind,
@@ -87,10 +94,63 @@ def list_cases(
         flagged=flagged,
         programme_field=svc.pipeline.programme_taxonomy.check(programme_field) if programme_field else None,
     )
+
+
+@router.get("", response_model=CaseList)
+def list_cases(
+    who: Staff,
+    svc: State,
+    state: StateQuery = None,
+    agency: AgencyQuery = None,
+    kind: Kind | None = None,
+    overdue: OverdueQuery = False,
+    due_soon: DueSoonQuery = False,
+    q: TextQuery = None,
+    flagged: FlaggedQuery = None,
+    programme_field: ProgrammeFieldQuery = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
+) -> CaseList:
+    """Cases this account may see, newest first (a handler sees its agency's only)."""
+    f = _filter(svc, state, agency, kind, overdue, due_soon, q, flagged, programme_field)
     with svc.db.read() as s:
         work = Casework(s, who, policy=svc.policy, calendar=svc.calendar, now=svc.now())
         cases, total = work.find(f, limit=limit, offset=offset)
         return CaseList(total=total, items=case_summaries(s, cases, who, svc))
+
+
+@router.get(
+    "/export",
+    response_class=Response,
+    responses={
+        200: {"description": "The file", "content": {m: {} for m in MEDIA_TYPES.values()}},
+        422: {"description": "Unknown format, or more cases than TRIAGE_EXPORT_MAX_ROWS"},
+    },
+)
+def export_cases(
+    who: Staff,
+    svc: State,
+    format: Annotated[str, Query(max_length=10, description="csv (UTF-8 with BOM, for Excel) or xlsx.")] = "xlsx",
+    state: StateQuery = None,
+    agency: AgencyQuery = None,
+    kind: Kind | None = None,
+    overdue: OverdueQuery = False,
+    due_soon: DueSoonQuery = False,
+    q: TextQuery = None,
+    flagged: FlaggedQuery = None,
+    programme_field: ProgrammeFieldQuery = None,
+) -> Response:
+    """The same cases as the list (same filters, same scoping and masking), newest first, as one file."""
+    fmt = check_format(format)
+    f = _filter(svc, state, agency, kind, overdue, due_soon, q, flagged, programme_field)
+    cap = svc.settings.export_max_rows
+    with svc.db.read() as s:
+        work = Casework(s, who, policy=svc.policy, calendar=svc.calendar, now=svc.now())
+        cases, total = work.find(f, limit=cap, offset=0)
+        if total > cap:
+            raise InvalidInput(f"{total} cases match, more than the export limit of {cap}: narrow the filters")
+        table = case_table(case_summaries(s, cases, who, svc))
+    return download([table], fmt, "ho-so", today=to_local_date(svc.now()))
 
 
 @router.get("/uncertain", response_model=UncertainOut)

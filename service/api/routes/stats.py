@@ -3,62 +3,69 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 
 from service.deps import Staff, State
-from service.schemas.stats import AgencyStatsOut, ProgrammeFieldStatsOut, StatsOut
+from service.exports import download, stats_tables
+from service.schemas.stats import StatsOut
+from service.views import stats_view
 from triage.cases.calendar import to_local_date
-from triage.cases.stats import agency_stats, programme_field_stats
-from triage.errors import InvalidInput
+from triage.cases.exports import MEDIA_TYPES, check_format
 
 router = APIRouter(prefix="/api/v1", tags=["reports"])
 EARLIEST, LATEST = date(2000, 1, 1), date(2100, 12, 31)
+
+
+StartQuery = Annotated[date | None, Query(description="First day (local); default: the 1st of this month.")]
+EndQuery = Annotated[date | None, Query(description="Last day (local, included); default: today.")]
+AgencyQuery = Annotated[str | None, Query(max_length=200, description="One agency (code or name).")]
+FieldQuery = Annotated[
+    str | None,
+    Query(
+        max_length=40, description="One programme field code (e.g. 'institutions', 'other'); an unknown code is a 422."
+    ),
+]
 
 
 @router.get("/stats", response_model=StatsOut)
 def stats(
     who: Staff,
     svc: State,
-    start: date | None = Query(default=None, description="First day (local); default: the 1st of this month."),
-    end: date | None = Query(default=None, description="Last day (local, included); default: today."),
-    agency: str | None = Query(default=None, max_length=200, description="One agency (code or name)."),
-    programme_field: str | None = Query(
-        default=None,
-        max_length=40,
-        description="One programme field code (e.g. 'institutions', 'other'); an unknown code is a 422.",
-    ),
+    start: StartQuery = None,
+    end: EndQuery = None,
+    agency: AgencyQuery = None,
+    programme_field: FieldQuery = None,
 ) -> StatsOut:
     """Received, answered, on-time %, backlog and overdue per agency and per programme field for a period."""
-    who.require("stats.read")
-    today = to_local_date(svc.now())
-    end = end or today
-    start = start or end.replace(day=1)
-    for day in (start, end):
-        if not EARLIEST <= day <= LATEST:
-            raise InvalidInput(f"dates must lie between {EARLIEST} and {LATEST}, got {day}")
-    code = None
-    if agency:
-        from triage.nlp.agencies import default_registry
+    return stats_view(who, svc, start, end, agency, programme_field)
 
-        code = default_registry().resolve(agency).code
-    taxonomy = svc.pipeline.programme_taxonomy
-    field = taxonomy.check(programme_field) if programme_field else None
-    with svc.db.read() as s:
-        rows = agency_stats(s, start, end, today=today, agency_code=code, programme_field=field)
-        by_field = programme_field_stats(
-            s, start, end, today=today, taxonomy=taxonomy, agency_code=code, programme_field=field
-        )
-    return StatsOut(
-        start=start,
-        end=end,
-        as_of=min(end, today),
-        programme_field=field,
-        # The core's rows carry exactly the response's fields (on_time_pct is a property of both).
-        programme_fields=[ProgrammeFieldStatsOut.model_validate(r, from_attributes=True) for r in by_field],
-        agencies=[AgencyStatsOut.model_validate(r, from_attributes=True) for r in rows],
-    )
+
+@router.get(
+    "/stats/export",
+    response_class=Response,
+    responses={
+        200: {"description": "The file", "content": {m: {} for m in MEDIA_TYPES.values()}},
+        422: {"description": "Unknown format or table"},
+    },
+)
+def export_stats(
+    who: Staff,
+    svc: State,
+    format: Annotated[str, Query(max_length=10, description="xlsx (every table) or csv (one table).")] = "xlsx",
+    table: Annotated[Literal["agencies", "programme_fields"], Query(description="CSV only: which table.")] = "agencies",
+    start: StartQuery = None,
+    end: EndQuery = None,
+    agency: AgencyQuery = None,
+    programme_field: FieldQuery = None,
+) -> Response:
+    """The statistics of GET /api/v1/stats as a spreadsheet (XLSX) or one table as CSV (UTF-8 with BOM)."""
+    fmt = check_format(format)
+    tables = stats_tables(stats_view(who, svc, start, end, agency, programme_field))
+    if fmt == "csv":
+        tables = [tables[0] if table == "agencies" else tables[1]]
+    return download(tables, fmt, "thong-ke", today=to_local_date(svc.now()))
 
 
 @router.get("/reports/drift")

@@ -7,12 +7,15 @@ long clustering holds no request thread (``service.theme_cache``).
 from __future__ import annotations
 
 from datetime import date
+from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 
 from service.deps import Staff, State
+from service.exports import download, theme_tables
 from service.schemas.themes import ThemeReportOut
 from service.theme_cache import default_period, period_report_async
+from triage.cases.exports import MEDIA_TYPES, check_format
 from triage.cases.theme_report import emerging_only
 
 router = APIRouter(prefix="/api/v1", tags=["reports"])
@@ -31,6 +34,29 @@ async def themes(who: Staff, svc: State, since: date | None = _SINCE, until: dat
     start, end = default_period(svc, since, until)
     report = await period_report_async(svc, start, end)  # built by the cache's thread; no request thread held
     return ThemeReportOut.model_validate(report, from_attributes=True)
+
+
+@router.get(
+    "/themes/export",
+    response_class=Response,
+    responses={200: {"description": "The file", "content": {m: {} for m in MEDIA_TYPES.values()}}},
+)
+async def export_themes(
+    who: Staff,
+    svc: State,
+    format: Annotated[
+        str, Query(max_length=10, description="xlsx (themes and weekly counts) or csv (themes).")
+    ] = "xlsx",
+    since: date | None = _SINCE,
+    until: date | None = _UNTIL,
+) -> Response:
+    """The theme report of GET /api/v1/themes as a spreadsheet, for an analyst's memo."""
+    who.require("stats.read")
+    fmt = check_format(format)
+    start, end = default_period(svc, since, until)
+    report = ThemeReportOut.model_validate(await period_report_async(svc, start, end), from_attributes=True)
+    tables = theme_tables(report)
+    return download(tables[:1] if fmt == "csv" else tables, fmt, "chu-de", today=end)
 
 
 @router.get("/reports/emerging", response_model=ThemeReportOut)
