@@ -9,10 +9,12 @@ WHAT=${1:-all}
 case "$WHAT" in all | venv | models) ;; *) echo "usage: $0 [all|venv|models]" >&2; exit 2 ;; esac
 
 # Headless Chromium and its driver for the browser (end-to-end) tests of the web UI; Debian packages,
-# because Playwright's own browser download needs the network. Skipped when both are present.
-if [ "$WHAT" = all ] && ! { command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; }; then
+# because Playwright's own browser download needs the network; pg_dump/pg_restore for the backup scripts
+# and their restore drill. Skipped when all are present.
+if [ "$WHAT" = all ] && ! { command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1 \
+  && command -v pg_dump >/dev/null 2>&1; }; then
   if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
-  $SUDO apt-get install -y chromium chromium-driver || { $SUDO apt-get update && $SUDO apt-get install -y chromium chromium-driver; }
+  $SUDO apt-get install -y chromium chromium-driver postgresql-client || { $SUDO apt-get update && $SUDO apt-get install -y chromium chromium-driver postgresql-client; }
 fi
 PY=${PYTHON:-python3.11}
 command -v "$PY" >/dev/null 2>&1 || PY=python3

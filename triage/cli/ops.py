@@ -1,4 +1,5 @@
-"""Operations commands: `users create|set`, `audit verify|seal|restore-head`, `escalate`, `db upgrade`, `index rebuild`.
+"""Operations commands: `users create|set`, `audit verify|seal|restore-head`, `escalate`, `db upgrade|counts`,
+`index rebuild`.
 
 They work on the database named by TRIAGE_DATABASE_URL (default: the SQLite file under the data
 folder), upgrading its schema first, so they can run before the service ever started.
@@ -47,6 +48,29 @@ def db_upgrade(
     db = open_database(url)
     console.print(f"schema up to date: {db.engine.url.render_as_string(hide_password=True)}")
     db.dispose()
+
+
+@db_app.command("counts")
+def db_counts(
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object instead of lines.")] = False,
+) -> None:
+    """Rows per table (cases, submissions, audit events, ...): compare a restored copy with its source."""
+    from sqlalchemy import func, select
+
+    from triage.store.tables import Base
+
+    db = open_database(None)
+    with db.read() as s:
+        counts = {
+            name: int(s.scalar(select(func.count()).select_from(table)) or 0)
+            for name, table in sorted(Base.metadata.tables.items())
+        }
+    db.dispose()
+    if as_json:
+        print(json.dumps(counts))
+        return
+    for name, n in counts.items():
+        print(f"{name}: {n}")  # stdout, for scripts (the console writes to stderr)
 
 
 @users_app.command("create")
