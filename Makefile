@@ -35,6 +35,7 @@ lint: venv
 	$(VENV)/ruff check triage training service benchmarks tests
 	$(VENV)/mypy triage training service benchmarks
 	$(VENV)/lint-imports
+	$(VENV)/deptry .
 
 bench: setup
 	$(VENV)/triage bench
