@@ -29,7 +29,7 @@ if ! .venv/bin/python -c "import torch, sys; sys.exit(torch.__version__.split('+
 fi
 stamp=.venv/.installed-$(sha1sum pyproject.toml | cut -c1-12)
 if [ ! -f "$stamp" ]; then
-  .venv/bin/pip install --quiet -e ".[dev]"
+  .venv/bin/pip install --quiet -e ".[dev,train]"  # serving alone needs neither extra
   rm -f .venv/.installed-*
   touch "$stamp"
 fi
