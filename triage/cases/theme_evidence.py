@@ -226,7 +226,7 @@ def theme_evidence(
             agency=None if agency[k] is None else name_of(agency[k] or ""),
             province=None if province[k] is None else name_of(province[k] or ""),
             field=field[k],
-            text=_short(mask_personal(members[cases[k]].text)),
+            text=_short(mask_personal(members[cases[k]].text[: TEXT_CHARS + 100])),  # NER only what is shown
         )
         for k in sorted(picked)
     )
