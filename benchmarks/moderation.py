@@ -55,7 +55,7 @@ def _false_flags(mod: Moderator, texts: list[str]) -> dict[str, Any]:
         "abuse": sum("abuse" in r.reasons for _, r in flagged),
         "spam": sum("spam" in r.reasons for _, r in flagged),
         "examples": [
-            {"text": t[:160], "reasons": list(r.reasons), "abuse": r.abuse, "spam": r.spam} for t, r in flagged[:8]
+            {"text": t[:120], "reasons": list(r.reasons), "abuse": r.abuse, "spam": r.spam} for t, r in flagged[:3]
         ],
     }
 
