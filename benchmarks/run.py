@@ -261,6 +261,17 @@ def summary_table() -> str:
             f"| moderation: {r['n_civic_held_out']} held-out civic texts | false-flag rate | "
             f"{m['civic_false_flag_rate']} | {b['civic_false_flag_rate']} |"
         )
+        prev = r.get("previous")
+        if prev and "dvc_faq_dev" in m:
+            for key, what in (("dvc_faq_dev", "dev questions"), ("dvc_faq_all", "questions (train + dev)")):
+                lines.append(
+                    f"| moderation: {m[key]['n']:,} dvc_faq portal {what} | false-flag rate | "
+                    f"{m[key]['false_flag_rate']} | {prev[key]['false_flag_rate']} (previous moderator) |"
+                )
+            lines.append(
+                f"| moderation: ViHSD dev, previous moderator in the same run | macro F1 | {m['vihsd_macro_f1']} | "
+                f"{prev['vihsd_macro_f1']} |"
+            )
     r = _get("duplicates")
     if r and not r.get("quick"):
         m, base = r["router"], r["baseline"]

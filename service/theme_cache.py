@@ -182,6 +182,8 @@ def _build(svc: ServiceState, since: date, until: date) -> ThemeReport:
         min_growth=s.theme_min_growth,
         min_size=s.theme_min_size,
         generated_at=svc.now(),
+        # the catalogue index the intake already holds: fields of systemic themes' unrouted cases
+        catalogue=getattr(svc.pipeline.agency_router, "catalogue_", None),
     )
 
 

@@ -228,11 +228,26 @@ class Settings(BaseSettings):
     moderation_path: Path | None = Field(
         default=None, description="Moderator folder; None = model_dir/moderation (built by `triage build-models`)."
     )
-    moderation_abuse_threshold: float = Field(
-        default=0.5, gt=0.0, le=1.0, description="Flag for a clerk when P(offensive) + P(hate) reaches this."
+    moderation_abuse_threshold: float | None = Field(
+        default=None,
+        gt=0.0,
+        le=1.0,
+        description="Flag for a clerk when P(offensive) + P(hate) reaches this; None = the threshold chosen "
+        "when the moderator was built (for moderation_max_false_flag_rate on civic texts).",
     )
-    moderation_spam_threshold: float = Field(
-        default=0.5, gt=0.0, le=1.0, description="Flag for a clerk when P(spam) reaches this."
+    moderation_spam_threshold: float | None = Field(
+        default=None,
+        gt=0.0,
+        le=1.0,
+        description="Flag for a clerk when P(spam) reaches this; None = the threshold chosen when the moderator "
+        "was built.",
+    )
+    moderation_max_false_flag_rate: float = Field(
+        default=0.002,
+        ge=0.0,
+        lt=1.0,
+        description="Building the moderator chooses both thresholds (never below 0.5) so that at most this share "
+        "of held-out civic texts (portal FAQ questions, legal questions, feedback) is flagged.",
     )
 
     # --- learning loop: reviewed labels -> retrain -> MLflow registry -> champion gate ---

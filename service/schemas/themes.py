@@ -40,6 +40,34 @@ class EmergingOut(_FromCore):
     score: float
 
 
+class EvidenceCountOut(_FromCore):
+    code: str = Field(description="Agency or province code, catalogue procedure code; empty for a field.")
+    name: str
+    count: int = Field(description="Cases of the theme.")
+
+
+class EvidenceTextOut(_FromCore):
+    case_id: int
+    agency: str | None
+    province: str | None
+    field: str | None
+    text: str = Field(description="Title and content, personal data masked (names and streets too).")
+
+
+class ThemeEvidenceOut(_FromCore):
+    spans: list[str] = Field(description='"agencies" and/or "provinces": what the theme spans.')
+    cases: int
+    agencies: list[EvidenceCountOut] = Field(description="Cases per agency, most first.")
+    unassigned: int
+    provinces: list[EvidenceCountOut] = Field(description="Cases per province (given, or named in the text).")
+    without_province: int
+    fields: list[EvidenceCountOut] = Field(description="Cases per field: routed, else the nearest procedure's.")
+    fields_routed: int
+    fields_from_catalogue: int
+    procedures: list[EvidenceCountOut] = Field(description="Nearest catalogue procedures, most cases first.")
+    texts: list[EvidenceTextOut] = Field(description="Representative cases, one per agency first; masked.")
+
+
 class ThemeOut(_FromCore):
     id: int
     label: str
@@ -51,6 +79,9 @@ class ThemeOut(_FromCore):
     systemic: bool = Field(description="Spans two or more agencies, each with a minimum share: a policy problem.")
     examples: list[ThemeExampleOut]
     emerging: EmergingOut | None
+    evidence: ThemeEvidenceOut | None = Field(
+        default=None, description="Evidence panel of a theme spanning several agencies or provinces; else null."
+    )
 
 
 class ThemeReportOut(_FromCore):
@@ -72,3 +103,14 @@ class ThemeReportOut(_FromCore):
     systemic: list[int] = Field(default_factory=list, description="Ids of the themes spanning several agencies.")
     note: str | None
     tested: int | None = Field(default=None, description="Emerging report only: how many themes were tested.")
+
+
+class ThemeEvidencePanelOut(_FromCore):
+    """``GET /api/v1/themes/{id}/evidence``: one theme's evidence panel and what it is about."""
+
+    theme_id: int
+    label: str
+    keywords: list[str]
+    since: date
+    until: date
+    evidence: ThemeEvidenceOut

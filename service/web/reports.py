@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 from typing import Annotated, Literal
+from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
@@ -11,7 +12,7 @@ from fastapi.responses import HTMLResponse, Response
 from service.deps import State
 from service.exports import download, stats_tables, theme_tables
 from service.schemas.themes import ThemeReportOut
-from service.theme_cache import latest_report
+from service.theme_cache import default_period, latest_report, period_report
 from service.views import stats_view
 from service.web import charts
 from service.web.render import render
@@ -20,6 +21,7 @@ from service.web.theme_page import PAGE_THEMES
 from triage.cases.calendar import to_local_date
 from triage.cases.exports import check_format
 from triage.cases.stats import agency_stats, programme_field_stats
+from triage.cases.theme_report import export_evidence
 from triage.errors import InvalidInput
 
 router = APIRouter(include_in_schema=False)
@@ -175,3 +177,29 @@ def export_report(
         raise InvalidInput("Chưa có chủ đề cho kỳ này (quá ít phản ánh, hoặc báo cáo đang được tính); thử lại sau.")
     tables = theme_tables(ThemeReportOut.model_validate(report, from_attributes=True))
     return download(tables[:1] if fmt == "csv" else tables, fmt, "chu-de", today=today)
+
+
+@router.get("/staff/reports/themes/{theme_id}/evidence.{fmt}")
+def theme_evidence_file(
+    who: WebStaff,
+    svc: State,
+    theme_id: int,
+    fmt: Literal["csv", "md"],
+    since: Annotated[str | None, Query(max_length=10)] = None,
+    until: Annotated[str | None, Query(max_length=10)] = None,
+) -> Response:
+    """A systemic theme's evidence panel as a file for an analyst's memo (the page's download links):
+    CSV in UTF-8 with a BOM (Excel shows the Vietnamese) or Markdown; texts masked as on the page."""
+    who.require("stats.read")
+    today = to_local_date(svc.now())
+    end_d, end_err = _parse(until, today)
+    start_d, start_err = _parse(since, end_d - timedelta(weeks=svc.settings.theme_weeks) + timedelta(days=1))
+    if end_err or start_err:
+        raise InvalidInput(end_err or start_err or "")
+    start_d, end_d = default_period(svc, start_d, end_d)
+    content, media, name = export_evidence(period_report(svc, start_d, end_d), theme_id, fmt)
+    return Response(
+        content=content.encode("utf-8"),
+        media_type=media,
+        headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(name)}"},
+    )

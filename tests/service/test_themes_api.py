@@ -140,7 +140,7 @@ def test_bad_periods_are_refused_with_a_reason(service: Service, params: dict[st
 
 def test_an_empty_period_says_why_it_has_no_themes(service: Service) -> None:
     report = _get(service, "/api/v1/themes", {"since": "2023-02-06", "until": "2023-02-19"})
-    assert report["themes"] == [] and report["submissions"] == 0 and "too few" in report["note"]
+    assert report["themes"] == [] and report["submissions"] == 0 and "quá ít phản ánh" in report["note"]
 
 
 @pytest.mark.slow

@@ -13,20 +13,24 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
 from triage.cases.calendar import local_tz, to_local_date
-from triage.errors import InvalidInput
+from triage.cases.theme_evidence import Member, ThemeEvidence, theme_evidence
+from triage.errors import InvalidInput, NotFound
 from triage.nlp.agencies import default_registry
 from triage.nlp.embed import Embedder  # a Protocol: no model is loaded
 from triage.nlp.text import mask_personal, mask_pii
 from triage.nlp.themes import EmergingTheme, Theme, ThemeModel, week_start
 from triage.store.tables import Case, Submission
 from triage.store.vectors import from_bytes
+
+if TYPE_CHECKING:
+    from triage.nlp.procedure_router import ProcedureRouter
 
 EXAMPLE_CHARS = 280
 MAX_PERIOD_DAYS = 731
@@ -43,6 +47,8 @@ class PeriodSubmission:
     text: str  # title and content, personal data masked
     agency_code: str | None
     embedding: np.ndarray | None
+    province_code: str | None = None  # as the citizen gave it
+    field: str | None = None  # the case's routed field (lĩnh vực), None before routing
 
 
 @dataclass(frozen=True)
@@ -105,6 +111,8 @@ class ThemeSummary:
     systemic: bool  # spans two or more agencies, each with a minimum share: a policy problem
     examples: tuple[ThemeExample, ...]
     emerging: EmergingTest | None  # None when the theme was not tested (too small, too short a period)
+    # The evidence panel when the theme spans several agencies or provinces (triage.cases.theme_evidence).
+    evidence: ThemeEvidence | None = None
 
 
 @dataclass(frozen=True)
@@ -145,6 +153,30 @@ class EmergingReport(ThemeReport):
     tested: int  # how many themes of the full report were tested
 
 
+# The report's notes are read on the Vietnamese report page (and in the API's ``note``): Vietnamese only.
+NOTE_TOO_FEW = "quá ít phản ánh có véc-tơ ngữ nghĩa ({n} < {min}) để tìm chủ đề"
+NOTE_SHORT_PERIOD = (
+    "kỳ báo cáo chỉ gồm {weeks} tuần: kiểm định chủ đề nổi lên cần nhiều hơn {window} tuần "
+    "({window} tuần gần nhất được so với các tuần trước đó)"
+)
+NOTE_SHORT_DATA = (
+    "chưa kiểm định chủ đề nổi lên: dữ liệu chỉ trải trên {weeks} tuần, cần nhiều hơn {window} tuần "
+    "({window} tuần gần nhất được so với các tuần trước đó)"
+)
+NOTE_NO_BASELINE = (
+    "chưa kiểm định chủ đề nổi lên: cần có phản ánh cả trong {window} tuần gần nhất và trong các tuần trước đó"
+)
+
+
+def no_emerging_test_note(received: Sequence[date], until: date, window: int) -> str:
+    """Why the emerging test could not run, in Vietnamese (the theme model raises in English)."""
+    if received:
+        weeks = (week_start(until) - week_start(min(received))).days // 7 + 1
+        if weeks <= window:
+            return NOTE_SHORT_DATA.format(weeks=max(weeks, 0), window=window)
+    return NOTE_NO_BASELINE.format(window=window)
+
+
 def _bounds(since: date, until: date) -> tuple[datetime, datetime]:
     if until < since:
         raise InvalidInput(f"the period ends ({until}) before it starts ({since})")
@@ -181,6 +213,8 @@ def load_period(session: Session, since: date, until: date) -> list[PeriodSubmis
             Submission.content,
             Submission.embedding,
             Case.agency_code,
+            Submission.province_code,
+            Case.field,
         )
         .join(Case, Case.id == Submission.case_id)
         .where(*_period_filter(since, until))
@@ -197,6 +231,8 @@ def load_period(session: Session, since: date, until: date) -> list[PeriodSubmis
                 text=mask_pii(text),
                 agency_code=r.agency_code,
                 embedding=None if r.embedding is None else from_bytes(r.embedding),
+                province_code=r.province_code,
+                field=r.field,
             )
         )
     return out
@@ -241,8 +277,13 @@ def build_report(
     random_state: int = 0,
     model: ThemeModel | None = None,
     generated_at: datetime | None = None,
+    catalogue: ProcedureRouter | None = None,
 ) -> ThemeReport:
-    """The report of ``items`` (see the module docstring); no themes below ``min_submissions``."""
+    """The report of ``items`` (see the module docstring); no themes below ``min_submissions``.
+
+    ``catalogue`` (the catalogue index, e.g. the agency router's) matches the texts of a systemic
+    theme's unrouted cases to procedures, for the fields of its evidence panel.
+    """
     _bounds(since, until)
     missing = [i for i, it in enumerate(items) if it.embedding is None]
     vectors: list[np.ndarray | None] = [it.embedding for it in items]
@@ -278,9 +319,7 @@ def build_report(
         note=None,
     )
     if len(keep) < min_submissions:
-        return replace(
-            empty, note=f"too few submissions with embeddings ({len(keep)} < {min_submissions}) to find themes"
-        )
+        return replace(empty, note=NOTE_TOO_FEW.format(n=len(keep), min=min_submissions))
     texts = [items[i].text for i in keep]
     model = model or ThemeModel(random_state=random_state)
     model.fit(
@@ -300,10 +339,10 @@ def build_report(
                     window=window, until=until, min_size=min_size, min_growth=min_growth, alpha=alpha
                 )
             }
-        except InvalidInput as exc:  # e.g. nothing in the baseline weeks
-            note = f"no emerging test: {exc}"
+        except InvalidInput:  # e.g. nothing in the baseline weeks; the model's message is English
+            note = no_emerging_test_note([items[i].received for i in keep], until, window)
     else:
-        note = f"the period spans {len(weeks)} week(s): the emerging test needs more than {window}"
+        note = NOTE_SHORT_PERIOD.format(weeks=len(weeks), window=window)
     themes = tuple(
         _summary(
             theme,
@@ -317,6 +356,7 @@ def build_report(
         )
         for theme in model.themes_
     )
+    themes = with_evidence(themes, model, items, keep, catalogue, vectors=vectors)
     emerging = sorted((e.theme for e in tests.values() if e.significant), key=lambda t: -tests[t].score)
     return replace(
         empty,
@@ -327,6 +367,60 @@ def build_report(
         outlier_share=round(float(model.outlier_share_), 4),
         note=note,
     )
+
+
+def with_evidence(
+    themes: tuple[ThemeSummary, ...],
+    model: ThemeModel,
+    items: Sequence[PeriodSubmission],
+    keep: Sequence[int],
+    catalogue: ProcedureRouter | None = None,
+    vectors: Sequence[np.ndarray | None] | None = None,
+) -> tuple[ThemeSummary, ...]:
+    """The themes, each spanning several agencies or provinces with its evidence panel.
+
+    ``keep`` are the indices of ``items`` the model was fitted on, in order; ``vectors`` their
+    embeddings by item index when some were encoded for the report (else the items' own).
+    """
+    labels = np.asarray(model.labels_)
+    centroids = getattr(model, "centroids_", None)
+    out = []
+    # themes[k] was made from model.themes_[k], whose members carry label k
+    for k, (summary, theme) in enumerate(zip(themes, model.themes_, strict=True)):
+        rows = [int(r) for r in np.flatnonzero(labels == k)]
+        if not rows:
+            out.append(summary)
+            continue
+        members = [
+            Member(
+                case_id=items[keep[r]].case_id,
+                text=items[keep[r]].text,
+                agency_code=items[keep[r]].agency_code,
+                province_code=items[keep[r]].province_code,
+                field=items[keep[r]].field,
+                embedding=items[keep[r]].embedding if vectors is None else vectors[keep[r]],
+            )
+            for r in rows
+        ]
+        member_vectors = [m.embedding for m in members]
+        if centroids is not None and all(v is not None and len(v) == centroids.shape[1] for v in member_vectors):
+            x = np.stack([np.asarray(v, dtype=np.float32) for v in member_vectors])
+            x /= np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-9)
+            centrality = x @ np.asarray(centroids[k], dtype=np.float32)
+        else:  # the representatives first, then the rest in order
+            rank = {int(r): j for j, r in enumerate(theme.representatives)}
+            centrality = np.asarray([-rank.get(int(r), len(rank)) for r in rows], dtype=float)
+        evidence = theme_evidence(
+            members,
+            centrality,
+            systemic=summary.systemic,
+            min_count=int(getattr(model, "systemic_min_count", 2)),
+            min_share=float(getattr(model, "systemic_min_share", 0.15)),
+            catalogue=catalogue,
+            agency_name=_agency_name,
+        )
+        out.append(summary if evidence is None else replace(summary, evidence=evidence))
+    return tuple(out)
 
 
 def report_for_period(
@@ -341,3 +435,34 @@ def emerging_only(report: ThemeReport) -> EmergingReport:
     fields = {k: getattr(report, k) for k in ThemeReport.__dataclass_fields__}
     fields["themes"] = tuple(report.theme(i) for i in report.emerging)
     return EmergingReport(**fields, tested=sum(1 for t in report.themes if t.emerging is not None))
+
+
+# ---- the evidence panel of one theme, for the API and the page's download links ----------------------
+
+EVIDENCE_FORMATS: dict[str, str] = {
+    "csv": "text/csv; charset=utf-8",
+    "md": "text/markdown; charset=utf-8",
+}
+
+
+def evidence_panel(report: ThemeReport, theme_id: int) -> tuple[ThemeSummary, ThemeEvidence]:
+    """The theme and its evidence panel; ``NotFound`` when the report has no such theme or it spans nothing."""
+    theme = next((t for t in report.themes if t.id == theme_id), None)
+    if theme is None:
+        raise NotFound(f"không có chủ đề {theme_id} trong báo cáo {report.since} – {report.until}")
+    if theme.evidence is None:
+        raise NotFound(f"chủ đề {theme_id} chỉ thuộc một cơ quan và một tỉnh, thành phố: không có bảng bằng chứng")
+    return theme, theme.evidence
+
+
+def export_evidence(report: ThemeReport, theme_id: int, fmt: str) -> tuple[str, str, str]:
+    """(content, media type, file name) of a theme's evidence panel as CSV (UTF-8 BOM) or Markdown."""
+    from triage.cases.theme_evidence import to_csv, to_markdown
+
+    if fmt not in EVIDENCE_FORMATS:
+        raise InvalidInput(f"định dạng phải là một trong {', '.join(EVIDENCE_FORMATS)}, không phải {fmt!r}")
+    theme, evidence = evidence_panel(report, theme_id)
+    write = to_csv if fmt == "csv" else to_markdown
+    content = write(theme.label, theme.keywords[:8], report.since, report.until, evidence)
+    name = f"bang-chung-chu-de-{theme_id}-{report.since:%Y%m%d}-{report.until:%Y%m%d}.{fmt}"
+    return content, EVIDENCE_FORMATS[fmt], name

@@ -38,7 +38,7 @@ def build_models(
     # Deferred here and below: models pull in scikit-learn, torch or MLflow (seconds), `triage --help` none.
     from training.build_encoder import build_encoder
     from training.moderation import available, train_moderator
-    from triage.nlp.moderation import default_moderator_path
+    from triage.nlp.moderation import default_moderator_path, is_calibrated
 
     s = get_settings()
     out = build_encoder(s.model_dir / "encoder", force=force)
@@ -52,7 +52,7 @@ def build_models(
     encodings = catalogue_encodings(catalogue, open_encoder(out, s.model_dir), s.model_dir / "catalogue")
     console.print(f"catalogue ready: {encodings.shape[0]} procedures encoded")
     target = default_moderator_path(s)
-    if is_current(target, MODERATOR) and not force:
+    if is_current(target, MODERATOR) and is_calibrated(target) and not force:
         if seal(target):  # built before manifests listed their files' SHA-256: list them now (trusted as is)
             console.print(f"moderator files listed (SHA-256) in {target / 'manifest.json'}")
         console.print(f"moderator ready: {target}")
@@ -68,6 +68,7 @@ def build_models(
                 target,
                 abuse_threshold=s.moderation_abuse_threshold,
                 spam_threshold=s.moderation_spam_threshold,
+                max_false_flag_rate=s.moderation_max_false_flag_rate,
                 say=lambda m: console.print(f"[cyan]moderation[/cyan] {m}"),
             )
         except TriageError as exc:

@@ -22,7 +22,7 @@ def train(
     data_dir: Annotated[Path | None, typer.Option(help="Shared datasets (default: TRIAGE_SHARED_DATA_DIR).")] = None,
     limit: Annotated[int | None, typer.Option(help="Cap each source (a quick smoke build).")] = None,
 ) -> None:
-    """Train on ViHSD + ViSpam + civic negatives, report dev F1 and the civic false-flag rate, save."""
+    """Train on ViHSD + ViSpam + civic negatives, choose thresholds for the civic false-flag rate, save."""
     # Deferred: training.moderation loads the public datasets' readers and scikit-learn (~2 s).
     from training.moderation import train_moderator
     from triage.nlp.moderation import default_moderator_path
@@ -35,6 +35,7 @@ def train(
             target,
             abuse_threshold=s.moderation_abuse_threshold,
             spam_threshold=s.moderation_spam_threshold,
+            max_false_flag_rate=s.moderation_max_false_flag_rate,
             limit=limit,
             say=lambda m: console.print(f"[cyan]moderation[/cyan] {m}"),
         )

@@ -2,10 +2,13 @@
 
 Two heads, each the project's calibrated ``Router``: *abuse* (clean / offensive / hate, trained on
 ViHSD social-media comments) and *spam* (0 / 1, trained on ViSpam reviews). Both are trained with
-real civic texts (legal questions, public-health questions, student feedback) added as clean / not
-spam, so an angry but legitimate complaint is not mistaken for abuse. A text is *flagged* when
-P(offensive) + P(hate) or P(spam) reaches its threshold. A flag only asks a person to look: nothing
-is hidden or deleted automatically, and the clerk's confirm / dismiss decision is audited.
+real civic texts (legal questions, public-health questions, student feedback, the public-service
+portal's formal questions) added as clean / not spam, so an angry but legitimate complaint or a
+polite formal request is not mistaken for abuse or spam. A text is *flagged* when
+P(offensive) + P(hate) or P(spam) reaches its threshold; :meth:`Moderator.calibrate` chooses both
+thresholds on held-out civic texts for a stated false-flag rate (never below 0.5). A flag only asks
+a person to look: nothing is hidden or deleted automatically, and the clerk's confirm / dismiss
+decision is audited.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from triage.errors import InvalidInput, NotFitted
+from triage.errors import InvalidInput, NotFitted, TriageError
 from triage.nlp.manifest import MANIFEST, MODERATOR, read_manifest, versions, write_manifest
 from triage.nlp.router import Router
 
@@ -88,6 +91,7 @@ class Moderator:
         self.C = C
         self.abuse_: Router | None = None
         self.spam_: Router | None = None
+        self.calibration_: dict[str, Any] | None = None
 
     # ---- training ---------------------------------------------------------------------------
     def fit(
@@ -108,6 +112,57 @@ class Moderator:
             raise InvalidInput("the abuse head needs offensive or hate examples")
         self.abuse_ = _head(self.embedder, use_embeddings=self.use_embeddings, C=self.C).fit(abuse_texts, a_labels)
         self.spam_ = _head(self.embedder, use_embeddings=self.use_embeddings, C=self.C).fit(spam_texts, s_labels)
+        return self
+
+    def calibrate(
+        self,
+        civic_texts: Sequence[str],
+        *,
+        max_false_flag_rate: float,
+        floor: float = 0.5,
+        embeddings: np.ndarray | None = None,
+    ) -> Moderator:
+        """Choose both thresholds so that at most ``max_false_flag_rate`` of ``civic_texts`` are flagged.
+
+        ``civic_texts`` are legitimate submissions the heads were not trained on (every flag on them
+        is a false flag). Both thresholds stay at ``floor`` when that already meets the rate (a
+        threshold only rises here: a clear offensive comment scores near 1 and stays flagged);
+        otherwise the rate is split evenly between the heads and each threshold is the lowest that
+        flags at most that share of them. What was chosen, and the rate reached, is kept in
+        ``calibration_`` (saved with the moderator's metrics).
+        """
+        if not 0.0 <= max_false_flag_rate < 1.0:
+            raise InvalidInput(f"max_false_flag_rate must be in [0, 1), got {max_false_flag_rate}")
+        if not civic_texts:
+            raise InvalidInput("calibration needs civic texts (legitimate submissions not trained on)")
+        s = self.scores(civic_texts, embeddings)
+        n = len(civic_texts)
+        allowed = int(np.floor(max_false_flag_rate / 2 * n + 1e-9))  # false flags each head may raise
+
+        def threshold(scores: np.ndarray) -> float:
+            top = np.sort(scores)[::-1]
+            if allowed >= n:
+                return floor
+            above = float(np.nextafter(top[allowed], np.inf))  # flags only the `allowed` highest scores
+            return min(1.0, max(floor, float(np.ceil(above * 1e4) / 1e4)))
+
+        at_floor = float(((s["abuse"] >= floor) | (s["spam"] >= floor)).mean())
+        if at_floor <= max_false_flag_rate:
+            self.abuse_threshold = self.spam_threshold = floor
+        else:
+            self.abuse_threshold = threshold(s["abuse"])
+            self.spam_threshold = threshold(s["spam"])
+        flagged = (s["abuse"] >= self.abuse_threshold) | (s["spam"] >= self.spam_threshold)
+        self.calibration_ = {
+            "n": n,
+            "max_false_flag_rate": max_false_flag_rate,
+            "floor": floor,
+            "abuse_threshold": self.abuse_threshold,
+            "spam_threshold": self.spam_threshold,
+            "false_flags": int(flagged.sum()),
+            "false_flag_rate": round(float(flagged.mean()), 4),
+            "false_flag_rate_at_floor": round(at_floor, 4),
+        }
         return self
 
     def _heads(self) -> tuple[Router, Router]:
@@ -184,6 +239,7 @@ class Moderator:
             "abuse_classes": [str(c) for c in abuse.classes_],
             "n_train": {"abuse": abuse.n_train_, "spam": spam.n_train_},
             "metrics": metrics or {},
+            "calibration": self.calibration_,
             "versions": versions(),
         }
         write_manifest(folder, MODERATOR, fields)
@@ -214,6 +270,17 @@ class Moderator:
         else:
             mod.abuse_, mod.spam_ = _shared_heads(folder, path.stat().st_mtime_ns)
         return mod
+
+
+def is_calibrated(folder: Path) -> bool:
+    """Whether the moderator in ``folder`` had its thresholds chosen on civic texts (built since issue 21).
+
+    ``triage build-models`` rebuilds one that was not: its 0.5 thresholds flag polite formal questions.
+    """
+    try:
+        return bool(read_manifest(Path(folder), MODERATOR, verify=False).get("calibration"))
+    except TriageError:
+        return False
 
 
 _HEADS: dict[tuple[str, int], tuple[Router, Router]] = {}

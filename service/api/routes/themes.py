@@ -7,16 +7,17 @@ long clustering holds no request thread (``service.theme_cache``).
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated
+from typing import Annotated, Literal
+from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Response
 
 from service.deps import Staff, State
 from service.exports import download, theme_tables
-from service.schemas.themes import ThemeReportOut
+from service.schemas.themes import ThemeEvidenceOut, ThemeEvidencePanelOut, ThemeReportOut
 from service.theme_cache import default_period, period_report_async
 from triage.cases.exports import MEDIA_TYPES, check_format
-from triage.cases.theme_report import emerging_only
+from triage.cases.theme_report import emerging_only, evidence_panel, export_evidence
 
 router = APIRouter(prefix="/api/v1", tags=["reports"])
 
@@ -66,3 +67,44 @@ async def emerging(who: Staff, svc: State, since: date | None = _SINCE, until: d
     start, end = default_period(svc, since, until)
     report = await period_report_async(svc, start, end)
     return ThemeReportOut.model_validate(emerging_only(report), from_attributes=True)
+
+
+@router.get(
+    "/themes/{theme_id}/evidence",
+    response_model=ThemeEvidencePanelOut,
+    responses={200: {"content": {"text/csv": {}, "text/markdown": {}}}},
+)
+async def theme_evidence(
+    who: Staff,
+    svc: State,
+    theme_id: int,
+    since: date | None = _SINCE,
+    until: date | None = _UNTIL,
+    format: Literal["json", "csv", "md"] = Query(
+        default="json", description="json, csv (UTF-8 with BOM, opens in Excel) or md (Markdown for a memo)."
+    ),
+) -> ThemeEvidencePanelOut | Response:
+    """The evidence panel of a theme spanning several agencies or provinces (same report as `/themes`).
+
+    Agencies and their case counts, provinces, catalogue fields, nearest procedures and representative
+    texts with personal data masked. 404 when the theme spans one agency and one province.
+    """
+    who.require("stats.read")
+    start, end = default_period(svc, since, until)
+    report = await period_report_async(svc, start, end)
+    if format == "json":
+        theme, evidence = evidence_panel(report, theme_id)
+        return ThemeEvidencePanelOut(
+            theme_id=theme.id,
+            label=theme.label,
+            keywords=list(theme.keywords),
+            since=report.since,
+            until=report.until,
+            evidence=ThemeEvidenceOut.model_validate(evidence, from_attributes=True),
+        )
+    content, media, name = export_evidence(report, theme_id, format)
+    return Response(
+        content=content.encode("utf-8"),
+        media_type=media,
+        headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(name)}"},
+    )

@@ -47,7 +47,9 @@ REPORT_KEYS = {
     "since", "until", "generated_at", "submissions", "without_embedding", "weeks", "totals_by_week", "window_weeks",
     "alpha", "min_size", "min_growth", "outliers", "outlier_share", "themes", "emerging", "systemic", "note",
 }  # fmt: skip
-THEME_KEYS = {"id", "label", "keywords", "size", "share", "trend", "agencies", "systemic", "examples", "emerging"}
+THEME_KEYS = {
+    "id", "label", "keywords", "size", "share", "trend", "agencies", "systemic", "examples", "emerging", "evidence",
+}  # fmt: skip
 
 
 def _as_json(report: ThemeReport) -> dict[str, Any]:
@@ -141,7 +143,7 @@ def test_report_version_changes_with_the_data(db: Database, staged: dict[str, li
 def test_small_periods_and_bad_periods(db: Database, staged: dict[str, list[int]]) -> None:
     with db.read() as s:
         few = report_for_period(s, START, START + timedelta(days=1))
-        assert few.themes == () and few.note is not None and "too few" in few.note
+        assert few.themes == () and few.note is not None and "quá ít phản ánh" in few.note
         with pytest.raises(InvalidInput):
             report_for_period(s, START, START - timedelta(days=1))
         with pytest.raises(InvalidInput):
@@ -191,7 +193,8 @@ def test_the_file_and_the_analyst_page_render_one_template(db: Database, staged:
 
     def themes_list(html: str) -> str:
         section = html[html.index('<ol class="themes">') : html.index("</ol>", html.index('<ol class="themes">'))]
-        return re.sub(r"<blockquote.*?</blockquote>", "", section)  # the file quotes 3 examples, the page 2
+        section = re.sub(r"<blockquote.*?</blockquote>", "", section)  # the file quotes 3 examples, the page 2
+        return re.sub(r'<p class="evidence-export">.*?</p>', "", section)  # download links: on the page only
 
     def chart(html: str) -> str:
         return html[
