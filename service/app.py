@@ -219,6 +219,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             svc.models.refresh()  # the registry's champion, when one exists
         except Exception:  # a broken registry must not keep the service down: cold start still routes
             log.exception("could not load the registry's champion; serving %s", pipeline.model_version)
+        svc.models.start_runner()  # claims queued retrains (any worker's) from the jobs table
         app.state.svc = svc
         jobs = []
         if settings.escalate_interval_s:
@@ -228,6 +229,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            svc.models.stop_runner()
             for job in jobs:
                 job.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

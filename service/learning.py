@@ -4,20 +4,25 @@
 one served, downloads and loads that bundle and swaps it into the pipeline in one assignment
 (requests already running finish on the models they started with). It runs at start-up, every
 ``model_poll_s`` seconds, and right after a retrain job in this process promoted a new version.
-Retrain jobs run one at a time in a background thread; their progress is kept in memory.
+Retrain jobs are rows of the jobs table (``triage.cases.jobs``): any worker queues one, exactly one
+worker's runner thread claims and runs it, progress and result are stored, and every worker answers
+for it; one retrain at a time across all of them.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
-import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy.exc import IntegrityError
+
 from triage.cases import audit
+from triage.cases.jobs import JobQueue, JobView
 from triage.cases.pipeline import Pipeline
 from triage.config import Settings
 from triage.errors import Conflict, NotFound
@@ -25,41 +30,13 @@ from triage.nlp.artifacts import load
 from triage.nlp.manifest import BUNDLE
 from triage.nlp.model_bundle import Bundle
 from triage.store.db import Database
-from triage.store.tables import utcnow
 
 if TYPE_CHECKING:
     from training.promotion import ChampionChange
 
 log = logging.getLogger("triage.service.models")
-MAX_JOBS_KEPT = 50
-
-
-@dataclass
-class Job:
-    """One retrain job as the API shows it."""
-
-    id: str
-    requested_by: str
-    created_at: datetime
-    state: str = "queued"  # queued | running | succeeded | failed
-    stage: str = "queued"
-    progress: float = 0.0
-    finished_at: datetime | None = None
-    result: dict[str, Any] | None = None
-    error: str | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "requested_by": self.requested_by,
-            "created_at": self.created_at,
-            "state": self.state,
-            "stage": self.stage,
-            "progress": round(self.progress, 3),
-            "finished_at": self.finished_at,
-            "result": self.result,
-            "error": self.error,
-        }
+RETRAIN = "retrain"
+HEARTBEAT_S = 30.0
 
 
 @dataclass
@@ -68,11 +45,15 @@ class ModelManager:
     db: Database
     pipeline: Pipeline
     served_version: int | None = None
-    jobs: dict[str, Job] = field(default_factory=dict)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
     _refresh_lock: threading.Lock = field(default_factory=threading.Lock)
-    _running: str | None = None
     _registry: Any = None
+    _wake: threading.Event = field(default_factory=threading.Event)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _runner: threading.Thread | None = None
+
+    @property
+    def queue(self) -> JobQueue:
+        return JobQueue(self.db, stale_after=timedelta(seconds=self.settings.job_stale_s))
 
     def registry(self) -> Any:
         """One client per service (the poll reuses its connection pool)."""
@@ -122,23 +103,17 @@ class ModelManager:
         self.refresh()
         return change
 
-    def running_job(self) -> Job | None:
-        running = self._running
-        return None if running is None else self.jobs.get(running)
+    def running_job(self) -> JobView | None:
+        """The retrain queued or running now, in any worker."""
+        return self.queue.active(RETRAIN)
 
     # ---- retrain jobs ---------------------------------------------------------------------
-    def start_retrain(self, requested_by: str, *, seed: Path | None = None) -> Job:
-        """Queue a retrain in a background thread (audited as ``model_retrain``); Conflict while another one runs."""
-        with self._lock:
-            if self._running is not None:
-                raise Conflict(f"retrain job {self._running} is still running; one job at a time")
-            job = Job(id=uuid.uuid4().hex[:12], requested_by=requested_by, created_at=utcnow())
-            self.jobs[job.id] = job
-            self._running = job.id
-            while len(self.jobs) > MAX_JOBS_KEPT:
-                self.jobs.pop(next(iter(self.jobs)))
+    def start_retrain(self, requested_by: str, *, seed: Path | None = None) -> JobView:
+        """Queue a retrain (audited as ``model_retrain``, in the same transaction); Conflict while one is active."""
+        payload = {"seed": str(seed)} if seed is not None else None
         try:
             with self.db.session() as s:
+                job = self.queue.enqueue(RETRAIN, requested_by=requested_by, payload=payload, session=s)
                 audit.record(
                     s,
                     actor=requested_by,
@@ -146,51 +121,106 @@ class ModelManager:
                     after={"job": job.id, "registry_model": self.settings.registry_model},
                     model_version=self.pipeline.model_version,
                 )
-        except Exception:
-            with self._lock:
-                self._running = None
-                self.jobs.pop(job.id, None)
-            raise
-        threading.Thread(target=self._run, args=(job, seed), name=f"retrain-{job.id}", daemon=True).start()
+        except IntegrityError:  # another worker queued one between our check and our insert
+            active = self.running_job()
+            raise Conflict(f"retrain job {active.id if active else '?'} is still running; one job at a time") from None
+        except Conflict as exc:
+            raise Conflict(str(exc).replace("is still queued or running", "is still running")) from None
+        self._wake.set()  # this worker's runner takes it at once (another worker's, within its poll)
         return job
 
-    def job(self, job_id: str) -> Job:
-        job = self.jobs.get(job_id)
-        if job is None:
-            raise NotFound(f"no retrain job {job_id!r} in this process")
-        return job
+    def job(self, job_id: str) -> JobView:
+        try:
+            return self.queue.get(job_id)
+        except NotFound:
+            raise NotFound(f"no retrain job {job_id!r}") from None
 
-    def _run(self, job: Job, seed: Path | None) -> None:
+    # ---- the runner ---------------------------------------------------------------------------
+    def start_runner(self) -> None:
+        """Claim and run queued retrains in a daemon thread (every ``job_poll_s`` s, or at once when woken)."""
+        if self._runner is not None or self.settings.job_poll_s <= 0:
+            return
+        self._stop.clear()
+        self._runner = threading.Thread(target=self._loop, name="job-runner", daemon=True)
+        self._runner.start()
+
+    def stop_runner(self, timeout: float = 5.0) -> None:
+        """Stop claiming; a job already running finishes in its thread (or is queued again once stale)."""
+        self._stop.set()
+        self._wake.set()
+        if self._runner is not None:
+            self._runner.join(timeout)
+            self._runner = None
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                job = self.queue.claim([RETRAIN])
+            except Exception:  # the database may be away for a moment; try again at the next poll
+                log.exception("claiming a job failed")
+                job = None
+            if job is not None:
+                self._run(job)
+                continue
+            self._wake.wait(self.settings.job_poll_s)
+            self._wake.clear()
+
+    def _run(self, job: JobView) -> None:
         from training.retrain import retrain
 
-        def progress(stage: str, fraction: float) -> None:
-            job.stage, job.progress = stage, fraction
+        queue = self.queue
+        last: dict[str, Any] = {"stage": "starting", "progress": 0.0}
+        done = threading.Event()
 
-        job.state = "running"
+        def progress(stage: str, fraction: float) -> None:
+            last["stage"], last["progress"] = stage, fraction
+            queue.report(job.id, stage, fraction)
+
+        def heartbeat() -> None:  # long stages (encoding) report nothing for minutes
+            while not done.wait(HEARTBEAT_S):
+                try:
+                    queue.report(job.id, str(last["stage"]), float(last["progress"]))
+                except Exception:
+                    log.exception("job %s: heartbeat failed", job.id)
+
+        beat = threading.Thread(target=heartbeat, name=f"heartbeat-{job.id}", daemon=True)
+        beat.start()
+        seed = (job.payload or {}).get("seed")
         try:
             result = retrain(
                 self.settings,
                 self.db,
                 embedder=self.pipeline.embedder,
-                seed=seed,
+                seed=Path(seed) if seed else None,
                 created_by=job.requested_by,
                 progress=progress,
                 cold_start=getattr(self.pipeline.agency_router, "cold_", None),
             )
-            job.result = {
+            out = {
                 k: result.as_dict()[k]
                 for k in ("run_id", "version", "promoted", "reasons", "champion_version", "auto_route", "dataset")
             }
-            job.result["metrics"] = result.metrics  # overall and per agency (the confusion matrix is in MLflow)
-            job.result["calibration"] = result.calibration
+            out["metrics"] = result.metrics  # overall and per agency (the confusion matrix is in MLflow)
+            out["calibration"] = result.calibration
             if result.promoted:
-                job.stage = "loading the new champion"
+                progress("loading the new champion", 1.0)
                 self.refresh()
-            job.state, job.stage = "succeeded", "done"
+            queue.finish(job.id, json_safe(out))
         except Exception as exc:  # the job reports its failure; the service keeps serving
             log.exception("retrain job %s failed", job.id)
-            job.state, job.error = "failed", f"{type(exc).__name__}: {exc}"
+            queue.fail(job.id, f"{type(exc).__name__}: {exc}")
         finally:
-            job.finished_at = utcnow()
-            with self._lock:
-                self._running = None
+            done.set()
+
+
+def _plain(value: Any) -> Any:
+    if hasattr(value, "item"):  # numpy scalars
+        return value.item()
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    return str(value)  # paths, dates
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` as plain JSON types, for the job's stored result."""
+    return json.loads(json.dumps(value, default=_plain))

@@ -221,12 +221,12 @@ class StateCollector(Collector):
             cases.add_metric([state], n)
         yield cases
         yield GaugeMetricFamily("triage_cases_overdue", "Open cases past their answer deadline.", value=overdue)
-        jobs = GaugeMetricFamily("triage_model_jobs", "Retrain jobs known to this worker, by state.", labels=["state"])
-        counts = {"queued": 0, "running": 0, "succeeded": 0, "failed": 0}
-        if self.svc.models is not None:
-            for job in list(self.svc.models.jobs.values()):
-                counts[job.state] = counts.get(job.state, 0) + 1
-        for state, n in counts.items():
+        jobs = GaugeMetricFamily(
+            "triage_jobs", "Background jobs (retrains) of every worker, by state.", labels=["state"]
+        )
+        from triage.cases.jobs import JobQueue
+
+        for state, n in JobQueue(self.svc.db).counts().items():
             jobs.add_metric([state], n)
         yield jobs
         model = InfoMetricFamily("triage_model", "The routing models this worker serves.")

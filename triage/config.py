@@ -155,6 +155,18 @@ class Settings(BaseSettings):
     text_burst: int = Field(
         default=20, ge=1, description="Calls to /api/v1/route and /api/v1/similar a client may make at once."
     )
+    job_poll_s: float = Field(
+        default=2.0,
+        ge=0,
+        description="How often a worker looks for a queued background job (retrain) to claim; 0 = this process "
+        "runs none (another worker or host does). A job queued here is taken at once.",
+    )
+    job_stale_s: float = Field(
+        default=300.0,
+        gt=0,
+        description="A running job whose worker sent no heartbeat for this long (killed, host lost) is queued "
+        "again once, then failed.",
+    )
     log_format: Literal["auto", "json", "text"] = Field(
         default="auto",
         description="`triage serve` log lines: 'json' (one object per line: time, level, request id, user id, "

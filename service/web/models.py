@@ -23,13 +23,14 @@ from starlette.datastructures import FormData
 
 from service.deps import State
 from service.http_errors import status_of
-from service.learning import Job, ModelManager
+from service.learning import ModelManager
 from service.limits import read_form
 from service.state import ServiceState
 from service.web import casepage
 from service.web.render import render
 from service.web.session import WebStaff, check_csrf
 from triage.cases.accounts import EVERY_AGENCY, Principal, Role
+from triage.cases.jobs import JobView
 from triage.errors import Conflict, ModelMissing, NotFound, PermissionDenied, TriageError
 from triage.store.repositories import Labels
 
@@ -114,7 +115,7 @@ def _tag_float(value: str | None) -> float | None:
         return None
 
 
-def _job_view(job: Job | None) -> dict[str, Any] | None:
+def _job_view(job: JobView | None) -> dict[str, Any] | None:
     if job is None:
         return None
     result = job.result or {}
@@ -154,7 +155,7 @@ def _page(
     versions: list[dict[str, Any]] = []
     predecessor: int | None = None
     registry_error: str | None = None
-    job: Job | None = None
+    job: JobView | None = None
     if manager is not None:
         try:
             versions = _versions(manager)
@@ -162,7 +163,11 @@ def _page(
         except Exception as exc:  # an unreachable registry must not take the page down with it
             log.exception("model registry unreadable; the models page shows it without versions")
             registry_error = f"Không đọc được sổ đăng ký mô hình: {type(exc).__name__}."
-        job = manager.jobs.get(job_id) if job_id else None
+        if job_id:
+            try:
+                job = manager.job(job_id)
+            except NotFound:
+                job = None
         job = job or manager.running_job()
     champion = next((v["version"] for v in versions if v["champion"]), None)
     notice = NOTICES[done].format(v=champion) if done in NOTICES and champion is not None else None

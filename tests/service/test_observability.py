@@ -67,7 +67,7 @@ def test_metrics_count_requests_intake_routing_and_queues(service: Service) -> N
     assert marker not in scrape_text  # a 404's path is never a label
     assert value(after, "triage_cases", state="new") >= 1
     assert ("triage_cases_overdue", ()) in after
-    assert value(after, "triage_model_jobs", state="running") == 0
+    assert value(after, "triage_jobs", state="running") == 0
     model = next(k for k in after if k[0] == "triage_model_info")
     assert dict(model[1])["version"] == service.svc.pipeline.model_version
 

@@ -27,6 +27,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
 )
+from sqlalchemy import text as sa_text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -320,3 +321,42 @@ class LoginFailure(Base):
     failures: Mapped[int] = mapped_column(Integer)
     last_failure: Mapped[float] = mapped_column(Float, index=True)  # seconds since the epoch
     locked_until: Mapped[float] = mapped_column(Float)
+
+
+ACTIVE_JOB_STATES = ("queued", "running")
+
+
+class Job(Base):
+    """A background job (a retrain, for now) that every worker and host sees: one runner claims it.
+
+    At most one job of a kind is queued or running at a time (a partial unique index, so two workers
+    asked at once cannot both start one); progress and the result live here, so any worker answers
+    for it and a restart does not lose it.
+    """
+
+    __tablename__ = "jobs"
+    __table_args__ = (
+        Index(
+            "uq_jobs_active_kind",
+            "kind",
+            unique=True,
+            sqlite_where=sa_text("state IN ('queued', 'running')"),
+            postgresql_where=sa_text("state IN ('queued', 'running')"),
+        ),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    state: Mapped[str] = mapped_column(String(16), index=True)  # queued | running | succeeded | failed
+    stage: Mapped[str] = mapped_column(String(200), default="queued")
+    progress: Mapped[float] = mapped_column(Float, default=0.0)
+    requested_by: Mapped[str] = mapped_column(String(120))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    started_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    worker: Mapped[str | None] = mapped_column(String(200), nullable=True)  # host:pid of the runner
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    payload: Mapped[dict[str, Any] | None] = mapped_column(nullable=True)
+    result: Mapped[dict[str, Any] | None] = mapped_column(nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
