@@ -70,31 +70,75 @@ def _bootstrap_admin(settings: Settings, db: Any) -> None:
             log.info("dev mode: created account 'admin' from TRIAGE_DEV_ADMIN_PASSWORD")
 
 
-def run_maintenance(svc: Any) -> None:
-    """One pass of the periodic job: triage cases left without a suggestion, then escalate."""
+MAINTENANCE = "maintenance"
+
+
+def run_shared_maintenance(svc: Any) -> None:
+    """The database's part: triage cases left without a suggestion, forget old login failures, mask
+    old rows for analysts' search, escalate missed deadlines. Once per interval is enough for all workers."""
     from triage.cases.calendar import to_local_date
     from triage.cases.escalation import escalate
     from triage.cases.intake import retriage_missing
+    from triage.store.repositories import fill_masked_search
 
     retriage_missing(svc.db, svc.pipeline)
     if svc.logins is not None:
         svc.logins.prune()  # failures past the longest lockout are forgotten anyway
-    from triage.store.repositories import fill_masked_search
-
     fill_masked_search(svc.db)  # rows stored before masked search existed: analysts search them once masked
-    if svc.cases_index is not None:
-        svc.cases_index.refresh()
-        svc.cases_index.save()
     report = svc.db.transaction(
         lambda s: escalate(s, today=to_local_date(svc.now()), policy=svc.policy, calendar=svc.calendar)
     )
     if report.recorded:
         log.info("escalated %d newly overdue case(s)", report.recorded)
+
+
+def run_local_maintenance(svc: Any) -> None:
+    """This worker's part: its case index follows the audit trail, and its host's anchor file gets the head."""
     from triage.cases.audit import write_anchor
     from triage.store.db import audit_anchor_file
 
+    if svc.cases_index is not None:
+        svc.cases_index.refresh()
+        svc.cases_index.save()
     with svc.db.read() as s:  # the chain head, outside the database: a later cut or rewrite shows against it
         write_anchor(s, audit_anchor_file(svc.settings))
+
+
+def run_maintenance(svc: Any) -> None:
+    """One whole pass, here and now (tests, and `triage` commands that need it at once)."""
+    run_shared_maintenance(svc)
+    run_local_maintenance(svc)
+
+
+def periodic_pass(svc: Any, interval: float) -> bool:
+    """The periodic job's tick: the shared part once per interval across all workers and hosts (whoever
+    queues and claims the ``maintenance`` job; the others skip), then this worker's part. True when the
+    shared part ran here."""
+    from datetime import timedelta
+
+    from triage.cases.jobs import JobQueue
+    from triage.errors import Conflict
+
+    queue = JobQueue(svc.db)
+    ran = False
+    if queue.due(MAINTENANCE, every=timedelta(seconds=0.8 * interval)):
+        try:
+            queue.enqueue(MAINTENANCE, requested_by="system")
+        except Conflict:
+            pass  # another worker's pass is queued or running
+        else:
+            job = queue.claim([MAINTENANCE])
+            if job is not None:
+                try:
+                    run_shared_maintenance(svc)
+                except Exception as exc:
+                    queue.fail(job.id, f"{type(exc).__name__}: {exc}")
+                    raise
+                queue.finish(job.id, None)
+                queue.prune(MAINTENANCE, older_than=timedelta(days=1))
+                ran = True
+    run_local_maintenance(svc)
+    return ran
 
 
 async def _poll_models(svc: Any, interval: float) -> None:
@@ -111,7 +155,7 @@ async def _periodic(svc: Any, interval: float) -> None:
     while True:
         await asyncio.sleep(interval)
         try:
-            await asyncio.to_thread(run_maintenance, svc)
+            await asyncio.to_thread(periodic_pass, svc, interval)
         except Exception:  # the job must outlive one bad pass
             log.exception("periodic maintenance failed")
 

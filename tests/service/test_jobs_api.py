@@ -1,7 +1,7 @@
 """A retrain is a job every worker sees (issue 24, item 2): two apps on one database, as two hosts.
 
 Host B (no job runner) starts a retrain; host A sees it at once, refuses a second one (one at a time
-across hosts), and its runner claims and runs it; B then reports A's outcome. With no reviewed labels
+across hosts), and its runner claims and runs it at its next poll; B then reports A's outcome. With no reviewed labels
 the retrain fails with its reason: what matters here is who runs it and who can see it.
 """
 
@@ -39,7 +39,7 @@ def hosts(
     registry = tmp_path_factory.mktemp("mlflow")
     with ExitStack() as stack:
         clients = []
-        for name, poll in (("a", 0.2), ("b", 0.0)):
+        for name, poll in (("a", 3600.0), ("b", 0.0)):  # A polls rarely: the test wakes it
             settings = Settings(
                 encoder_path=encoder_path,
                 database_url=url,
@@ -73,6 +73,9 @@ def test_a_retrain_started_on_one_host_runs_once_and_every_host_sees_it(hosts: t
     assert a.get(f"/api/v1/models/jobs/{job_id}", headers=admin).json()["id"] == job_id
     busy = a.post("/api/v1/models/retrain", headers=admin)
     assert busy.status_code == 409 and "one job at a time" in busy.json()["detail"]
+    manager = svc(a).models
+    assert manager is not None
+    manager._wake.set()  # A's next poll, now: its runner claims the job B queued
 
     deadline = time.monotonic() + 120
     while True:
@@ -90,3 +93,27 @@ def test_a_retrain_started_on_one_host_runs_once_and_every_host_sees_it(hosts: t
     assert retrains == 1
     again = a.post("/api/v1/models/retrain", headers=admin)  # free again once it ended
     assert again.status_code == 202, again.text
+
+
+def test_the_periodic_pass_runs_its_shared_part_once_per_interval_across_hosts(
+    hosts: tuple[TestClient, TestClient],
+) -> None:
+    from datetime import timedelta
+
+    from service.app import MAINTENANCE, periodic_pass
+    from triage.cases.jobs import JobQueue
+    from triage.store.tables import utcnow
+
+    a, b = hosts
+    queue = JobQueue(svc(a).db)
+    queue.prune(MAINTENANCE, older_than=timedelta(0))
+    assert periodic_pass(svc(a), interval=600) is True
+    assert periodic_pass(svc(b), interval=600) is False  # A's pass counts for B too
+    assert periodic_pass(svc(a), interval=600) is False
+    with svc(a).db.read() as s:
+        rows = list(s.scalars(select(Job).where(Job.kind == MAINTENANCE)))
+    assert len(rows) == 1 and rows[0].state == "succeeded"
+    assert not queue.due(MAINTENANCE, every=timedelta(seconds=480))
+    assert queue.due(MAINTENANCE, every=timedelta(seconds=480), now=utcnow() + timedelta(minutes=9))
+    assert periodic_pass(svc(b), interval=0.001) is True  # a short interval: B's turn
+    assert queue.prune(MAINTENANCE, older_than=timedelta(0)) == 2

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from triage.errors import Conflict, NotFound
@@ -142,6 +142,21 @@ class JobQueue:
         with self.db.read() as s:
             job = s.scalar(select(Job).where(Job.kind == kind, Job.state.in_(ACTIVE_JOB_STATES)).limit(1))
             return None if job is None else JobView.of(job)
+
+    def due(self, kind: str, *, every: timedelta, now: datetime | None = None) -> bool:
+        """True when no job of ``kind`` was queued within ``every`` (a periodic job's turn has come)."""
+        with self.db.read() as s:
+            last = s.scalar(select(func.max(Job.created_at)).where(Job.kind == kind))
+        return last is None or last <= (now or utcnow()) - every
+
+    def prune(self, kind: str, *, older_than: timedelta) -> int:
+        """Forget finished jobs of ``kind`` older than ``older_than`` (periodic jobs leave one row a pass)."""
+        cutoff = utcnow() - older_than
+        with self.db.session() as s:
+            old = Job.kind == kind, Job.state.in_(("succeeded", "failed")), Job.created_at < cutoff
+            n = int(s.scalar(select(func.count()).select_from(Job).where(*old)) or 0)
+            s.execute(delete(Job).where(*old))
+            return n
 
     def counts(self) -> dict[str, int]:
         """Jobs by state, every kind (the metrics' job gauge)."""
