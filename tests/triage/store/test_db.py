@@ -142,7 +142,7 @@ def test_fresh_sqlite_file_is_created_with_its_folder(tmp_path: Path) -> None:
     db = Database(f"sqlite:///{tmp_path / 'deep' / 'er' / 'triage.db'}")
     init_db(db)
     with db.engine.connect() as conn:
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0006"
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0007"
     db.dispose()
     assert (tmp_path / "deep" / "er" / "triage.db").exists()
 
