@@ -150,7 +150,8 @@ def seed_stability(emb: np.ndarray, say: Progress, seeds: Sequence[int] = SEEDS)
             "cluster_s": [round(x, 2) for x in secs],
         }
         say(
-            f"seeds ({len(emb)} texts) {name}: {out[name]['across_seeds']} subsamples {out[name]['across_subsamples_90']}"
+            f"seeds ({len(emb)} texts) {name}: {out[name]['across_seeds']} "
+            f"subsamples {out[name]['across_subsamples_90']}"
         )
     return out
 
@@ -217,7 +218,9 @@ def _bertopic(texts: list[str], emb: np.ndarray) -> tuple[np.ndarray, float, dic
     return labels, secs, info
 
 
-def _partition_scores(labels: np.ndarray, gold: Sequence[Any], keep: np.ndarray | None = None) -> dict[str, Any]:
+def _partition_scores(
+    labels: np.ndarray, gold: Sequence[Any] | np.ndarray, keep: np.ndarray | None = None
+) -> dict[str, Any]:
     g = np.asarray([str(x) for x in gold])
     lab = labels if keep is None else labels[keep]
     g = g if keep is None else g[keep]

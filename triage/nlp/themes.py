@@ -354,7 +354,7 @@ def bisecting_init(z: np.ndarray, k: int, groups: Sequence[np.ndarray] | None = 
 
 
 def bisect(z: np.ndarray, k: int, groups: Sequence[np.ndarray] | None = None) -> list[np.ndarray]:
-    """The rows of ``z`` cut into (at most) ``k`` groups by principal-direction bisection (see :func:`bisecting_init`)."""
+    """The rows of ``z`` cut into (at most) ``k`` groups by principal-direction bisection (:func:`bisecting_init`)."""
     parts = [np.arange(len(z))] if groups is None else [np.asarray(g) for g in groups if len(g)]
     spread = [_sse(z[g]) for g in parts]
     while len(parts) < k:
@@ -537,7 +537,10 @@ class ThemeModel:
         return labels, centroids
 
     def _start(self, z: np.ndarray, k: int, known: np.ndarray | None) -> np.ndarray:
-        """Starting centres: the known ones still holding ``min_theme_size`` texts (largest first, at most k), then bisection."""
+        """Starting centres: the known ones still holding ``min_theme_size`` texts (largest first, at most k).
+
+        Bisection of their groups adds the rest.
+        """
         if known is None or len(known) == 0:
             return bisecting_init(z, k)
         nearest = np.argmax(z @ known.T, axis=1)
