@@ -3,9 +3,12 @@
 ``report_for_period`` reads the period's submissions (their stored embeddings; missing ones are
 encoded when an embedder is given), fits a :class:`triage.nlp.themes.ThemeModel` and returns a
 :class:`ThemeReport`: per theme its keywords, size, weekly trend, agencies involved (``systemic``
-when several), PII-masked examples and the emerging test. The report is data only: the API
-serialises it (``service.schemas.themes``), and the HTML report and the analyst page render it with
-one template (``service/templates/reports/themes.html``).
+when several), PII-masked examples and the emerging test. Theme ids and labels stay put from one
+report to the next: :func:`known_themes` reads the themes kept by earlier reports (table
+``themes``), the model starts from them and matches its themes to them, and :func:`keep_themes`
+stores the new ones. The report is data only: the API serialises it (``service.schemas.themes``),
+and the HTML report and the analyst page render it with one template
+(``service/templates/reports/themes.html``).
 """
 
 from __future__ import annotations
