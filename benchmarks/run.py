@@ -219,35 +219,46 @@ def summary_table() -> str:
                 f"{first['router'][m]} -> {last['router'][m]} | {last['baseline'][m]} (at {last['n_labels']}) |"
             )
     r = _get("themes")
-    if r and not r.get("quick"):
-        e = r["emerging"]
+    if r and not r.get("quick") and "theme_model" in r.get("emerging", {}):
+        e, ours, base = r["emerging"], r["emerging"]["theme_model"], r["emerging"]["baseline_seeded"]
         lines.append(
-            f"| themes: emerging topic, VNTC stream x3 burst | injected topic ranked first / also significant | "
-            f"{e['injected_first']}/{e['runs']} / {e['injected_first_and_significant']}/{e['runs']} | no burst: "
-            f"{e['quiet_runs_with_any_significant']}/{e['quiet_runs']} runs with any significant theme |"
+            f"| themes: emerging topic, VNTC stream x3 burst ({e['runs']} runs; {e['quiet_runs']} without) | "
+            f"injected topic first and significant / quiet runs with a significant theme | "
+            f"{ours['injected_first_and_significant']}/{e['runs']} / {ours['quiet_runs_with_any_significant']} | "
+            f"{base['injected_first_and_significant']}/{e['runs']} / {base['quiet_runs_with_any_significant']} |"
         )
-        sc = r.get("scale")
-        if sc:
-            lines.append(
-                f"| themes: clustering {sc['n']:,} real texts (embeddings given) | s / themes / outliers / ARI "
-                f"across seeds | {sc['cluster_s_median']} s / {sc['themes']} / {100 * sc['outlier_share']:.1f} % / "
-                f"{sc['ari_across_seeds_mean']} | |"
-            )
-        rs = r.get("scale_timing_resampled")
-        if rs:
-            lines.append(
-                f"| themes: clustering time at {rs['n']:,} vectors (real ones resampled + jitter) | s / ARI across "
-                f"seeds | {rs['cluster_s_median']} s / {rs['ari_across_seeds_mean']} | |"
-            )
-        for key, side in r.get("bertopic_side_by_side", {}).items():
-            if not isinstance(side, dict) or "bertopic" not in side or "seconds" not in side["bertopic"]:
-                continue
-            ours, bt = side["theme_model"], side["bertopic"]
-            lines.append(
-                f"| themes vs BERTopic, {side['n']:,} texts ({key}) | s / topics / outliers | "
-                f"ThemeModel {ours['seconds']} s / {ours['themes']} / {100 * ours['outlier_share']:.0f} % | "
-                f"BERTopic {bt['seconds']} s / {bt['topics']} / {100 * bt['outlier_share']:.0f} % |"
-            )
+        sd = r["seeds"]
+        lines.append(
+            f"| themes: {sd['n']:,} real texts, {len(sd['seeds'])} seeds | ARI across seeds / across 90 % subsamples | "
+            f"{sd['theme_model']['across_seeds']['ari_mean']} / "
+            f"{sd['theme_model']['across_subsamples_90']['ari_mean']} | "
+            f"{sd['baseline_seeded']['across_seeds']['ari_mean']} / "
+            f"{sd['baseline_seeded']['across_subsamples_90']['ari_mean']} |"
+        )
+        op = r["overlapping_periods"]
+        lines.append(
+            f"| themes: two overlapping 12-week periods (VNTC) | ARI on the shared weeks / themes keeping their id | "
+            f"{op['theme_model']['ari_on_shared_weeks']} / {op['theme_model']['kept_id_share']} | "
+            f"{op['baseline_seeded']['ari_on_shared_weeks']} / - |"
+        )
+        vt = r["vntc_topics"]
+        lines.append(
+            f"| themes: NMI against the 10 VNTC topics ({vt['n']:,} articles) | NMI | {vt['theme_model']['nmi']} | "
+            f"{vt['baseline_seeded']['nmi']}; BERTopic {vt.get('bertopic', {}).get('nmi', '-')} |"
+        )
+        pq = r["public_questions"]
+        lines.append(
+            f"| themes: {pq['n']:,} dvc_faq questions | NMI against catalogue field / largest theme | "
+            f"{pq['theme_model']['field']['nmi']} / {100 * pq['theme_model']['field']['max_share']:.1f} % | "
+            f"{pq['baseline_seeded']['field']['nmi']} / {100 * pq['baseline_seeded']['field']['max_share']:.1f} %; "
+            f"BERTopic {pq.get('bertopic', {}).get('field', {}).get('nmi', '-')} |"
+        )
+        sc = r["scale"]
+        how = " (real vectors resampled)" if sc.get("how") else ""
+        lines.append(
+            f"| themes: clustering {sc['n']:,} texts{how}, embeddings given | s (median of 3) | "
+            f"{sc['theme_model']['cluster_s_median']} | {sc['baseline_seeded']['cluster_s_median']} |"
+        )
     r = _get("moderation")
     if r and not r.get("quick"):
         m, b = r["router"], r["baseline"]

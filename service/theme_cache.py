@@ -29,7 +29,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from triage.cases.calendar import to_local_date
-from triage.cases.theme_report import ThemeReport, build_report, load_period, period_version
+from triage.cases.theme_report import (
+    ThemeReport,
+    build_report,
+    keep_themes,
+    known_themes,
+    load_period,
+    period_version,
+)
 from triage.errors import Busy, InvalidInput
 from triage.store.db import Database
 
@@ -164,6 +171,7 @@ def _build(svc: ServiceState, since: date, until: date) -> ThemeReport:
     s = svc.settings
     with svc.db.read() as session:
         items = load_period(session, since, until)
+        known = known_themes(session, since, until)
     cached = svc.themes.vectors
     items = [it if it.embedding is not None else replace(it, embedding=cached.get(it.submission_id)) for it in items]
     missing = [i for i, it in enumerate(items) if it.embedding is None][: s.theme_max_encode]
@@ -172,7 +180,7 @@ def _build(svc: ServiceState, since: date, until: date) -> ThemeReport:
         svc.themes.remember({items[i].submission_id: v for i, v in zip(missing, vecs, strict=True)})
         for i, v in zip(missing, vecs, strict=True):
             items[i] = replace(items[i], embedding=v)
-    return build_report(
+    report = build_report(
         items,
         since,
         until,
@@ -184,7 +192,11 @@ def _build(svc: ServiceState, since: date, until: date) -> ThemeReport:
         generated_at=svc.now(),
         # the catalogue index the intake already holds: fields of systemic themes' unrouted cases
         catalogue=getattr(svc.pipeline.agency_router, "catalogue_", None),
+        known=known,
     )
+    if report.known:  # next week's report finds these themes again under the same ids and labels
+        svc.db.transaction(lambda session: keep_themes(session, report))
+    return report
 
 
 def period_future(svc: ServiceState, since: date, until: date) -> Future[ThemeReport]:

@@ -16,10 +16,10 @@ def test_emerging_topics_notebook_runs(shared_data: Path, encoder_path: Path, tm
     from nbclient import NotebookClient
 
     nb = nbformat.read(REPO / "notebooks" / "emerging_topics.ipynb", as_version=4)
-    # 8 articles per topic per week (the notebook's default): at 5 the burst's significance sat at the
-    # edge (q 0.064 on an AVX-512 CPU, whose int8 kernels round a little differently, vs < 0.05 on AVX2);
-    # at 8, q is 0.005 on the former, 10x inside the bar.
-    env = {"THEMES_NB_PER_WEEK": "8", "THEMES_NB_OUT": str(tmp_path), "HF_HUB_OFFLINE": "1"}
+    # 12 articles per topic per week (the notebook's default). The finer, seed-free themes of issue 21 cut
+    # a news topic into sub-themes (football, tennis...): at 8 a week the tripled sport topic's largest
+    # sub-theme reached q 0.09 on these articles (18 recent vs 31 baseline); at 12 it is inside the bar.
+    env = {"THEMES_NB_PER_WEEK": "12", "THEMES_NB_OUT": str(tmp_path), "HF_HUB_OFFLINE": "1"}
     old = {k: os.environ.get(k) for k in [*env, "PYTHONPATH"]}
     os.environ.update(env)
     # the kernel is this interpreter ("python3" resolves to ipykernel in sys.executable) and imports this checkout

@@ -3,15 +3,18 @@
 ``report_for_period`` reads the period's submissions (their stored embeddings; missing ones are
 encoded when an embedder is given), fits a :class:`triage.nlp.themes.ThemeModel` and returns a
 :class:`ThemeReport`: per theme its keywords, size, weekly trend, agencies involved (``systemic``
-when several), PII-masked examples and the emerging test. The report is data only: the API
-serialises it (``service.schemas.themes``), and the HTML report and the analyst page render it with
-one template (``service/templates/reports/themes.html``).
+when several), PII-masked examples and the emerging test. Theme ids and labels stay put from one
+report to the next: :func:`known_themes` reads the themes kept by earlier reports (table
+``themes``), the model starts from them and matches its themes to them, and :func:`keep_themes`
+stores the new ones. The report is data only: the API serialises it (``service.schemas.themes``),
+and the HTML report and the analyst page render it with one template
+(``service/templates/reports/themes.html``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -25,9 +28,9 @@ from triage.errors import InvalidInput, NotFound
 from triage.nlp.agencies import default_registry
 from triage.nlp.embed import Embedder  # a Protocol: no model is loaded
 from triage.nlp.text import mask_personal, mask_pii
-from triage.nlp.themes import EmergingTheme, Theme, ThemeModel, week_start
-from triage.store.tables import Case, Submission
-from triage.store.vectors import from_bytes
+from triage.nlp.themes import EmergingTheme, KnownTheme, Theme, ThemeModel, week_start
+from triage.store.tables import Case, Submission, ThemeRecord
+from triage.store.vectors import from_bytes, to_bytes
 
 if TYPE_CHECKING:
     from triage.nlp.procedure_router import ProcedureRouter
@@ -136,6 +139,8 @@ class ThemeReport:
     emerging: tuple[int, ...]  # ids of the significant emerging themes, best first
     systemic: tuple[int, ...]  # ids of the themes spanning several agencies
     note: str | None  # why there are no themes or no emerging test
+    # The themes to keep for the next period's report (id, label, centroid): not shown, not compared.
+    known: tuple[KnownTheme, ...] = field(default=(), compare=False, repr=False, kw_only=True)
 
     def theme(self, theme_id: int) -> ThemeSummary:
         return next(t for t in self.themes if t.id == theme_id)
@@ -250,7 +255,7 @@ def _summary(
     theme: Theme, trend: np.ndarray, clustered: int, examples: Sequence[ThemeExample], test: EmergingTheme | None
 ) -> ThemeSummary:
     return ThemeSummary(
-        id=theme.id,
+        id=theme.key,
         label=theme.label,
         keywords=tuple(theme.keywords),
         size=theme.size,
@@ -278,11 +283,15 @@ def build_report(
     model: ThemeModel | None = None,
     generated_at: datetime | None = None,
     catalogue: ProcedureRouter | None = None,
+    known: Sequence[KnownTheme] = (),
 ) -> ThemeReport:
     """The report of ``items`` (see the module docstring); no themes below ``min_submissions``.
 
     ``catalogue`` (the catalogue index, e.g. the agency router's) matches the texts of a systemic
     theme's unrouted cases to procedures, for the fields of its evidence panel.
+    ``known``: themes of earlier reports (:func:`known_themes`); a theme found again keeps its id
+    and label, and the clustering starts from them (:meth:`ThemeModel.fit`). The report's
+    ``known`` holds what to keep for the next one (:func:`keep_themes`).
     """
     _bounds(since, until)
     missing = [i for i, it in enumerate(items) if it.embedding is None]
@@ -327,6 +336,7 @@ def build_report(
         timestamps=[items[i].received for i in keep],
         embeddings=np.stack([np.asarray(vectors[i], dtype=np.float32) for i in keep]),
         agencies=[items[i].agency_code for i in keep],
+        known=list(known),
     )
     _, counts = model.themes_over_time(until=until, weeks=len(weeks))
     tests: dict[int, EmergingTheme] = {}
@@ -361,11 +371,12 @@ def build_report(
     return replace(
         empty,
         themes=themes,
-        emerging=tuple(emerging),
+        emerging=tuple(model.themes_[t].key for t in emerging),
         systemic=tuple(t.id for t in themes if t.systemic),
         outliers=int(np.sum(model.labels_ < 0)),
         outlier_share=round(float(model.outlier_share_), 4),
         note=note,
+        known=tuple(model.known_themes()),
     )
 
 
@@ -423,11 +434,40 @@ def with_evidence(
     return tuple(out)
 
 
+def known_themes(session: Session, since: date, until: date) -> list[KnownTheme]:
+    """Themes kept by earlier reports that were seen near [since, until] (within one period's length of it)."""
+    span = until - since + timedelta(days=1)
+    rows = session.scalars(
+        select(ThemeRecord)
+        .where(ThemeRecord.last_seen >= since - span, ThemeRecord.first_seen <= until + span)
+        .order_by(ThemeRecord.id)
+    ).all()
+    return [KnownTheme(key=r.id, label=r.label, centroid=from_bytes(r.centroid)) for r in rows]
+
+
+def keep_themes(session: Session, report: ThemeReport) -> int:
+    """Store the report's themes (id, label, centroid, period seen) for the next report; how many were written."""
+    for theme in report.known:
+        row = session.get(ThemeRecord, theme.key)
+        if row is None:
+            row = ThemeRecord(id=theme.key, first_seen=report.since, last_seen=report.until)
+            session.add(row)
+        row.label = theme.label
+        row.centroid = to_bytes(np.asarray(theme.centroid, dtype=np.float32))
+        row.first_seen = min(row.first_seen, report.since)
+        row.last_seen = max(row.last_seen, report.until)
+    return len(report.known)
+
+
 def report_for_period(
     session: Session, since: date, until: date, *, embedder: Embedder | None = None, **options: Any
 ) -> ThemeReport:
-    """Themes and emerging topics of the submissions received in [since, until] (see :func:`build_report`)."""
-    return build_report(load_period(session, since, until), since, until, embedder=embedder, **options)
+    """Themes and emerging topics of the submissions received in [since, until] (see :func:`build_report`).
+
+    Starts from the themes kept by earlier reports; stores nothing (see :func:`keep_themes`).
+    """
+    items = load_period(session, since, until)
+    return build_report(items, since, until, embedder=embedder, known=known_themes(session, since, until), **options)
 
 
 def emerging_only(report: ThemeReport) -> EmergingReport:

@@ -269,7 +269,8 @@ def themes(
     database: Annotated[str | None, typer.Option(help="Database URL (default: TRIAGE_DATABASE_URL).")] = None,
 ) -> None:
     """Find the themes of a period's submissions and the emerging ones; write an HTML or JSON report."""
-    from triage.cases.theme_report import build_report, load_period  # deferred: the theme model's NumPy stack
+    # deferred: the theme model's NumPy stack
+    from triage.cases.theme_report import build_report, keep_themes, known_themes, load_period
 
     try:
         if out.suffix.lower() not in (".html", ".htm", ".json"):
@@ -282,9 +283,12 @@ def themes(
         db = open_database(database)
         with db.read() as s:
             items = load_period(s, start, end)
+            known = known_themes(s, start, end)
         console.print(f"{len(items)} submissions from {start} to {end}")
         embedder = load_embedder() if any(it.embedding is None for it in items) else None
-        report = build_report(items, start, end, embedder=embedder, window=window, random_state=seed)
+        report = build_report(items, start, end, embedder=embedder, window=window, random_state=seed, known=known)
+        if report.known:  # the next report keeps these themes' ids and labels
+            db.transaction(lambda s: keep_themes(s, report))
         db.dispose()
         out.parent.mkdir(parents=True, exist_ok=True)
         if out.suffix.lower() == ".json":

@@ -360,3 +360,21 @@ class Job(Base):
     payload: Mapped[dict[str, Any] | None] = mapped_column(nullable=True)
     result: Mapped[dict[str, Any] | None] = mapped_column(nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class ThemeRecord(Base):
+    """A theme as kept between theme reports, so next week's report gives the same theme the same id and label.
+
+    ``id`` is the theme's key across periods; ``centroid`` its mean embedding (float32 unit
+    vector) when last seen; ``first_seen``/``last_seen`` the periods' first and last days in which
+    a report found it.
+    """
+
+    __tablename__ = "themes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    label: Mapped[str] = mapped_column(Text)
+    centroid: Mapped[bytes] = mapped_column(LargeBinary)
+    first_seen: Mapped[date] = mapped_column(Date)
+    last_seen: Mapped[date] = mapped_column(Date, index=True)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)

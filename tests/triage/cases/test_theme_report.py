@@ -24,6 +24,8 @@ from triage.cases.theme_report import (
     ThemeReport,
     build_report,
     emerging_only,
+    keep_themes,
+    known_themes,
     load_period,
     period_version,
     report_for_period,
@@ -54,7 +56,8 @@ THEME_KEYS = {
 
 def _as_json(report: ThemeReport) -> dict[str, Any]:
     """The report's fields as JSON, straight from the dataclass (dates as ISO text, tuples as lists)."""
-    data = json.dumps(asdict(report), default=lambda v: v.isoformat() if isinstance(v, date) else str(v))
+    fields = {k: v for k, v in asdict(report).items() if k != "known"}  # kept for the next report, never shown
+    data = json.dumps(fields, default=lambda v: v.isoformat() if isinstance(v, date) else str(v))
     return dict(json.loads(data))
 
 
@@ -255,3 +258,33 @@ def test_cli_writes_html_and_json(tmp_path: Path) -> None:
     assert res.exit_code == 2 and ".html or .json" in res.output
     res = runner.invoke(app, ["themes", "--since", "2024-99-01", "--database", url, "--out", str(tmp_path / "x.json")])
     assert res.exit_code == 2 and "YYYY-MM-DD" in res.output
+
+
+def test_a_theme_keeps_its_id_and_label_in_the_next_overlapping_report(
+    db: Database, staged: dict[str, list[int]]
+) -> None:
+    """Weeks 1-8 reported and kept; weeks 3-10 then find the same three themes under the same ids and labels."""
+    until = START + timedelta(weeks=WEEKS) - timedelta(days=1)
+    first_until, second_since = until - timedelta(weeks=2), START + timedelta(weeks=2)
+    with db.read() as s:
+        first = report_for_period(s, START, first_until, min_submissions=10, model=ThemeModel(n_themes=3))
+    with db.session() as s:
+        assert keep_themes(s, first) == 3
+    with db.read() as s:
+        known = known_themes(s, second_since, until)
+        second = report_for_period(s, second_since, until, min_submissions=10, model=ThemeModel(n_themes=3))
+    assert {t.id for t in first.themes} <= {k.key for k in known}
+
+    def by_subject(report: ThemeReport) -> dict[str, Any]:
+        return {
+            key: next(t for t in report.themes if {ex.case_id for ex in t.examples} <= set(staged[key]))
+            for key in THEMES
+        }
+
+    before, after = by_subject(first), by_subject(second)
+    for key in THEMES:
+        assert after[key].id == before[key].id and after[key].label == before[key].label, key
+    assert len({t.id for t in second.themes}) == 3
+    # a period far from every kept theme starts afresh
+    with db.read() as s:
+        assert known_themes(s, date(2020, 1, 6), date(2020, 3, 29)) == []
