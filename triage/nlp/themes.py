@@ -84,6 +84,26 @@ OUTLIER = -1
 _HAS_LETTER = re.compile(r"[^\W\d_]")
 
 
+# The commonest Vietnamese family names (about nine in ten people carry one of them).
+SURNAMES = frozenset(
+    "nguyễn trần lê phạm hoàng huỳnh phan vũ võ đặng bùi đỗ hồ ngô dương lý đinh trương lưu đoàn "
+    "mai cao lâm tô trịnh quách hà thái tạ châu văn".split()
+)
+
+
+def looks_like_person(token: str) -> bool:
+    """A segmented token that reads as a person's name: 2-4 capitalised syllables, the first a family name
+    ("Nguyễn Văn Hùng"); such words stay out of theme keywords, which analysts see unmasked."""
+    syllables = token.replace("_", " ").split()
+    if not (2 <= len(syllables) <= 4 and all(syl[:1].isupper() for syl in syllables)):
+        return False
+    if syllables[0].lower() not in SURNAMES:
+        return False
+    from triage.nlp.agencies import default_registry  # "Hà Nội", "Hồ Chí Minh", "Cao Bằng" are places
+
+    return not default_registry().find_provinces(" ".join(syllables))
+
+
 @lru_cache(maxsize=1)
 def stop_words() -> frozenset[str]:
     """The packaged Vietnamese stop words, lower case, syllables joined by "_"."""
@@ -708,6 +728,8 @@ class ThemeModel:
                 for token in segment(texts[int(i)][: self.keyword_chars]):
                     word = token.lower().replace(" ", "_")
                     if len(word) < 2 or word in stops or not _HAS_LETTER.search(word) or "[" in word:
+                        continue
+                    if looks_like_person(token):  # a keyword is shown to analysts: never a person's name
                         continue
                     words.append(word)
                 docs.append(words)

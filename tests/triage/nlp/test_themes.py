@@ -25,6 +25,7 @@ from triage.nlp.themes import (
     domain_stop_words,
     emerging_scores,
     headline,
+    looks_like_person,
     match_themes,
     stability,
     stop_words,
@@ -327,3 +328,19 @@ def test_headline_and_label_wording() -> None:
         "giấy phép lái xe · cấp đổi — Thủ tục cấp đổi"
     )
     assert theme_label([], "", 4) == "chủ đề 5"
+
+
+def test_person_names_never_become_keywords_but_places_do() -> None:
+    rng = np.random.default_rng(0)
+    centers = rng.normal(size=(2, 16))
+    emb = np.concatenate([c + 0.05 * rng.normal(size=(20, 16)) for c in centers]).astype(np.float32)
+    texts = [f"Ông Nguyễn Văn Hùng phản ánh cống ngập ở Hà Nội lần {i}" for i in range(20)] + [
+        f"Bà Trần Thị Lan hỏi thủ tục cấp phép xây dựng lần {i}" for i in range(20)
+    ]
+    model = ThemeModel(n_themes=2, random_state=0).fit(texts, embeddings=emb)
+    words = {w for t in model.themes_ for w in t.keywords}
+    assert "cống" in words or "ngập" in words
+    assert not {"nguyễn văn hùng", "trần thị lan"} & words
+    assert all("nguyễn" not in w and "trần thị" not in w for w in words)
+    assert looks_like_person("Nguyễn Văn Hùng") and not looks_like_person("Hà Nội")
+    assert not looks_like_person("Hồ Chí Minh") and not looks_like_person("đỗ xe")
