@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from sklearn.feature_extraction.text import TfidfVectorizer
@@ -71,7 +71,7 @@ def _pairs_report(
     per_pair_ms = (time.perf_counter() - t0) / len(a) * 1000
     cosine = (ea * eb).sum(axis=1)
     tf = _tfidf(a, b)
-    out = {
+    out: dict[str, Any] = {
         "pairs": len(y),
         "same_matter_pairs": int(y.sum()),
         "same_matter": {
@@ -109,7 +109,8 @@ def file_through_intake(
     from triage.store.tables import Campaign, Case
 
     url = f"sqlite:///{database}"
-    settings = Settings(database_url=url, duplicate_scorer=scorer_mode)  # type: ignore[call-arg]
+    mode: Literal["same_matter", "cosine"] = "cosine" if scorer_mode == "cosine" else "same_matter"
+    settings = Settings(database_url=url, duplicate_scorer=mode)
     db = Database(url)
     init_db(db)
     index = CaseIndex(db)

@@ -176,6 +176,16 @@ def resubmitted(text: str, k: int) -> str:
     return normalize(f"{opening}: {core} {closing}".strip() if k % 4 else f"{core} {closing}".strip())
 
 
+# A petition drive: the same text signed by different people (campaign copies are one matter).
+_SIGNERS = ("Nguyễn Văn An", "Trần Thị Bình", "Lê Văn Cường", "Phạm Thị Dung", "Hoàng Văn Em", "Vũ Thị Giang")
+
+
+def signed(text: str, k: int) -> tuple[str, str]:
+    """The same text signed by two different people (``k`` picks them)."""
+    a, b = _SIGNERS[k % len(_SIGNERS)], _SIGNERS[(k + 1 + k // len(_SIGNERS)) % len(_SIGNERS)]
+    return normalize(f"{text} Người gửi: {a}."), normalize(f"{text} Người gửi: {b}.")
+
+
 def vnpara_halves(shared: Path) -> tuple[list[tuple[str, str, int]], list[tuple[str, str, int]]]:
     """(calibration half, held-out half) of vnPara as (text1, text2, paraphrase), split as the benchmark splits it."""
     rows = _rows(shared / "vnpara" / "pairs.jsonl")
@@ -251,6 +261,9 @@ def training_pairs(
         ps.add(dvc[i]["text"], dvc[j]["text"], label, f"dvc:{dvc[i]['agency']}", "dvc_faq", hard, dup)
     for k, r in enumerate(dvc):
         ps.add(r["text"], resubmitted(r["text"], k), 1, f"dvc:{r['agency']}", "dvc_faq_resubmitted", -1, 1)
+        if k % 2 == 0:
+            a, b = signed(r["text"], k)
+            ps.add(a, b, 1, f"dvc:{r['agency']}", "dvc_faq_resubmitted", -1, 1)
     say("same-matter: vnPara calibration half")
     calib, _ = vnpara_halves(shared)
     for k, (a, b, label) in enumerate(calib):

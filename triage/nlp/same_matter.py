@@ -14,10 +14,16 @@ paraphrase threshold, yet they are two requests. ``SameMatterScorer`` re-scores 
   "lệ phí" ...), lexical overlap of segmented words, the words that differ, character TF-IDF
   cosine (hashed character 2-4 grams with IDF), length ratio;
 
-combined by a logistic regression whose scores are calibrated (isotonic, on out-of-fold scores).
-``predict_proba`` gives P(same matter); ``threshold_`` is the probability from which a pair is a
-likely duplicate, chosen for a stated precision on the calibration pairs (``precision_``), and
-``campaign_threshold_`` the stricter one campaigns use.
+combined by gradient-boosted trees held monotone in each feature (more overlap never lowers the
+score), calibrated by a sigmoid fitted on out-of-fold scores (groups of pairs kept together).
+``predict_proba`` gives P(same matter). ``threshold_`` is the probability from which a similar case
+is a likely duplicate, chosen for a stated precision (``precision_``, 0.99) on the calibration pairs
+where a duplicate is the same request sent again (a vnPara paraphrase, a portal question resent with
+a courtesy opening or closing or signed by someone else) and the negatives are distinct requests as
+intake meets them (each training portal question and its five nearest others, vnPara
+non-paraphrases); ``campaign_threshold_`` is the one campaigns use (``campaign_precision``, also 0.99
+by default: a campaign needs three cases, each near-identical to two members, within a week, so a
+stricter cut split real petition drives signed by different people).
 
 The fitted scorer is a compact ``.npz`` (arrays only, loaded with ``allow_pickle=False``) shipped in
 ``triage/data/same_matter.npz`` and rebuilt from the shared public data by
@@ -100,6 +106,13 @@ def _phrases(table: Sequence[str]) -> re.Pattern[str]:
 
 
 _ACTION_RE = _phrases(ACTIONS)
+# Courtesy carries no matter: "Xin hỏi", "Cho tôi hỏi", "Xin cảm ơn" are left out of the word features.
+COURTESY: tuple[str, ...] = (
+    "xin hỏi", "cho tôi hỏi", "cho em hỏi", "tôi muốn hỏi", "em muốn hỏi", "xin cho biết", "đề nghị cho biết",
+    "kính gửi", "xin cảm ơn", "trân trọng cảm ơn", "cảm ơn", "trân trọng", "mong được trả lời sớm",
+    "nhờ tư vấn giúp", "xin tư vấn", "ạ",
+)  # fmt: skip
+_COURTESY_RE = _phrases(COURTESY)
 _ASPECT_RE = _phrases(ASPECTS)
 
 
@@ -133,7 +146,8 @@ def facts(text: str) -> _Facts:
 
     head = text[:MAX_CHARS]
     low = head.casefold()
-    words = [w.casefold().replace(" ", "_") for w in segment(head)]
+    plain = _COURTESY_RE.sub(" ", low)
+    words = [w.replace(" ", "_") for w in segment(plain)]
     stop = _stopwords()
     words = [w for w in words if _WORD_RE.search(w)]
     doc_ids = {d.casefold().replace("–", "-") for d in _DOC_ID_RE.findall(head) if "/" in d}
@@ -415,6 +429,8 @@ class SameMatterScorer:
     keeps related pairs in one fold of the out-of-fold calibration.
     """
 
+    card_: dict[str, Any]  # what a loaded scorer's file says of itself (thresholds, training data)
+
     def __init__(
         self,
         *,
@@ -424,7 +440,7 @@ class SameMatterScorer:
         trees: int = 300,
         leaves: int = 15,
         learning_rate: float = 0.05,
-        precision: float = 0.95,
+        precision: float = 0.99,
         campaign_precision: float = 0.99,
         folds: int = 4,
         seed: int = 0,
@@ -493,7 +509,7 @@ class SameMatterScorer:
         idf_texts: Sequence[str] | None = None,
         model_id: str = "",
     ) -> SameMatterScorer:
-        """Adapter (cross-fitted), char IDF, gradient-boosted trees, isotonic calibration, thresholds.
+        """Adapter (cross-fitted), char IDF, gradient-boosted trees, sigmoid calibration, thresholds.
 
         The adapter cosine of a training pair comes from an adapter trained without that pair's
         group (``groups`` / ``adapter_groups``: the same ids, e.g. a ministry or a vnPara pair), so
@@ -540,7 +556,7 @@ class SameMatterScorer:
             )
 
         # Out-of-fold: each fold's pairs get the adapter cosine of an adapter that never saw their groups,
-        # and a classifier score from a classifier that never saw them (for the isotonic calibration).
+        # and a classifier score from a classifier that never saw them (for the sigmoid calibration).
         n_folds = min(self.folds, len(np.unique(groups_arr)))
         folds = list(GroupKFold(n_splits=n_folds).split(np.zeros(len(pairs)), y_arr, groups_arr))
         X = np.zeros((len(pairs), len(FEATURES)))
@@ -563,6 +579,10 @@ class SameMatterScorer:
         used = dup >= 0
         self.threshold_ = threshold_for_precision(calibrated[used], dup[used], self.precision)
         self.campaign_threshold_ = threshold_for_precision(calibrated[used], dup[used], self.campaign_precision)
+        self.thresholds_ = {
+            str(level): round(threshold_for_precision(calibrated[used], dup[used], level), 6)
+            for level in (0.9, 0.95, 0.97, 0.98, 0.99, 0.995, 0.999)
+        }
         self.precision_ = self.precision
         self.classes_ = np.asarray([0, 1])
         self.model_id_ = model_id or (getattr(self.embedder, "model_id", "") if self.embedder else "")
@@ -636,6 +656,7 @@ class SameMatterScorer:
             "model_id": self.model_id_,
             "dimension": self.dimension_,
             "n_pairs": self.n_pairs_,
+            "thresholds_by_precision": getattr(self, "thresholds_", {}),
             "params": {
                 "rank": self.rank,
                 "epochs": self.epochs,
@@ -649,15 +670,15 @@ class SameMatterScorer:
         }
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
+        arrays: dict[str, Any] = {
+            "adapter": self.adapter_.astype(np.float16),
+            "idf": self.idf_.astype(np.float16),
+            **self.forest_.arrays(),
+            "calibration": np.asarray(self.calibration_),
+            "card": np.frombuffer(json.dumps(card, ensure_ascii=False, sort_keys=True).encode(), dtype=np.uint8),
+        }
         with path.open("wb") as fh:
-            np.savez_compressed(
-                fh,
-                adapter=self.adapter_.astype(np.float16),
-                idf=self.idf_.astype(np.float16),
-                **self.forest_.arrays(),
-                calibration=np.asarray(self.calibration_),
-                card=np.frombuffer(json.dumps(card, ensure_ascii=False, sort_keys=True).encode(), dtype=np.uint8),
-            )
+            np.savez_compressed(fh, **arrays)
         return path
 
     @classmethod

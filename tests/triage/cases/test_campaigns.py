@@ -174,3 +174,31 @@ def test_a_vnpara_paraphrase_is_flagged_as_likely_duplicate(
 
 
 PAIR_START = "Vụ 9 cầu thủ V . Ninh Bình"
+
+
+def test_the_same_matter_scorer_groups_a_petition_drive_but_not_another_place(db: Database, embedder: Any) -> None:
+    from triage.nlp.same_matter import load_same_matter
+
+    scorer = load_same_matter(embedder=embedder)
+    judged = Pipeline(
+        embedder=embedder,
+        agency_router=AgencyRouter(embedder=embedder).fit(),
+        similar=CaseIndex(db),
+        same_matter=scorer,
+        duplicate_threshold=scorer.threshold_,
+        campaigns=CampaignPolicy(threshold=scorer.campaign_threshold_, window_days=7, min_size=3),
+    )
+    start = T0 + timedelta(days=200)
+    signers = ["Đỗ Văn Hải", "Ngô Thị Lan", "Bùi Văn Minh"]
+    ids = [
+        receive(db, petition("Tân Phong 3", who), pipeline=judged, now=start + timedelta(hours=i)).case_id
+        for i, who in enumerate(signers)
+    ]
+    elsewhere = receive(db, petition("Cầu Giấy 9", "Đinh Văn Nam"), pipeline=judged, now=start + timedelta(hours=5))
+    with db.read() as s:
+        cases = {c.id: c for c in s.scalars(select(Case).where(Case.id.in_([*ids, elsewhere.case_id])))}
+        group = {cases[i].campaign_id for i in ids}
+        assert len(group) == 1 and None not in group  # signed by three people: one matter, one campaign
+        assert cases[elsewhere.case_id].campaign_id not in group  # the same complaint about another place
+        sug = cases[ids[1]].suggestion
+        assert sug is not None and sug["duplicate_scorer"] == "same_matter" and sug["likely_duplicate"]

@@ -77,8 +77,8 @@ def test_predict_proba_follows_classes_and_predict_uses_the_threshold(scorer: Sa
 def test_the_artefact_loads_and_scores_without_the_shared_data(encoder_path: Path, tmp_path: Path) -> None:
     code = (
         "from pathlib import Path; from triage.nlp.embed import load_embedder; "
-        "from triage.nlp.same_matter import load_same_matter; "
-        f"e = load_embedder(Path({str(encoder_path)!r}), Path('.')); s = load_same_matter(embedder=e); "
+        "from triage.nlp.same_matter import SameMatterScorer; "
+        f"e = load_embedder(Path({str(encoder_path)!r}), Path('.')); s = SameMatterScorer.load(embedder=e); "
         f"print(s.predict_proba([({NEW_LICENCE!r}, {DAMAGED_RESENT!r})])[0, 1])"
     )
     env = {**os.environ, "TRIAGE_SHARED_DATA_DIR": str(tmp_path / "absent"), "PYTHONPATH": str(ROOT)}
