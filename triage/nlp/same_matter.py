@@ -21,9 +21,8 @@ is a likely duplicate, chosen for a stated precision (``precision_``, 0.99) on t
 where a duplicate is the same request sent again (a vnPara paraphrase, a portal question resent with
 a courtesy opening or closing or signed by someone else) and the negatives are distinct requests as
 intake meets them (each training portal question and its five nearest others, vnPara
-non-paraphrases); ``campaign_threshold_`` is the one campaigns use (``campaign_precision``, also 0.99
-by default: a campaign needs three cases, each near-identical to two members, within a week, so a
-stricter cut split real petition drives signed by different people).
+non-paraphrases); ``campaign_threshold_`` is the stricter one campaigns use (``campaign_precision``,
+0.995: at 0.99 three near-identical portal questions about different awards formed a campaign).
 
 The fitted scorer is a compact ``.npz`` (arrays only, loaded with ``allow_pickle=False``) shipped in
 ``triage/data/same_matter.npz`` and rebuilt from the shared public data by
@@ -441,7 +440,7 @@ class SameMatterScorer:
         leaves: int = 15,
         learning_rate: float = 0.05,
         precision: float = 0.99,
-        campaign_precision: float = 0.99,
+        campaign_precision: float = 0.995,
         folds: int = 4,
         seed: int = 0,
     ) -> None:

@@ -56,6 +56,8 @@ def test_distinct_portal_questions_are_neither_duplicates_nor_a_campaign(
     assert len(texts) == 267
     assert flagged <= 0.02 * len(texts), flagged
     with db.read() as s:
-        grouped = s.scalar(select(func.count()).select_from(Case).where(Case.id > before, Case.campaign_id.is_not(None)))
+        grouped = s.scalar(
+            select(func.count()).select_from(Case).where(Case.id > before, Case.campaign_id.is_not(None))
+        )
         assert grouped == 0
         assert s.scalar(select(func.count()).select_from(Campaign).where(Campaign.size >= 3)) == 0
