@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--precision", type=float, default=0.99, help="Precision the duplicate threshold is chosen for."
     )
-    parser.add_argument("--campaign-precision", type=float, default=0.995, help="Precision of the campaign threshold.")
+    parser.add_argument("--campaign-precision", type=float, default=0.999, help="Precision of the campaign threshold.")
     args = parser.parse_args(argv)
     s = get_settings()
     embedder = load_embedder(s.encoder_path, s.model_dir, backend=s.encoder_backend, threads=s.encoder_threads)

@@ -22,7 +22,7 @@ where a duplicate is the same request sent again (a vnPara paraphrase, a portal 
 a courtesy opening or closing or signed by someone else) and the negatives are distinct requests as
 intake meets them (each training portal question and its five nearest others, vnPara
 non-paraphrases); ``campaign_threshold_`` is the stricter one campaigns use (``campaign_precision``,
-0.995: at 0.99 three near-identical portal questions about different awards formed a campaign).
+0.999: at 0.99 and 0.995 near-identical portal questions about different awards formed campaigns).
 
 The fitted scorer is a compact ``.npz`` (arrays only, loaded with ``allow_pickle=False``) shipped in
 ``triage/data/same_matter.npz`` and rebuilt from the shared public data by
@@ -440,7 +440,7 @@ class SameMatterScorer:
         leaves: int = 15,
         learning_rate: float = 0.05,
         precision: float = 0.99,
-        campaign_precision: float = 0.995,
+        campaign_precision: float = 0.999,
         folds: int = 4,
         seed: int = 0,
     ) -> None:
