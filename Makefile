@@ -6,7 +6,7 @@ export TRANSFORMERS_OFFLINE := 1
 VENV := .venv/bin
 PYTEST := $(VENV)/python -m pytest -q
 
-.PHONY: setup venv models serve test test-fast lint bench
+.PHONY: setup venv models serve test test-fast lint bench same-matter
 
 # Everything: Chromium for the browser tests (apt-get), the virtualenv, the default models.
 setup:
@@ -39,3 +39,7 @@ lint: venv
 
 bench: setup
 	$(VENV)/triage bench
+
+# Refit the shipped same-matter scorer (triage/data/same_matter.npz) from ../shared/data (public splits; seed 0).
+same-matter: models
+	$(VENV)/python scripts/build_same_matter.py

@@ -21,6 +21,7 @@ from benchmarks.masking import masking
 from benchmarks.moderation import moderation
 from benchmarks.programme_fields import programme_fields
 from benchmarks.routing_real import real_routing
+from benchmarks.same_matter import same_matter
 from benchmarks.themes_bench import themes_benchmark
 from benchmarks.train_speed import train_speed
 from triage.config import get_settings
@@ -45,6 +46,7 @@ ORDER = [
     "themes",
     "moderation",
     "duplicates",
+    "same_matter",
     "index_scale",
     "masking",
 ]
@@ -94,6 +96,7 @@ def main(only: list[str] | None = None, quick: bool = False) -> dict[str, Any]:
         "themes": lambda: themes_benchmark(embedder, say, quick=quick),
         "moderation": lambda: moderation(embedder, say, quick=quick),
         "duplicates": lambda: duplicates(embedder, say, quick=quick),
+        "same_matter": lambda: same_matter(embedder, say, quick=quick),
         "index_scale": lambda: index_scale(say, quick=quick),
         "masking": lambda: masking(say, quick=quick),
     }
@@ -298,6 +301,25 @@ def summary_table() -> str:
             f"{' + '.join(rt.get('distractor_sources', {'vntc': 0}))}) | "
             f"recall@5 | {rt['recall_at_5']['paraphrase_pairs']} ({rt['index_kind']}) | "
             f"{rt['baseline_recall_at_5']['paraphrase_pairs']} (TF-IDF cosine) |"
+        )
+    r = _get("same_matter")
+    if r and not r.get("quick"):
+        for key, what in (
+            ("dvc_faq_dev", "same procedure vs same ministry, other procedure, portal FAQ dev"),
+            ("vnpara_held_out", "vnPara held-out half"),
+        ):
+            v = r[key]
+            lines.append(
+                f"| same matter: {what} ({v['pairs']:,} pairs) | ROC-AUC | {v['same_matter']['roc_auc']} "
+                f"(same-matter scorer) | cosine {v['cosine']['roc_auc']}; TF-IDF cosine {v['tfidf']['roc_auc']} |"
+            )
+        sm, co = r["intake"]["same_matter"], r["intake"]["cosine"]
+        lines.append(
+            f"| {sm['submissions']:,} distinct portal FAQ questions filed through intake | likely-duplicate flags / "
+            f"campaigns | {sm['likely_duplicates']} ({100 * sm['likely_duplicate_rate']:.1f} %) / "
+            f"{sm['campaigns_listed']} (same-matter, P >= {sm['duplicate_threshold']:.3f}) | cosine >= "
+            f"{co['duplicate_threshold']}: {co['likely_duplicates']} ({100 * co['likely_duplicate_rate']:.1f} %) / "
+            f"{co['campaigns_listed']} |"
         )
     r = _get("index_scale")
     if r and not r.get("quick"):

@@ -217,6 +217,30 @@ class Settings(BaseSettings):
         le=1.0,
         description="Cosine from which a similar earlier case is flagged as a likely duplicate (calibrated on vnPara).",
     )
+    duplicate_scorer: Literal["same_matter", "cosine"] = Field(
+        default="same_matter",
+        description="How a pair of submissions is judged (likely-duplicate flag, campaigns, similar): 'same_matter' = "
+        "the calibrated same-matter probability (triage/data/same_matter.npz) re-scoring the index's nearest cases; "
+        "'cosine' = the raw embedding cosine with duplicate_threshold and campaign_threshold (for comparison).",
+    )
+    same_matter_path: Path | None = Field(
+        default=None,
+        description="Same-matter scorer file (.npz); None = the packaged one (built by scripts/build_same_matter.py).",
+    )
+    same_matter_threshold: float | None = Field(
+        default=None,
+        ge=0.0,
+        le=1.0,
+        description="Same-matter probability from which a similar case is a likely duplicate; None = the scorer's own, "
+        "chosen for its stated precision on the calibration pairs.",
+    )
+    same_matter_campaign_threshold: float | None = Field(
+        default=None,
+        ge=0.0,
+        le=1.0,
+        description="Same-matter probability from which two submissions count as near-identical for a campaign; "
+        "None = the scorer's own (chosen for a stricter precision).",
+    )
     index_approximate_from: int = Field(
         default=15_000, ge=1, description="Case index: exact search below this many cases, HNSW from it on."
     )

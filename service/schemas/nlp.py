@@ -43,7 +43,13 @@ class SimilarRequest(BaseModel):
 
 
 class SimilarResponse(BaseModel):
-    score: float
+    score: float = Field(description="Cosine of the two texts' embeddings (-1..1).")
+    probability: float | None = Field(
+        default=None, description="P(same matter) from the same-matter scorer; null in cosine mode."
+    )
+    likely_duplicate: bool = Field(description="The judged score clears the duplicate threshold.")
+    threshold: float = Field(description="The threshold applied: to the probability, or to the cosine in cosine mode.")
+    scorer: str = Field(description="'same_matter' or 'cosine' (TRIAGE_DUPLICATE_SCORER).")
 
 
 class AgencyOut(BaseModel):

@@ -240,6 +240,8 @@ def suggestion_view(suggestion: dict[str, Any] | None) -> SuggestionView:
                 {
                     "case_id": None if item["case_id"] is None else int(item["case_id"]),
                     "score": float(item.get("score") or 0.0),
+                    # P(same matter) when the same-matter scorer judged the pair (None: cosine mode, older cases)
+                    "probability": None if item.get("probability") is None else float(item["probability"]),
                     "duplicate": bool(duplicates) or bool(item.get("duplicate") or item.get("likely_duplicate")),
                 }
             )

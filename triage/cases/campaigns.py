@@ -2,7 +2,8 @@
 
 A petition drive or a shared template brings the same text again and again. At intake a new case
 joins a group when one of its similar earlier cases (the suggestion's top-k, from the case index)
-is near-identical (cosine >= ``threshold``) and was received within ``window`` of it; groups that
+is near-identical (``SimilarCase.match`` >= ``threshold``: P(same matter) from the same-matter
+scorer, or the cosine when ``TRIAGE_DUPLICATE_SCORER=cosine``) and was received within ``window`` of it; groups that
 one case links are united (the lowest id survives), so the grouping is the connected components of
 "near-identical and close in time". A group is shown as a campaign from ``min_size`` cases on.
 
@@ -43,7 +44,7 @@ def group(session: Session, case: Case, similar: Sequence[SimilarCase], policy: 
 
     Runs in the intake transaction, after the case row exists. Audited as the system's decision.
     """
-    near = [c.case_id for c in similar if c.score >= policy.threshold and c.case_id != case.id]
+    near = [c.case_id for c in similar if c.match >= policy.threshold and c.case_id != case.id]
     if not near:
         return None
     window = timedelta(days=policy.window_days)

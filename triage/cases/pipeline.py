@@ -39,6 +39,7 @@ from triage.nlp.programme_fields import (
     load_programme_fields,
 )
 from triage.nlp.router import Router
+from triage.nlp.same_matter import SameMatterScorer, load_same_matter
 from triage.nlp.text import mask_pii
 
 if TYPE_CHECKING:
@@ -51,9 +52,15 @@ CAMPAIGN_DEPTH = 20  # extra neighbours searched for campaign candidates
 
 
 class SimilarIndex(Protocol):
-    """Earlier cases by cosine similarity (``triage.store.case_index.CaseIndex``: faiss)."""
+    """Earlier cases by cosine similarity (``triage.store.case_index.CaseIndex``: faiss).
+
+    ``candidates`` gives each found case's masked text and stored vector, for the same-matter
+    scorer to re-score the cosine's nearest cases.
+    """
 
     def search(self, vector: np.ndarray, k: int, *, exclude_case: int | None = None) -> list[tuple[int, float]]: ...
+
+    def candidates(self, case_ids: list[int]) -> dict[int, tuple[str, np.ndarray]]: ...
 
 
 @dataclass(frozen=True)
@@ -102,11 +109,20 @@ class CampaignPolicy:
 
 @dataclass(frozen=True)
 class SimilarCase:
-    """An earlier case and its cosine; ``likely_duplicate`` when the score clears the calibrated threshold."""
+    """An earlier case, its cosine (``score``) and, with the same-matter scorer, P(same matter).
+
+    ``likely_duplicate`` when ``match`` (the probability, or the cosine in cosine mode) clears the threshold.
+    """
 
     case_id: int
     score: float
     likely_duplicate: bool = False
+    probability: float | None = None
+
+    @property
+    def match(self) -> float:
+        """What thresholds apply to: P(same matter) when scored, else the cosine."""
+        return self.score if self.probability is None else self.probability
 
 
 @dataclass
@@ -127,7 +143,10 @@ class Suggestion:
     embedding: np.ndarray | None = field(default=None, repr=False)
     auto_threshold: float | None = None  # the models' precision-targeted threshold; None = never auto-route
     moderation: ModerationResult | None = None  # None = not screened (no moderator, or it failed)
-    duplicate_threshold: float | None = None  # cosine from which a similar case is a likely duplicate
+    duplicate_threshold: float | None = (
+        None  # ``match`` (probability, or cosine) from which a case is a likely duplicate
+    )
+    duplicate_scorer: str = "cosine"  # "same_matter" (calibrated probability) or "cosine"
     # Near-identical earlier cases (campaign candidates) from a deeper search than ``similar``; not stored.
     near_identical: list[SimilarCase] = field(default_factory=list, repr=False)
     # The programme's task groups (Resolution 57 by default), top-3 by probability; code + name each.
@@ -201,8 +220,11 @@ class Pipeline:
         duplicate_threshold: float | None = None,
         campaigns: CampaignPolicy | None = None,
         programme_fields: ProgrammeFieldClassifier | None = None,
+        same_matter: SameMatterScorer | None = None,
     ) -> None:
         self.embedder = embedder
+        # None: similar cases are judged by cosine; else P(same matter) re-scores the index's candidates.
+        self.same_matter = same_matter
         self.moderator = moderator
         self.models = RoutingModels(agency_router=agency_router, field_router=field_router)
         self.registry = registry or default_registry()
@@ -233,6 +255,18 @@ class Pipeline:
             embedder=emb, router_path=settings.router_path, cold_start_weight=settings.cold_start_weight
         )
         field_router = Router.load(settings.field_router_path, embedder=emb) if settings.field_router_path else None
+        scorer: SameMatterScorer | None = None
+        duplicate_threshold, campaign_threshold = settings.duplicate_threshold, settings.campaign_threshold
+        if settings.duplicate_scorer == "same_matter":
+            scorer = load_same_matter(settings.same_matter_path, embedder=emb)
+            duplicate_threshold = (
+                scorer.threshold_ if settings.same_matter_threshold is None else settings.same_matter_threshold
+            )
+            campaign_threshold = (
+                scorer.campaign_threshold_
+                if settings.same_matter_campaign_threshold is None
+                else settings.same_matter_campaign_threshold
+            )
         return cls(
             embedder=emb,
             agency_router=router,
@@ -241,9 +275,10 @@ class Pipeline:
             policy=DeadlinePolicy.from_settings(settings),
             similar_k=settings.similar_top_k,
             moderator=load_moderator(settings, embedder=emb),
-            duplicate_threshold=settings.duplicate_threshold,
+            duplicate_threshold=duplicate_threshold,
+            same_matter=scorer,
             campaigns=CampaignPolicy(
-                threshold=settings.campaign_threshold,
+                threshold=campaign_threshold,
                 window_days=settings.campaign_window_days,
                 min_size=settings.campaign_min_size,
             ),
@@ -358,6 +393,34 @@ class Pipeline:
             log.exception("moderation failed; the case is suggested without a moderation flag")
             return None
 
+    def judge(self, text: str, embedding: np.ndarray, hits: list[tuple[int, float]]) -> list[SimilarCase]:
+        """The index's nearest cases judged: P(same matter) re-scores and re-ranks them (cosine mode: as found).
+
+        A candidate whose text the index cannot give (removed meanwhile) keeps its cosine but is never
+        a likely duplicate in same-matter mode.
+        """
+        limit = self.duplicate_threshold
+        scorer, index = self.same_matter, self.similar
+        if scorer is None or index is None or not hits:
+            return [
+                SimilarCase(case_id=c, score=round(float(s), 6), likely_duplicate=limit is not None and s >= limit)
+                for c, s in hits
+            ]
+        known = index.candidates([c for c, _ in hits])
+        scored = [(c, s) for c, s in hits if c in known]
+        proba = scorer.score_candidates(text, embedding, [known[c] for c, _ in scored])
+        out = [
+            SimilarCase(
+                case_id=c,
+                score=round(float(s), 6),
+                likely_duplicate=limit is not None and float(p) >= limit,
+                probability=round(float(p), 6),
+            )
+            for (c, s), p in zip(scored, proba, strict=True)
+        ]
+        out.sort(key=lambda x: (-x.match, -x.score))
+        return out + [SimilarCase(case_id=c, score=round(float(s), 6)) for c, s in hits if c not in known]
+
     def triage(self, submission: SubmissionText, *, exclude_case: int | None = None) -> Suggestion:
         """Suggest agencies, field, kind, locality, similar cases and deadlines for one submission."""
         kind = validate_kind(submission.kind)
@@ -390,14 +453,10 @@ class Pipeline:
             # must not crowd this week's out of the candidates.
             depth = self.similar_k + (CAMPAIGN_DEPTH if self.campaigns is not None else 0)
             hits = self.similar.search(embedding, depth, exclude_case=exclude_case)
-            limit = self.duplicate_threshold
-            found = [
-                SimilarCase(case_id=c, score=round(float(s), 6), likely_duplicate=limit is not None and s >= limit)
-                for c, s in hits
-            ]
+            found = self.judge(masked, embedding, hits)
             similar = found[: self.similar_k]
             if self.campaigns is not None:
-                near = [c for c in found if c.score >= self.campaigns.threshold]
+                near = [c for c in found if c.match >= self.campaigns.threshold]
         return Suggestion(
             agencies=agencies,
             fields=fields,
@@ -414,6 +473,7 @@ class Pipeline:
             auto_threshold=models.auto_threshold,
             moderation=self.moderate(masked, embedding),
             duplicate_threshold=self.duplicate_threshold,
+            duplicate_scorer="cosine" if self.same_matter is None else "same_matter",
             near_identical=near,
             programme_fields=self.rank_programme_fields(masked, embedding),
         )

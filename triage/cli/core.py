@@ -243,10 +243,26 @@ def route(
 
 def similar(
     input: Annotated[Path, typer.Option("--input", help="JSONL rows with text1 and text2.")],
-    output: Annotated[Path, typer.Option(help="JSONL: the same rows with a cosine `score` added.")],
+    output: Annotated[
+        Path,
+        typer.Option(
+            help="JSONL: the same rows with the cosine `score`, the same-matter `probability` (null in cosine "
+            "mode) and `likely_duplicate` added."
+        ),
+    ],
+    scorer: Annotated[
+        str | None,
+        typer.Option(help="same_matter or cosine (default: TRIAGE_DUPLICATE_SCORER)."),
+    ] = None,
 ) -> None:
-    """Score how similar two texts are (cosine of their embeddings, -1..1)."""
+    """Judge whether two texts are the same matter: P(same matter) beside the cosine of their embeddings."""
+    from triage.nlp.same_matter import load_same_matter
+
     try:
+        settings = get_settings()
+        mode = scorer or settings.duplicate_scorer
+        if mode not in ("same_matter", "cosine"):
+            raise TriageError(f"--scorer must be same_matter or cosine, got {mode!r}")
         rows = list(read_jsonl(input))
         a = [normalize(require_str(r, "text1", f"{input}:{i}")) for i, r in enumerate(rows, 1)]
         b = [normalize(require_str(r, "text2", f"{input}:{i}")) for i, r in enumerate(rows, 1)]
@@ -254,7 +270,26 @@ def similar(
         ea = encode_with_progress(embedder, a, "encoding text1")
         eb = encode_with_progress(embedder, b, "encoding text2")
         scores = (ea * eb).sum(axis=1)
-        n = write_jsonl(output, ({**r, "score": round(float(s), 6)} for r, s in zip(rows, scores, strict=True)))
+        if mode == "same_matter":
+            judge = load_same_matter(settings.same_matter_path, embedder=embedder)
+            limit = judge.threshold_ if settings.same_matter_threshold is None else settings.same_matter_threshold
+            proba: list[float | None] = [
+                float(p) for p in judge.predict_proba(list(zip(a, b, strict=True)), embeddings=(ea, eb))[:, 1]
+            ]
+            flags = [p is not None and p >= limit for p in proba]
+        else:
+            proba = [None] * len(rows)
+            flags = [float(s) >= settings.duplicate_threshold for s in scores]
+        out = (
+            {
+                **r,
+                "score": round(float(s), 6),
+                "probability": None if p is None else round(p, 6),
+                "likely_duplicate": bool(f),
+            }
+            for r, s, p, f in zip(rows, scores, proba, flags, strict=True)
+        )
+        n = write_jsonl(output, out)
     except TriageError as exc:
         fail(exc)
     console.print(f"wrote {n} rows to {output}")

@@ -248,3 +248,27 @@ class CaseIndex:
             exclude = () if exclude_case is None else (exclude_case,)
             hits = self._index.search(np.asarray(vector, dtype=np.float32)[None, :], k, exclude=exclude)[0]
         return [(h.id, h.score) for h in hits]
+
+    def candidates(self, case_ids: list[int]) -> dict[int, tuple[str, np.ndarray]]:
+        """Each indexed case's masked text (its stored suggestion's) and vector, for the same-matter scorer.
+
+        Cases without a stored suggestion (never triaged) or not in the index are left out.
+        """
+        ids = sorted({int(c) for c in case_ids})
+        if not ids:
+            return {}
+        with self.db.read() as s:
+            rows = s.execute(select(Case.id, Case.suggestion).where(Case.id.in_(ids))).all()
+        texts = {
+            int(r.id): str(r.suggestion["masked_text"])
+            for r in rows
+            if isinstance(r.suggestion, dict) and r.suggestion.get("masked_text")
+        }
+        out: dict[int, tuple[str, np.ndarray]] = {}
+        with self._lock:
+            if self._index is None:
+                return {}
+            found = self._index.vectors(list(texts))
+        for cid, vector in found.items():
+            out[cid] = (texts[cid], vector)
+        return out

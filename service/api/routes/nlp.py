@@ -1,4 +1,4 @@
-"""Stateless text endpoints: rank agencies for a text, score two texts' similarity."""
+"""Stateless text endpoints: rank agencies for a text, judge whether two texts are the same matter."""
 
 from __future__ import annotations
 
@@ -50,5 +50,17 @@ def route(body: RouteRequest, svc: State) -> RouteResponse:
 
 @router.post("/similar", response_model=SimilarResponse, dependencies=[Depends(text_rate_limit)], responses={429: {}})
 def similar(body: SimilarRequest, request: Request, svc: State) -> SimilarResponse:
-    vecs = svc.pipeline.embedder.encode([normalize(body.text1), normalize(body.text2)])
-    return SimilarResponse(score=round(float(vecs[0] @ vecs[1]), 6))
+    text1, text2 = normalize(body.text1), normalize(body.text2)
+    pipeline = svc.pipeline
+    vecs = pipeline.embedder.encode([text1, text2])
+    cosine = round(float(vecs[0] @ vecs[1]), 6)
+    scorer = pipeline.same_matter
+    threshold = pipeline.duplicate_threshold
+    if scorer is None:
+        limit = -1.0 if threshold is None else float(threshold)
+        return SimilarResponse(score=cosine, likely_duplicate=cosine >= limit, threshold=limit, scorer="cosine")
+    p = round(float(scorer.score_candidates(text1, vecs[0], [(text2, vecs[1])])[0]), 6)
+    limit = scorer.threshold_ if threshold is None else float(threshold)
+    return SimilarResponse(
+        score=cosine, probability=p, likely_duplicate=p >= limit, threshold=limit, scorer="same_matter"
+    )

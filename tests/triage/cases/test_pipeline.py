@@ -163,3 +163,76 @@ def test_a_request_in_flight_finishes_on_the_models_it_started_with(embedder: An
     after = p.triage(sub("Hoàn thuế thu nhập cá nhân chậm"))
     assert "agency:reg/v2+cold-start" in after.model_version and after.auto_threshold is None
     assert p.model_version == after.model_version
+
+
+class TextIndex:
+    """Earlier cases with their texts: what the same-matter scorer re-scores (the case index's role)."""
+
+    def __init__(self, embedder: Any, texts: dict[int, str]) -> None:
+        self.texts = texts
+        self.vectors = dict(zip(texts, embedder.encode(list(texts.values())), strict=True))
+
+    def search(self, vector: np.ndarray, k: int, *, exclude_case: int | None = None) -> list[tuple[int, float]]:
+        found = sorted(
+            ((c, float(v @ vector)) for c, v in self.vectors.items() if c != exclude_case), key=lambda x: -x[1]
+        )
+        return found[:k]
+
+    def candidates(self, case_ids: list[int]) -> dict[int, tuple[str, np.ndarray]]:
+        return {c: (self.texts[c], self.vectors[c]) for c in case_ids if c in self.texts}
+
+
+EARLIER = {
+    1: "Phản ánh. Thủ tục cấp mới Giấy phép lái xe được thực hiện như thế nào?",
+    2: "Phản ánh. Thủ tục cấp đổi Giấy phép lái xe bị hỏng được thực hiện như thế nào?",
+    3: "Phản ánh. Giá lúa giảm mạnh, nông dân thua lỗ.",
+}
+
+
+def test_same_matter_scorer_judges_the_index_candidates(embedder: Any) -> None:
+    from triage.nlp.same_matter import load_same_matter
+
+    scorer = load_same_matter(embedder=embedder)
+    index = TextIndex(embedder, EARLIER)
+    router = AgencyRouter(embedder=embedder).fit()
+    p = Pipeline(
+        embedder=embedder,
+        agency_router=router,
+        similar=index,
+        same_matter=scorer,
+        duplicate_threshold=scorer.threshold_,
+    )
+    s = p.triage(sub("Thủ tục cấp mới Giấy phép lái xe được thực hiện như thế nào? Xin cảm ơn."))
+    assert s.duplicate_scorer == "same_matter" and s.duplicate_threshold == scorer.threshold_
+    by_case = {c.case_id: c for c in s.similar}
+    assert by_case[1].likely_duplicate and not by_case[2].likely_duplicate  # new licence vs damaged licence
+    assert by_case[2].score > 0.9 and by_case[2].probability is not None  # the cosine is kept beside P
+    assert by_case[1].probability > by_case[2].probability > by_case[3].probability  # type: ignore[operator]
+    assert s.similar[0].case_id == 1 and s.likely_duplicate  # re-ranked by P(same matter)
+    assert s.to_dict()["similar"][0]["probability"] == by_case[1].probability
+    # The threshold setting is honoured: nothing clears 1.0; everything clears 0.
+    strict = Pipeline(
+        embedder=embedder, agency_router=router, similar=index, same_matter=scorer, duplicate_threshold=1.0
+    )
+    assert not strict.triage(sub(EARLIER[1])).likely_duplicate
+    lax = Pipeline(embedder=embedder, agency_router=router, similar=index, same_matter=scorer, duplicate_threshold=0.0)
+    assert all(c.likely_duplicate for c in lax.triage(sub("Giá lúa giảm mạnh.")).similar)
+    # Cosine mode (no scorer): the raw cosine decides, and both licences are "duplicates".
+    cosine = Pipeline(embedder=embedder, agency_router=router, similar=index, duplicate_threshold=0.9)
+    c = {x.case_id: x for x in cosine.triage(sub(EARLIER[1][len("Phản ánh. ") :])).similar}
+    assert c[1].probability is None and c[1].likely_duplicate and c[2].likely_duplicate
+
+
+def test_settings_choose_the_scorer_and_its_thresholds(embedder: Any) -> None:
+    from triage.config import Settings
+
+    default = Pipeline.from_settings(Settings(), embedder=embedder)
+    assert default.same_matter is not None and default.duplicate_threshold == default.same_matter.threshold_
+    assert default.campaigns is not None and default.campaigns.threshold == default.same_matter.campaign_threshold_
+    tuned = Pipeline.from_settings(
+        Settings(same_matter_threshold=0.7, same_matter_campaign_threshold=0.99), embedder=embedder
+    )
+    assert tuned.duplicate_threshold == 0.7 and tuned.campaigns is not None and tuned.campaigns.threshold == 0.99
+    cosine = Pipeline.from_settings(Settings(duplicate_scorer="cosine"), embedder=embedder)
+    assert cosine.same_matter is None and cosine.duplicate_threshold == 0.9298
+    assert cosine.campaigns is not None and cosine.campaigns.threshold == 0.96

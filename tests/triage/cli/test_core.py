@@ -104,6 +104,28 @@ def test_similar_adds_scores(tmp_path: Path, shared_data: Path) -> None:
     out = _read(tmp_path / "s.jsonl")
     assert len(out) == 6 and all(-1.0 <= float(r["score"]) <= 1.0 for r in out)  # type: ignore[arg-type]
     assert out[0]["paraphrase"] == rows[0]["paraphrase"]  # other fields kept
+    assert all(0.0 <= float(r["probability"]) <= 1.0 for r in out)  # type: ignore[arg-type]
+    assert all(isinstance(r["likely_duplicate"], bool) for r in out)
+
+
+@pytest.mark.usefixtures("encoder_path")
+def test_similar_judges_the_same_matter_or_the_cosine(tmp_path: Path) -> None:
+    rows = [
+        {
+            "text1": "Thủ tục cấp mới Giấy phép lái xe được thực hiện như thế nào?",
+            "text2": "Thủ tục cấp đổi Giấy phép lái xe bị hỏng được thực hiện như thế nào?",
+        }
+    ]
+    inp = _write(tmp_path / "pairs.jsonl", rows)
+    res = runner.invoke(app, ["similar", "--input", str(inp), "--output", str(tmp_path / "p.jsonl")])
+    assert res.exit_code == 0, res.output
+    judged = _read(tmp_path / "p.jsonl")[0]
+    assert float(judged["score"]) > 0.9 and float(judged["probability"]) < 0.9 and judged["likely_duplicate"] is False
+    args = ["similar", "--input", str(inp), "--output", str(tmp_path / "c.jsonl"), "--scorer", "cosine"]
+    res = runner.invoke(app, args)
+    assert res.exit_code == 0, res.output
+    cosine = _read(tmp_path / "c.jsonl")[0]
+    assert cosine["probability"] is None and cosine["likely_duplicate"] is True  # 0.95 >= 0.9298
 
 
 def test_bad_input_is_a_clear_error(tmp_path: Path) -> None:
