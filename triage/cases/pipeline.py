@@ -19,6 +19,7 @@ reviewed labels first, which the route confirmations are now collecting.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
@@ -40,7 +41,7 @@ from triage.nlp.programme_fields import (
 )
 from triage.nlp.router import Router
 from triage.nlp.same_matter import SameMatterScorer, load_same_matter
-from triage.nlp.text import mask_pii
+from triage.nlp.text import mask_personal, mask_pii
 
 if TYPE_CHECKING:
     from triage.cases.calendar import WorkingCalendar
@@ -105,6 +106,14 @@ class CampaignPolicy:
     window_days: float = 7.0
     min_size: int = 3
     min_links: int = 2  # members of an existing group a case must be near-identical to, to join or unite it
+
+
+_WORD = re.compile(r"\w+")
+
+
+def _words(text: str) -> tuple[str, ...]:
+    """A text's words, lower case: what two copies of one petition share whatever their spacing and punctuation."""
+    return tuple(_WORD.findall(text.lower()))
 
 
 @dataclass(frozen=True)
@@ -421,6 +430,31 @@ class Pipeline:
         out.sort(key=lambda x: (-x.match, -x.score))
         return out + [SimilarCase(case_id=c, score=round(float(s), 6)) for c, s in hits if c not in known]
 
+    def campaign_mates(
+        self, text: str, embedding: np.ndarray, found: list[SimilarCase], threshold: float
+    ) -> list[SimilarCase]:
+        """The judged cases near-identical enough to share a campaign with ``text``.
+
+        In same-matter mode the signer's name or address counts as a difference, so copies of one
+        petition signed by different people stay under the campaign cut. A likely duplicate whose text
+        is the same as this one once personal data is masked on both sides (``mask_personal``: names,
+        street addresses; then case, spacing and punctuation ignored) is a copy of the same petition
+        and joins too. Only flagged pairs pay for the tagger.
+        """
+        near = [c for c in found if c.match >= threshold]
+        index = self.similar
+        retry = [c for c in found if c.likely_duplicate and c.match < threshold]
+        if self.same_matter is None or index is None or not retry:
+            return near
+        known = index.candidates([c.case_id for c in retry])
+        mine = _words(mask_personal(text))
+        copies = [
+            SimilarCase(case_id=c.case_id, score=c.score, likely_duplicate=True, probability=1.0)
+            for c in retry
+            if c.case_id in known and _words(mask_personal(known[c.case_id][0])) == mine
+        ]
+        return near + copies
+
     def triage(self, submission: SubmissionText, *, exclude_case: int | None = None) -> Suggestion:
         """Suggest agencies, field, kind, locality, similar cases and deadlines for one submission."""
         kind = validate_kind(submission.kind)
@@ -456,7 +490,7 @@ class Pipeline:
             found = self.judge(masked, embedding, hits)
             similar = found[: self.similar_k]
             if self.campaigns is not None:
-                near = [c for c in found if c.match >= self.campaigns.threshold]
+                near = self.campaign_mates(masked, embedding, found, self.campaigns.threshold)
         return Suggestion(
             agencies=agencies,
             fields=fields,
