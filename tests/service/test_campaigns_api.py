@@ -46,6 +46,9 @@ MATTERS = [
 _staged = itertools.count()
 
 
+SIGNERS = ["Nguyễn Văn An", "Trần Thị Bình", "Lê Văn Cường", "Phạm Thị Dung", "Hoàng Văn Em", "Vũ Thị Hoa"]
+
+
 def petition(matter: tuple[str, str], signer: str) -> NewSubmission:
     title, why = matter
     return NewSubmission(
@@ -66,7 +69,7 @@ def stage_campaign(
     ids = [
         receive(
             service.svc.db,
-            petition(matter, f"Người ký {i}"),
+            petition(matter, SIGNERS[i % len(SIGNERS)]),
             pipeline=service.svc.pipeline,
             policy=service.svc.policy,
             now=now + timedelta(seconds=i),
