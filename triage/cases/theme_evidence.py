@@ -15,8 +15,6 @@ procedure nearest its text (:class:`triage.nlp.procedure_router.ProcedureRouter`
 
 from __future__ import annotations
 
-import csv
-import io
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -25,6 +23,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from triage.cases import exports
+from triage.cases.exports import Cell, Table
 from triage.nlp.agencies import default_registry
 from triage.nlp.text import mask_personal
 
@@ -256,30 +256,26 @@ def _period(since: date, until: date) -> str:
 
 
 def to_csv(label: str, keywords: Sequence[str], since: date, until: date, evidence: ThemeEvidence) -> str:
-    """One table (UTF-8 BOM first, so Excel shows the Vietnamese): a row per agency, province, field,
-    procedure and representative text; the section is the first column."""
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\r\n")
-    w.writerow(CSV_HEADER)
-    w.writerow(("Chủ đề", "", label, evidence.cases, "", "", "", "", ", ".join(keywords)))
-    w.writerow(("Kỳ", "", _period(since, until), "", "", "", "", "", ""))
-    for c in evidence.agencies:
-        w.writerow(("Cơ quan", c.code, c.name, c.count, "", "", "", "", ""))
+    """One table (UTF-8 BOM first, so Excel shows the Vietnamese; citizens' texts never start a formula,
+    ``triage.cases.exports``): a row per agency, province, field, procedure and representative text;
+    the section is the first column."""
+    rows: list[tuple[Cell, ...]] = [
+        ("Chủ đề", "", label, evidence.cases, "", "", "", "", ", ".join(keywords)),
+        ("Kỳ", "", _period(since, until), "", "", "", "", "", ""),
+    ]
+    rows += [("Cơ quan", c.code, c.name, c.count, "", "", "", "", "") for c in evidence.agencies]
     if evidence.unassigned:
-        w.writerow(("Cơ quan", "", "Chưa chuyển cơ quan", evidence.unassigned, "", "", "", "", ""))
-    for c in evidence.provinces:
-        w.writerow(("Tỉnh, thành phố", c.code, c.name, c.count, "", "", "", "", ""))
+        rows.append(("Cơ quan", "", "Chưa chuyển cơ quan", evidence.unassigned, "", "", "", "", ""))
+    rows += [("Tỉnh, thành phố", c.code, c.name, c.count, "", "", "", "", "") for c in evidence.provinces]
     if evidence.without_province:
-        w.writerow(("Tỉnh, thành phố", "", "Không rõ", evidence.without_province, "", "", "", "", ""))
-    for c in evidence.fields:
-        w.writerow(("Lĩnh vực", "", c.name, c.count, "", "", "", "", ""))
-    for c in evidence.procedures:
-        w.writerow(("Thủ tục gần nhất", c.code, c.name, c.count, "", "", "", "", ""))
-    for t in evidence.texts:
-        w.writerow(
-            ("Phản ánh tiêu biểu", "", "", "", t.case_id, t.agency or "", t.province or "", t.field or "", t.text)
-        )
-    return UTF8_BOM + buf.getvalue()
+        rows.append(("Tỉnh, thành phố", "", "Không rõ", evidence.without_province, "", "", "", "", ""))
+    rows += [("Lĩnh vực", "", c.name, c.count, "", "", "", "", "") for c in evidence.fields]
+    rows += [("Thủ tục gần nhất", c.code, c.name, c.count, "", "", "", "", "") for c in evidence.procedures]
+    rows += [
+        ("Phản ánh tiêu biểu", "", "", "", t.case_id, t.agency or "", t.province or "", t.field or "", t.text)
+        for t in evidence.texts
+    ]
+    return exports.to_csv(Table("Bằng chứng", CSV_HEADER, rows)).decode("utf-8")
 
 
 def _md(text: str) -> str:

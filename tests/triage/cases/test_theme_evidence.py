@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import csv
 import io
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
 import pytest
 
 from tests.db import minimal_submission
-from triage.cases.theme_evidence import SPANS_AGENCIES, SPANS_PROVINCES, UTF8_BOM, ThemeEvidence
+from triage.cases.theme_evidence import SPANS_AGENCIES, SPANS_PROVINCES, UTF8_BOM, ThemeEvidence, to_csv
 from triage.cases.theme_report import (
     ThemeReport,
     ThemeSummary,
@@ -165,6 +166,14 @@ def test_exports_for_a_memo(report: ThemeReport) -> None:
     texts = [r for r in rows if r[0] == "Phản ánh tiêu biểu"]
     assert texts and all("0912" not in r[-1] and "[SĐT]" in r[-1] for r in texts)
     assert content.encode("utf-8").decode("utf-8-sig") == content.removeprefix(UTF8_BOM)  # what Excel reads
+    # A citizen's text that would start a formula in Excel is written as text.
+    crafted = replace(flood.evidence, texts=(replace(flood.evidence.texts[0], text='=HYPERLINK("http://x")'),))
+    cell = next(
+        r
+        for r in csv.reader(io.StringIO(to_csv(flood.label, [], START, START, crafted).removeprefix(UTF8_BOM)))
+        if r[0] == "Phản ánh tiêu biểu"
+    )[-1]
+    assert cell == '\'=HYPERLINK("http://x")'
     md, media, name = export_evidence(report, flood.id, "md")
     assert media.startswith("text/markdown") and name.endswith(".md")
     bxd = next(a.count for a in flood.evidence.agencies if a.code == "BXD")
