@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import asdict
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import APIRouter, Depends, Path, Query, Response
 from sqlalchemy.orm import Session
 
 from service.deps import Staff, State
@@ -69,23 +69,24 @@ ProgrammeFieldQuery = Annotated[
 ]
 
 
-def _filter(
-    svc: ServiceState,
-    state: list[CaseState] | None,
-    agency: str | None,
-    kind: str | None,
-    overdue: bool,
-    due_soon: bool,
-    q: str | None,
-    flagged: bool | None,
-    programme_field: str | None,
+def case_filter(
+    svc: State,
+    state: StateQuery = None,
+    agency: AgencyQuery = None,
+    kind: Kind | None = None,
+    overdue: OverdueQuery = False,
+    due_soon: DueSoonQuery = False,
+    q: TextQuery = None,
+    flagged: FlaggedQuery = None,
+    programme_field: ProgrammeFieldQuery = None,
 ) -> CaseFilter:
+    """The query parameters the case list and its export share, as one filter (a dependency of both)."""
     from triage.nlp.text import normalize
 
     today = to_local_date(svc.now())
     due_before = svc.calendar.add_working_days(today, svc.policy.due_soon_days + 1) if due_soon else None
     return CaseFilter(
-        states=[s.value for s in state or []],
+        states=[st.value for st in state or []],
         agency_code=agency,
         kind=kind,
         overdue=overdue,
@@ -96,23 +97,18 @@ def _filter(
     )
 
 
+Filter = Annotated[CaseFilter, Depends(case_filter)]
+
+
 @router.get("", response_model=CaseList)
 def list_cases(
     who: Staff,
     svc: State,
-    state: StateQuery = None,
-    agency: AgencyQuery = None,
-    kind: Kind | None = None,
-    overdue: OverdueQuery = False,
-    due_soon: DueSoonQuery = False,
-    q: TextQuery = None,
-    flagged: FlaggedQuery = None,
-    programme_field: ProgrammeFieldQuery = None,
+    f: Filter,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
 ) -> CaseList:
     """Cases this account may see, newest first (a handler sees its agency's only)."""
-    f = _filter(svc, state, agency, kind, overdue, due_soon, q, flagged, programme_field)
     with svc.db.read() as s:
         work = Casework(s, who, policy=svc.policy, calendar=svc.calendar, now=svc.now())
         cases, total = work.find(f, limit=limit, offset=offset)
@@ -130,19 +126,11 @@ def list_cases(
 def export_cases(
     who: Staff,
     svc: State,
+    f: Filter,
     format: Annotated[str, Query(max_length=10, description="csv (UTF-8 with BOM, for Excel) or xlsx.")] = "xlsx",
-    state: StateQuery = None,
-    agency: AgencyQuery = None,
-    kind: Kind | None = None,
-    overdue: OverdueQuery = False,
-    due_soon: DueSoonQuery = False,
-    q: TextQuery = None,
-    flagged: FlaggedQuery = None,
-    programme_field: ProgrammeFieldQuery = None,
 ) -> Response:
     """The same cases as the list (same filters, same scoping and masking), newest first, as one file."""
     fmt = check_format(format)
-    f = _filter(svc, state, agency, kind, overdue, due_soon, q, flagged, programme_field)
     cap = svc.settings.export_max_rows
     with svc.db.read() as s:
         work = Casework(s, who, policy=svc.policy, calendar=svc.calendar, now=svc.now())
