@@ -51,6 +51,7 @@ log = logging.getLogger(__name__)
 
 FIELD_TEMPERATURE = 0.02
 CAMPAIGN_DEPTH = 20  # extra neighbours searched for campaign candidates
+Known = dict[int, tuple[str, np.ndarray]]  # case id -> (masked text, stored vector), as the index gives them
 
 
 class SimilarIndex(Protocol):
@@ -62,7 +63,7 @@ class SimilarIndex(Protocol):
 
     def search(self, vector: np.ndarray, k: int, *, exclude_case: int | None = None) -> list[tuple[int, float]]: ...
 
-    def candidates(self, case_ids: list[int]) -> dict[int, tuple[str, np.ndarray]]: ...
+    def candidates(self, case_ids: list[int]) -> Known: ...
 
 
 @dataclass(frozen=True)
@@ -410,11 +411,14 @@ class Pipeline:
             log.exception("moderation failed; the case is suggested without a moderation flag")
             return None
 
-    def judge(self, text: str, embedding: np.ndarray, hits: list[tuple[int, float]]) -> list[SimilarCase]:
+    def judge(
+        self, text: str, embedding: np.ndarray, hits: list[tuple[int, float]], known: Known | None = None
+    ) -> list[SimilarCase]:
         """The index's nearest cases judged: P(same matter) re-scores and re-ranks them (cosine mode: as found).
 
         A candidate whose text the index cannot give (removed meanwhile) keeps its cosine but is never
-        a likely duplicate in same-matter mode.
+        a likely duplicate in same-matter mode. ``known`` is the candidates' texts when the caller has
+        already fetched them (intake fetches once for judging and campaign grouping).
         """
         limit = self.duplicate_threshold
         scorer, index = self.same_matter, self.similar
@@ -423,7 +427,8 @@ class Pipeline:
                 SimilarCase(case_id=c, score=round(float(s), 6), likely_duplicate=limit is not None and s >= limit)
                 for c, s in hits
             ]
-        known = index.candidates([c for c, _ in hits])
+        if known is None:
+            known = index.candidates([c for c, _ in hits])
         scored = [(c, s) for c, s in hits if c in known]
         proba = scorer.score_candidates(text, embedding, [known[c] for c, _ in scored])
         out = [
@@ -439,7 +444,7 @@ class Pipeline:
         return out + [SimilarCase(case_id=c, score=round(float(s), 6)) for c, s in hits if c not in known]
 
     def campaign_mates(
-        self, text: str, embedding: np.ndarray, found: list[SimilarCase], threshold: float
+        self, text: str, found: list[SimilarCase], threshold: float, known: Known | None = None
     ) -> list[SimilarCase]:
         """The judged cases near-identical enough to share a campaign with ``text``.
 
@@ -455,7 +460,8 @@ class Pipeline:
         rest = [c for c in found if c.match < threshold]
         if self.same_matter is None or index is None or not rest:
             return near
-        known = index.candidates([c.case_id for c in rest])
+        if known is None:
+            known = index.candidates([c.case_id for c in rest])
         mine = _words(text)
         close = [c for c in rest if c.case_id in known and _nearly(mine, _words(known[c.case_id][0]))]
         if not close:
@@ -500,10 +506,11 @@ class Pipeline:
             # must not crowd this week's out of the candidates.
             depth = self.similar_k + (CAMPAIGN_DEPTH if self.campaigns is not None else 0)
             hits = self.similar.search(embedding, depth, exclude_case=exclude_case)
-            found = self.judge(masked, embedding, hits)
+            known = self.similar.candidates([c for c, _ in hits]) if self.same_matter is not None else None
+            found = self.judge(masked, embedding, hits, known)
             similar = found[: self.similar_k]
             if self.campaigns is not None:
-                near = self.campaign_mates(masked, embedding, found, self.campaigns.threshold)
+                near = self.campaign_mates(masked, found, self.campaigns.threshold, known)
                 copies = {c.case_id for c in near if c.likely_duplicate}
                 similar = [replace(c, likely_duplicate=True) if c.case_id in copies else c for c in similar]
         return Suggestion(
