@@ -16,7 +16,7 @@ import difflib
 import json
 import re
 import unicodedata
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -146,7 +146,8 @@ class Agency:
 
     ``aliases`` hold old names (pre-2025 ministries, merged provinces), abbreviations and English names;
     ``merged_from`` names the former bodies or provinces this one absorbed; ``places`` are well-known
-    towns of a province, used only to spot the province in free text.
+    towns of a province, used only to spot the province in free text. ``oversees`` are catalogue fields
+    (lĩnh vực, by keyword) this body manages state-wide while other bodies issue the procedures.
     """
 
     code: str
@@ -160,6 +161,7 @@ class Agency:
     merged_from: tuple[str, ...] = ()
     places: tuple[str, ...] = ()
     city: bool = False
+    oversees: tuple[str, ...] = ()
 
     @property
     def is_local(self) -> bool:
@@ -200,6 +202,7 @@ class Agency:
             merged_from=tuple(str(m) for m in raw.get("merged_from", ())),
             places=tuple(str(p) for p in raw.get("places", ())),
             city=bool(raw.get("city", False)),
+            oversees=tuple(str(o) for o in raw.get("oversees", ())),
         )
 
 
@@ -395,6 +398,15 @@ class AgencyRegistry:
     def provinces(self) -> list[Agency]:
         """The 34 provinces and centrally-run cities."""
         return [a for a in self._agencies if a.is_local]
+
+    def overseer(self, fields: Sequence[str]) -> str | None:
+        """The body managing these catalogue fields state-wide although others issue the procedures
+        (complaints and denunciations: Thanh tra Chính phủ), by its ``oversees`` keywords; or None."""
+        folded = [f" {fold(f)} " for f in fields]
+        for agency in self._agencies:
+            if any(f" {fold(word)} " in f for word in agency.oversees for f in folded):
+                return agency.code
+        return None
 
     def find_provinces(self, text: str) -> list[Agency]:
         """Provinces a text names (by current or former name, alias or well-known town).

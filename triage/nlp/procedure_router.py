@@ -4,6 +4,9 @@ A citizen's question is compared with every central procedure of the catalogue (
 TF-IDF plus the e5 embedding) and with each field (lĩnh vực) as the centroid of its procedures;
 the nearest procedures vote for their issuing ministry, weighted by a softmax of their similarity,
 and the nearest fields add the share of each ministry among their procedures. No labels are used.
+A complaint, denunciation or citizen-reception procedure (issued by a ministry for its own sector)
+gives half its vote to the body that manages those fields state-wide (Thanh tra Chính phủ, by the
+registry's ``oversees``), which issues no procedure itself.
 The best procedure per ministry is kept as the reason a clerk reads, and the unit under the
 ministry that executes it (Cục Thuế, BHXH) as the suggested unit.
 """
@@ -88,6 +91,7 @@ class ProcedureRouter(BaseEstimator):
         field_weight: float = 0.3,
         size_exponent: float = 0.25,
         floor: float = 1e-3,
+        oversight_share: float = 0.5,
     ) -> None:
         self.catalogue = catalogue
         self.registry = registry
@@ -101,6 +105,7 @@ class ProcedureRouter(BaseEstimator):
         self.field_weight = field_weight
         self.size_exponent = size_exponent
         self.floor = floor
+        self.oversight_share = oversight_share
 
     def fit(self, texts: Sequence[str] | None = None, labels: Sequence[str] | None = None) -> ProcedureRouter:
         """Index the central procedures; texts and labels are ignored (it needs no labels)."""
@@ -110,9 +115,16 @@ class ProcedureRouter(BaseEstimator):
         central = [i for i, p in enumerate(catalogue.procedures) if p.level == "central" and p.agency in registry]
         self.procedures_: list[Procedure] = [catalogue.procedures[i] for i in central]
         owners = [registry.root(p.agency).code for p in self.procedures_]
-        self.classes_ = np.asarray(sorted(set(owners)))
+        overseers = [registry.overseer(p.fields) for p in self.procedures_]
+        self.classes_ = np.asarray(sorted(set(owners) | {o for o in overseers if o}))
         col = {c: j for j, c in enumerate(self.classes_)}
         self.owner_ = np.asarray([col[o] for o in owners])
+        # A complaint or denunciation procedure of a ministry is also a question for the body that manages
+        # complaints state-wide (Thanh tra Chính phủ), which issues no procedure of its own.
+        self.overseer_ = np.asarray([col[o] if o else -1 for o in overseers])
+        n = len(self.classes_)
+        size = np.bincount(self.owner_, minlength=n) + np.bincount(self.overseer_[self.overseer_ >= 0], minlength=n)
+        self.size_ = np.maximum(size, 1).astype(float)
         docs = [p.document() for p in self.procedures_]
         self.words_ = TfidfVectorizer(analyzer=_word_analyzer, sublinear_tf=True, dtype=np.float32)
         self.doc_words_ = self.words_.fit_transform(docs).T.tocsr()
@@ -121,9 +133,12 @@ class ProcedureRouter(BaseEstimator):
         fields = sorted({f for p in self.procedures_ for f in p.fields})
         fcol = {f: k for k, f in enumerate(fields)}
         share = np.full((len(fields), len(self.classes_)), 0.01)
-        for p, owner in zip(self.procedures_, self.owner_, strict=True):
+        for p, owner, overseer in zip(self.procedures_, self.owner_, self.overseer_, strict=True):
+            cut = self.oversight_share if overseer >= 0 else 0.0
             for f in p.fields:
-                share[fcol[f], owner] += 1.0
+                share[fcol[f], owner] += 1.0 - cut
+                if cut:
+                    share[fcol[f], overseer] += cut
         self.field_share_ = share / share.sum(axis=1, keepdims=True)
         self.fields_ = fields
         if self.embedder is not None:
@@ -171,10 +186,13 @@ class ProcedureRouter(BaseEstimator):
         weight = np.exp((top_sim - top_sim.max(axis=1, keepdims=True)) / self.temperature)
         votes = np.zeros((n, len(self.classes_)))
         rows = np.repeat(np.arange(n), k)
-        np.add.at(votes, (rows, self.owner_[top].ravel()), weight.ravel())
+        share = np.where(self.overseer_[top] >= 0, self.oversight_share, 0.0)
+        np.add.at(votes, (rows, self.owner_[top].ravel()), (weight * (1 - share)).ravel())
+        overseen = share > 0
+        np.add.at(votes, (rows[overseen.ravel()], self.overseer_[top][overseen]), (weight * share)[overseen])
         if self.size_exponent:
             # A ministry with many procedures wins more neighbours by count alone; discount its size.
-            votes /= np.bincount(self.owner_, minlength=len(self.classes_)) ** self.size_exponent
+            votes /= self.size_**self.size_exponent
         proba = votes / votes.sum(axis=1, keepdims=True)
         if self.field_embeddings_ is not None and embeddings is not None and self.field_weight > 0:
             fsim = similarities(embeddings, self.field_embeddings_)

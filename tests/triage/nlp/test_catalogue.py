@@ -93,3 +93,21 @@ def test_a_shared_index_needs_the_texts_embeddings(embedder: Any) -> None:
         router.predict_proba(["Đăng ký thường trú"])
     emb = embedder.encode(["Đăng ký thường trú cho con"])
     assert str(router.classes_[router.predict_proba(["Đăng ký thường trú cho con"], emb)[0].argmax()]) == "BCA"
+
+
+def test_complaint_procedures_also_vote_for_the_inspectorate() -> None:
+    """Thanh tra Chính phủ issues no procedure, but it manages complaints and denunciations state-wide:
+    a ministry's complaint procedures give it a share of their vote, other procedures none."""
+    registry = default_registry()
+    assert registry.overseer(["Khiếu nại BQP"]) == "TTCP"
+    assert registry.overseer(["Khiếu nại, tố cáo"]) == "TTCP"
+    assert registry.overseer(["Đất đai", "Hộ tịch"]) is None
+    text = ["Tôi muốn khiếu nại quyết định giải quyết tố cáo của thủ trưởng cơ quan"]
+    shared = ProcedureRouter().fit()
+    alone = ProcedureRouter(oversight_share=0.0).fit()
+    assert "TTCP" in shared.classes_
+    p_shared = shared.predict_proba(text)[0, list(shared.classes_).index("TTCP")]
+    p_alone = alone.predict_proba(text)[0, list(alone.classes_).index("TTCP")]
+    assert p_shared > 0.1 > p_alone
+    land = shared.predict_proba(["Thủ tục cấp giấy chứng nhận quyền sử dụng đất lần đầu"])[0]
+    assert land[list(shared.classes_).index("TTCP")] < 0.01
