@@ -350,6 +350,23 @@ class Settings(BaseSettings):
     theme_min_size: int = Field(
         default=5, ge=1, description="Theme report: an emerging theme needs this many submissions in the window."
     )
+    kpi_registry_path: Path | None = Field(
+        default=None,
+        description="Resolution-57 monitoring: the indicator registry file (YAML or JSON); None = the packaged "
+        "triage/data/kpi_r57.yaml.",
+    )
+    kpi_evidence_max_bytes: int = Field(
+        default=5 * 1024 * 1024,
+        ge=1024,
+        le=100 * 1024 * 1024,
+        description="Resolution-57 monitoring: the largest evidence file an agency may attach to a report.",
+    )
+    kpi_outlier_z: float = Field(
+        default=3.5,
+        gt=0,
+        description="Resolution-57 monitoring: robust z-score (median/MAD of the agency's own series) above which "
+        "a reported value is flagged for the coordinator (flagged, never refused).",
+    )
 
 
 @lru_cache(maxsize=1)

@@ -378,3 +378,8 @@ class ThemeRecord(Base):
     first_seen: Mapped[date] = mapped_column(Date)
     last_seen: Mapped[date] = mapped_column(Date, index=True)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# The monitoring tables live in their own module on the same metadata; importing it here puts them in
+# ``Base.metadata`` wherever the tables are loaded (migrations, create_all, the schema check).
+from triage.store import kpi_tables as _kpi_tables  # noqa: E402,F401
