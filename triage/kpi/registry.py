@@ -152,7 +152,9 @@ class Registry(_Strict):
             if o.aggregation == "weighted_mean":
                 w = ops.get(o.weight_by or "")
                 if w is None or w.period != o.period or set(w.agencies) < set(o.agencies):
-                    problems.append(f"{o.code}: weighted_mean needs weight_by, an indicator reported by the same agencies")
+                    problems.append(
+                        f"{o.code}: weighted_mean needs weight_by, an indicator reported by the same agencies"
+                    )
         for r in self.validation_rules:
             freqs = set()
             for side in (r.left, r.right):
