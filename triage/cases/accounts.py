@@ -67,6 +67,8 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "mark_duplicate": _STAFF,
     "merge": _STAFF,
     "escalate": frozenset({Role.ADMIN}),
+    # A case's attached files (handlers only for their agency's cases); analysts see masked data, no files.
+    "files.read": _STAFF,
     "models.read": frozenset({Role.HANDLER, Role.ANALYST, Role.ADMIN}),
     # Retrain and promote / rollback are further scoped: a handler only over a model whose effect stays
     # within its own agency (see ``Principal.require_over``); the one served model routes every agency.
