@@ -7,17 +7,19 @@ through ``file_submission`` (the same intake as the public form, auto-routing an
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
 
 from service.intake import file_submission
 from service.state import ServiceState
+from service.uploads import file_store, upload_policy
 from triage.cases.accounts import Principal
 from triage.cases.calendar import to_local_date
 from triage.cases.intake import NewSubmission, Receipt
 from triage.kpi import quality, reports
 from triage.kpi.difficulties import difficulties_of, file_difficulties
+from triage.kpi.evidence import EVIDENCE_TYPES
 from triage.kpi.forecast import STATUS_LABELS
 from triage.kpi.monitor import IndicatorView, agency_name, dashboard
 from triage.kpi.periods import Period
@@ -32,7 +34,10 @@ def registry(svc: ServiceState) -> Registry:
 
 
 def evidence_store(svc: ServiceState) -> EvidenceStore:
-    return EvidenceStore(root=svc.settings.data_dir / "kpi_evidence", max_bytes=svc.settings.kpi_evidence_max_bytes)
+    """The upload store and policy of the service (TRIAGE_UPLOAD_*), narrowed to the evidence types."""
+    policy = upload_policy(svc.settings)
+    types = tuple(t for t in policy.types if t in EVIDENCE_TYPES)
+    return EvidenceStore(root=file_store(svc.settings).root, policy=replace(policy, types=types))
 
 
 def today(svc: ServiceState) -> date:

@@ -355,12 +355,6 @@ class Settings(BaseSettings):
         description="Resolution-57 monitoring: the indicator registry file (YAML or JSON); None = the packaged "
         "triage/data/kpi_r57.yaml.",
     )
-    kpi_evidence_max_bytes: int = Field(
-        default=5 * 1024 * 1024,
-        ge=1024,
-        le=100 * 1024 * 1024,
-        description="Resolution-57 monitoring: the largest evidence file an agency may attach to a report.",
-    )
     kpi_outlier_z: float = Field(
         default=3.5,
         gt=0,

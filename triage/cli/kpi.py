@@ -132,7 +132,7 @@ def demo(today: TodayOpt = None) -> None:
             default_kpi_registry(),
             today=_today(today),
             calendar=default_calendar(),
-            evidence_root=get_settings().data_dir / "kpi_evidence",
+            evidence_root=get_settings().data_dir / "files",
             progress=console.print,
         )
     except TriageError as exc:

@@ -9,7 +9,7 @@ another agency's report does not exist for it (NotFound, as for cases).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -22,10 +22,11 @@ from triage.cases.accounts import Principal
 from triage.cases.calendar import WorkingCalendar, to_local_date
 from triage.errors import InvalidInput, NotFound
 from triage.kpi import quality
-from triage.kpi.evidence import link_digest, store_evidence
+from triage.kpi.evidence import EVIDENCE_TYPES, link_digest, store_evidence
 from triage.kpi.periods import Period, closed_periods
 from triage.kpi.registry import Registry
 from triage.kpi.workflow import PERMISSION, ReportAction, ReportState, apply, report_deadline
+from triage.store.files import UploadPolicy
 from triage.store.kpi_tables import KpiEvidence, KpiReport, KpiReportVersion
 from triage.store.tables import utcnow
 
@@ -43,10 +44,10 @@ class EvidenceIn:
 
 @dataclass(frozen=True)
 class EvidenceStore:
-    """Where evidence files go and how large they may be."""
+    """Where evidence files go (the upload store's folder) and what is taken (the upload policy)."""
 
     root: Path
-    max_bytes: int = 5 * 1024 * 1024
+    policy: UploadPolicy = field(default_factory=lambda: UploadPolicy(max_files=5, types=EVIDENCE_TYPES))
 
 
 def get_report(session: Session, who: Principal, report_id: int, *, for_update: bool = False) -> KpiReport:
@@ -112,7 +113,7 @@ def _add_evidence(
         if (item.data is None) == (item.url is None):
             raise InvalidInput("mỗi minh chứng là một tệp hoặc một liên kết")
         if item.data is not None:
-            stored = store_evidence(item.data, root=store.root, max_bytes=store.max_bytes)
+            stored = store_evidence(item.data, name=name, root=store.root, policy=store.policy)
             row = KpiEvidence(
                 report_id=report.id,
                 version=report.version,

@@ -390,5 +390,5 @@ class ThemeRecord(Base):
 
 # The monitoring tables live in their own module on the same metadata; importing it here puts them in
 # ``Base.metadata`` wherever the tables are loaded (migrations, create_all, the schema check).
-from triage.store import kpi_tables as _kpi_tables  # noqa: E402,F401
 from triage.store import citizen_tables as _citizen_tables  # noqa: E402,F401  (its tables join this metadata)
+from triage.store import kpi_tables as _kpi_tables  # noqa: E402,F401

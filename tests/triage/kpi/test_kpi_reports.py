@@ -35,7 +35,7 @@ def _at(day: date) -> datetime:
 
 @pytest.fixture
 def store(tmp_path: Path) -> EvidenceStore:
-    return EvidenceStore(root=tmp_path / "evidence", max_bytes=64 * 1024)
+    return EvidenceStore(root=tmp_path / "evidence")
 
 
 def _due(db: Database, first: str, today: date) -> int:
@@ -174,14 +174,17 @@ def test_reporting_rates_and_overdue_escalation(empty_db: Database, store: Evide
 
 
 def test_evidence_files_are_checked(tmp_path: Path) -> None:
-    from triage.kpi.evidence import link_digest, store_evidence
+    from triage.kpi.evidence import EVIDENCE_TYPES, link_digest, store_evidence
+    from triage.store.files import UploadPolicy
 
-    one = store_evidence(PDF, root=tmp_path, max_bytes=1024)
-    assert one.media_type == "application/pdf" and store_evidence(PDF, root=tmp_path, max_bytes=1024).path == one.path
-    with pytest.raises(InvalidInput, match="PDF"):
-        store_evidence(b"\x00\xff\xfe binary", root=tmp_path, max_bytes=1024)
+    policy = UploadPolicy(max_file_bytes=1024, types=EVIDENCE_TYPES)
+    one = store_evidence(PDF, name="a.pdf", root=tmp_path, policy=policy)
+    assert one.media_type == "application/pdf"
+    assert store_evidence(PDF, name="b.pdf", root=tmp_path, policy=policy).path == one.path  # stored once
+    with pytest.raises(InvalidInput, match="không phải loại tệp"):
+        store_evidence(b"MZ\x90\x00 a program", name="bao-cao.pdf", root=tmp_path, policy=policy)
     with pytest.raises(InvalidInput, match="vượt quá"):
-        store_evidence(PDF * 100, root=tmp_path, max_bytes=1024)
+        store_evidence(PDF * 100, name="a.pdf", root=tmp_path, policy=policy)
     with pytest.raises(InvalidInput, match="liên kết"):
         link_digest("javascript:alert(1)")
     assert len(link_digest("https://example.gov.vn/a")) == 64
