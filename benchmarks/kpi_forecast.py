@@ -106,6 +106,7 @@ def kpi_forecast(progress: Callable[[str], None], quick: bool = False) -> dict[s
         per_series_ms = 1000 * statistics.median(seconds) / (per_family * len(FAMILIES))
         out["observed_quarters"][str(observed)] = {
             "forecast": med["ours"],
+            "forecast_off_track_only": med["strict"],
             "naive_baseline": med["naive"],
             "hit_rate_by_family": fam,
             "missed_share": statistics.median(run["missed_share"] for run in runs),
