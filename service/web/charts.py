@@ -201,7 +201,7 @@ def trajectory_chart(
         f'stroke-dasharray="6 4"><title>{escape(target_label)}</title></line>',
         f'<text class="legend" x="{WIDTH - 150}" y="{y(target) - 4:.1f}">{escape(_short(target_label, 28))}</text>',
     ]
-    every = 1 if n <= 8 else max(1, n // 6)
+    every = 1 if n <= 5 else -(-n // 5)  # at most about five labels: they must not overlap on a phone
     for i, label in enumerate([*labels, *([forecast[0]] if forecast else [])]):
         if i % every == 0 or i == n - 1:
             parts.append(

@@ -37,6 +37,14 @@ register_upload_route("POST", REPORT_PATH + r"/[0-9]{1,10}/values")
 MAX_DIFFICULTIES = 3
 
 
+def _short_period(period: str) -> str:
+    """'2025-Q3' -> 'Q3/25', '2025-M07' -> 'T7/25': axis labels that fit under a phone-sized chart."""
+    year, _, part = period.partition("-")
+    if not part:
+        return year
+    return f"{'Q' + part[1:] if part[0] == 'Q' else 'T' + str(int(part[1:]))}/{year[2:]}"
+
+
 @router.get("/staff/kpi", response_class=HTMLResponse)
 def dashboard(request: Request, who: WebStaff, svc: State) -> HTMLResponse:
     """Per task group and strategic indicator: latest vs target, trajectory, traffic light, early warning,
@@ -49,7 +57,7 @@ def dashboard(request: Request, who: WebStaff, svc: State) -> HTMLResponse:
         items = [i for i in data["indicators"] if i["group"] == g.code]
         for i in items:
             f = i["forecast"]
-            labels = [p for p, _ in i["series"]]
+            labels = [_short_period(p) for p, _ in i["series"]]
             fc = None if f["predicted"] is None else (f"{i['deadline']:%Y}", f["predicted"], f["low"], f["high"])
             i["chart"] = charts.trajectory_chart(
                 f"chart-{i['code']}",
