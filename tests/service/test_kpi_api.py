@@ -167,3 +167,28 @@ def test_dashboard_export_and_openapi(service: Service) -> None:
     assert service.client.get("/api/v1/kpi/export", headers=service.headers("reporter", OWN)).status_code == 403
     paths = service.client.get("/openapi.json").json()["paths"]
     assert {"/api/v1/kpi/reports/{report_id}/values", "/api/v1/kpi/dashboard", "/api/v1/kpi/indicators"} <= set(paths)
+
+
+def test_report_page_is_scoped_and_the_upload_route_needs_a_session_first(service: Service) -> None:
+    from triage.cases.accounts import issue_token
+
+    rid = _find(service, "O_SCHOLARS", OWN, "2025-Q1")["id"]
+    client = service.client
+    who = service.user("reporter", OTHER)[1]
+    client.cookies.set("pakn_session", issue_token(who, service.svc.token_secret, 10))
+    try:
+        assert client.get(f"/staff/kpi/reports/{rid}").status_code == 404  # another agency's report
+        own = service.user("reporter", OWN)[1]
+        client.cookies.set("pakn_session", issue_token(own, service.svc.token_secret, 10))
+        page = client.get(f"/staff/kpi/reports/{rid}")
+        assert page.status_code == 200 and 'enctype="multipart/form-data"' in page.text
+    finally:
+        client.cookies.clear()
+    # Without a session the form is never read: a sign-in answer, whatever the body holds.
+    r = client.post(
+        f"/staff/kpi/reports/{rid}/values",
+        content=b'--x\r\nContent-Disposition: form-data; name="file"; filename="a.pdf"\r\n\r\n' + PDF * 10,
+        headers={"content-type": "multipart/form-data; boundary=x"},
+        follow_redirects=False,
+    )
+    assert r.status_code in (303, 401), r.status_code
