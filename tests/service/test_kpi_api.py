@@ -130,6 +130,16 @@ def test_report_cycle_with_evidence_and_a_difficulty_that_becomes_a_routed_case(
     d = service.client.get(f"/api/v1/kpi/reports/{rid}", headers=rep).json()
     assert d["difficulties"][0]["case_state"] == "responded"
     assert d["difficulties"][0]["answer"] == "Bộ Công an đã ban hành hướng dẫn kết nối dữ liệu dân cư."
+    from triage.cases.accounts import issue_token
+
+    service.client.cookies.set(
+        "pakn_session", issue_token(service.user("reporter", OWN)[1], service.svc.token_secret, 10)
+    )
+    try:  # the report page shows the case's state and its answer
+        page = service.client.get(f"/staff/kpi/reports/{rid}").text
+    finally:
+        service.client.cookies.clear()
+    assert "Bộ Công an đã ban hành hướng dẫn kết nối dữ liệu dân cư." in page and diff["tracking_code"] in page
     with service.svc.db.read() as s:
         report = audit.verify(s)
         assert report.ok, report.lines()
