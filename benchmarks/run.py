@@ -16,6 +16,7 @@ from benchmarks import quality, speed
 from benchmarks.common import RESULTS, load, write_result
 from benchmarks.duplicates import duplicates
 from benchmarks.index_scale import index_scale
+from benchmarks.kpi_forecast import kpi_forecast
 from benchmarks.learning_curve import learning_curve
 from benchmarks.masking import masking
 from benchmarks.moderation import moderation
@@ -49,6 +50,7 @@ ORDER = [
     "same_matter",
     "index_scale",
     "masking",
+    "kpi_forecast",
 ]
 
 
@@ -99,6 +101,7 @@ def main(only: list[str] | None = None, quick: bool = False) -> dict[str, Any]:
         "same_matter": lambda: same_matter(embedder, say, quick=quick),
         "index_scale": lambda: index_scale(say, quick=quick),
         "masking": lambda: masking(say, quick=quick),
+        "kpi_forecast": lambda: kpi_forecast(say, quick=quick),
     }
     results: dict[str, Any] = {}
     for name in ORDER:
@@ -343,6 +346,16 @@ def summary_table() -> str:
             f"{ner['recall_names']} / {ner['recall_addresses']}; `mask_pii` {pii['recall_names']} / "
             f"{pii['recall_addresses']} |"
         )
+    r = _get("kpi_forecast")
+    if r and not r.get("quick"):
+        for seen, x in r["observed_quarters"].items():
+            f, strict, naive = x["forecast"], x["forecast_off_track_only"], x["naive_baseline"]
+            lines.append(
+                f"| KPI early warning, {r['series_per_family']} x 3 synthetic series, {seen} quarters seen | "
+                f"hit rate / precision / recall | {f['hit_rate']} / {f['precision']} / {f['recall']} (off track "
+                f"only: {strict['hit_rate']} / {strict['precision']} / {strict['recall']}) | naive path rule "
+                f"{naive['hit_rate']} / {naive['precision']} / {naive['recall']} |"
+            )
     return "\n".join(lines)
 
 

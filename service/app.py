@@ -28,6 +28,7 @@ from service.http_errors import headers_of, status_of
 from service.limits import MAX_BODY, BodyLimit
 from service.observability import Metrics, observe_request
 from service.signing_key import MIN_SECRET, UnsafeConfiguration, token_secret
+from service.uploads import upload_body_limit
 from triage import __version__
 from triage.config import Settings, get_settings
 from triage.errors import TriageError
@@ -303,7 +304,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     # Counts the body as the app pulls it (chunked too). Added first, so it sits inside ``guard``: its
     # error then reaches the exception handlers as raised, not wrapped by guard's task group.
-    app.add_middleware(BodyLimit, limit=MAX_BODY)
+    app.add_middleware(BodyLimit, limit=MAX_BODY, upload_limit=upload_body_limit(settings))
 
     @app.middleware("http")
     async def guard(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
@@ -384,9 +385,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 return JSONResponse(status_code=401, content={"detail": "metrics need the configured bearer token"})
         return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
-    from service.api.routes import agencies, auth, campaigns, cases, models, nlp, stats, submissions, themes
+    from service.api.routes import (
+        agencies,
+        auth,
+        campaigns,
+        cases,
+        followup,
+        kpi,
+        models,
+        nlp,
+        open311,
+        stats,
+        submissions,
+        themes,
+    )
 
-    for module in (submissions, auth, cases, campaigns, stats, agencies, nlp, models, themes):
+    for module in (submissions, followup, open311, auth, cases, campaigns, stats, agencies, nlp, models, themes, kpi):
         app.include_router(module.router)
     from service.web.pages import mount
 

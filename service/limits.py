@@ -5,9 +5,16 @@ and parse 30 MB before any handler could refuse it. ``BodyLimit`` counts the byt
 them and stops at the limit, so the rest of the body is never read. ``read_form`` parses a form in
 memory under the same limit and takes no files: a file part is refused at its headers, before a byte
 of it is stored, so nothing spills to disk before the CSRF check that follows the parse.
+
+Files are taken only on the routes registered here (``register_upload_route``: the public submission
+form, the API's submission with files, and any other feature's upload form); there the streamed limit
+is the larger upload limit, and ``service.uploads.read_upload_form`` checks the CSRF token before the
+first file part is stored.
 """
 
 from __future__ import annotations
+
+import re
 
 from fastapi import HTTPException  # FastAPI re-raises its own subclass from a body read (not starlette's)
 from starlette.datastructures import FormData, Headers
@@ -19,6 +26,21 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 MAX_BODY = 256 * 1024  # bytes: a 20,000-character text is at most ~80 KB of UTF-8 JSON
 MAX_FORM_FIELDS = 64  # the largest web form (the public submission) has 11
+
+
+# (method, compiled full-match path pattern) of the routes that may carry files.
+UPLOAD_ROUTES: list[tuple[str, re.Pattern[str]]] = []
+
+
+def register_upload_route(method: str, path_pattern: str) -> None:
+    """Let ``method`` on paths fully matching ``path_pattern`` carry files (under the upload body limit)."""
+    entry = (method.upper(), re.compile(path_pattern))
+    if all(e[0] != entry[0] or e[1].pattern != entry[1].pattern for e in UPLOAD_ROUTES):
+        UPLOAD_ROUTES.append(entry)
+
+
+def is_upload_route(method: str, path: str) -> bool:
+    return any(m == method.upper() and p.fullmatch(path) for m, p in UPLOAD_ROUTES)
 
 
 class BodyTooLarge(HTTPException):
@@ -39,17 +61,21 @@ class BodyLimit:
     for the web forms); a body read outside them (a middleware) is answered here.
     """
 
-    def __init__(self, app: ASGIApp, *, limit: int = MAX_BODY) -> None:
+    def __init__(self, app: ASGIApp, *, limit: int = MAX_BODY, upload_limit: int | None = None) -> None:
         self.app = app
-        self.limit = limit
+        self.default_limit = limit
+        self.upload_limit = upload_limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.default_limit
+        if self.upload_limit is not None and is_upload_route(scope.get("method", ""), scope.get("path", "")):
+            limit = max(limit, self.upload_limit)
         length = Headers(scope=scope).get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > self.limit):
-            refused = BodyTooLarge(self.limit)
+        if length is not None and (not length.isdigit() or int(length) > limit):
+            refused = BodyTooLarge(limit)
             await JSONResponse(status_code=413, content={"detail": refused.detail}, headers=refused.headers)(
                 scope, receive, send
             )
@@ -62,8 +88,8 @@ class BodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.limit:
-                    raise BodyTooLarge(self.limit)
+                if seen > limit:
+                    raise BodyTooLarge(limit)
             return message
 
         async def watched(message: Message) -> None:
@@ -82,7 +108,7 @@ class BodyLimit:
 
 
 class FormRefused(HTTPException):
-    """413: a form past the field limits or carrying a file (no page of this service takes files)."""
+    """413: a form past the field limits or carrying a file where none is taken (see ``UPLOAD_ROUTES``)."""
 
     def __init__(self, reason: str) -> None:
         super().__init__(

@@ -350,6 +350,62 @@ class Settings(BaseSettings):
     theme_min_size: int = Field(
         default=5, ge=1, description="Theme report: an emerging theme needs this many submissions in the window."
     )
+    kpi_registry_path: Path | None = Field(
+        default=None,
+        description="Resolution-57 monitoring: the indicator registry file (YAML or JSON); None = the packaged "
+        "triage/data/kpi_r57.yaml.",
+    )
+    kpi_outlier_z: float = Field(
+        default=3.5,
+        gt=0,
+        description="Resolution-57 monitoring: robust z-score (median/MAD of the agency's own series) above which "
+        "a reported value is flagged for the coordinator (flagged, never refused).",
+    )
+    # ---- uploads (citizen attachments and any other feature's files) and the citizen's follow-up ----
+    upload_max_files: int = Field(
+        default=5, ge=0, le=50, description="Uploads: files per submission (or per upload form), at most; 0 = none."
+    )
+    upload_max_file_bytes: int = Field(
+        default=10 * 1024 * 1024, ge=1024, description="Uploads: bytes per file, at most (checked while receiving)."
+    )
+    upload_max_total_bytes: int = Field(
+        default=25 * 1024 * 1024,
+        ge=1024,
+        description="Uploads: bytes of all files of one form, at most; the streamed body is cut off past this "
+        "plus the form's own limit.",
+    )
+    upload_types: list[Literal["pdf", "jpeg", "png", "webp", "docx", "xlsx", "odt"]] = Field(
+        default=["pdf", "jpeg", "png", "webp", "docx", "xlsx", "odt"],
+        description="Uploads: accepted types, recognised by content (magic bytes, zip parts), never by name.",
+    )
+    upload_max_pixels: int = Field(
+        default=40_000_000,
+        ge=10_000,
+        description="Uploads: pixels of an image, at most (read from its header before decoding: bomb guard).",
+    )
+    upload_scan_command: str | None = Field(
+        default=None,
+        description="Uploads: a virus scanner run on each file (its path appended, e.g. 'clamdscan --no-summary'); "
+        "exit status 0 = clean, anything else refuses the file; none = no scan.",
+    )
+    upload_scan_timeout_s: float = Field(
+        default=60.0, gt=0, le=600, description="Uploads: seconds the scan command may take; past it, refused."
+    )
+    followup_deadline: Literal["restart", "continue"] = Field(
+        default="restart",
+        description="Citizen follow-up: when a returned case gets the missing information, 'restart' counts the "
+        "deadlines again from that day; 'continue' keeps the deadlines set at receipt.",
+    )
+    followup_not_solved: Literal["reopen", "escalate"] = Field(
+        default="reopen",
+        description="Citizen follow-up: an answer rated 'not solved' 'reopen's the case (back to the handler) or "
+        "'escalate's it (flagged for the supervising admin; the case stays answered).",
+    )
+    open311_api_key: SecretStr | None = Field(
+        default=None,
+        description="Open311 GeoReport v2: when set, POST requests.json and listing requests without ids need "
+        "this api_key; none = anyone may file, and requests are read by id only.",
+    )
 
 
 @lru_cache(maxsize=1)

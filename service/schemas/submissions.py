@@ -22,6 +22,15 @@ class ContactIn(StrictIn):
     address: str | None = Field(default=None, max_length=500)
 
 
+class PlaceIn(StrictIn):
+    """Where the matter is (all optional): a ward or commune, an address, a phone's coordinates (WGS 84)."""
+
+    ward: str | None = Field(default=None, max_length=200, examples=["Phường Hoàn Kiếm"])
+    address: str | None = Field(default=None, max_length=500, examples=["12 Tràng Tiền"])
+    lat: float | None = Field(default=None, ge=-90, le=90, description="Latitude; with lon, or neither.")
+    lon: float | None = Field(default=None, ge=-180, le=180, description="Longitude; with lat, or neither.")
+
+
 class SubmissionIn(StrictIn):
     """A phản ánh, kiến nghị, sáng kiến or giải pháp. Texts are stored exactly as sent (HTML stays text)."""
 
@@ -37,6 +46,7 @@ class SubmissionIn(StrictIn):
         default=None, max_length=200, description="Province or centrally-run city concerned (name or code), if any."
     )
     contact: ContactIn | None = None
+    place: PlaceIn | None = None
 
 
 class ReceiptOut(BaseModel):
@@ -49,6 +59,13 @@ class ReceiptOut(BaseModel):
     )
     forward_deadline: date = Field(description="Last day to forward the matter if it belongs to another agency.")
     status_url: str
+    follow_up_secret: str | None = Field(
+        default=None,
+        description="Secret for the follow-up endpoints (header X-Follow-Up-Secret), shown once; "
+        "null on an idempotent replay when it could not be shown again.",
+    )
+    follow_up_url: str | None = Field(default=None, description="The web follow-up page (a secret link).")
+    attachments: list[int] = Field(default_factory=list, description="Ids of the files stored with it.")
 
 
 class TrackOut(BaseModel):
@@ -62,3 +79,37 @@ class TrackOut(BaseModel):
     answered_at: datetime | None
     closed_at: datetime | None
     last_update: datetime
+
+
+class FollowUpInfoIn(StrictIn):
+    """The information the agency asked for (the case must be returned for information)."""
+
+    text: str = Field(min_length=1, max_length=10_000)
+
+
+class WithdrawIn(StrictIn):
+    reason: str | None = Field(default=None, max_length=10_000)
+
+
+class RatingIn(StrictIn):
+    rating: Literal["solved", "partly", "not_solved"]
+    comment: str | None = Field(default=None, max_length=10_000)
+
+
+class FollowUpAnswerOut(BaseModel):
+    body: str
+    at: datetime
+
+
+class FollowUpOut(BaseModel):
+    """What the holder of the secret sees: status, the answers, and what they may do now."""
+
+    tracking_code: str
+    status: str
+    status_label: str
+    response_deadline: date | None
+    answers: list[FollowUpAnswerOut]
+    can_add_information: bool
+    can_withdraw: bool
+    can_rate: bool
+    rating: str | None = Field(default=None, description="The rating given to the latest answer, if any.")

@@ -154,3 +154,80 @@ def line_chart(
         parts.append(f'<text class="legend" x="{left + 18}" y="{y + 10}">{escape(_short(name, 45))}</text>')
     parts.append("</svg>")
     return Markup("".join(parts))
+
+
+def _dec(value: float) -> str:
+    """Up to two decimals, Vietnamese style (1.234,56)."""
+    text = f"{value:,.2f}".rstrip("0").rstrip(".")
+    return text.replace(",", "\x00").replace(".", ",").replace("\x00", ".")
+
+
+def trajectory_chart(
+    chart_id: str,
+    title: str,
+    labels: Sequence[str],
+    values: Sequence[float | None],
+    *,
+    target: float,
+    target_label: str,
+    forecast: tuple[str, float, float, float] | None = None,
+) -> Markup:
+    """An indicator's reported values per period as a line, its target as a dashed line and, when given, the
+    forecast at the deadline (label, predicted, low, high) as a point with its interval at the right edge."""
+    height, left, bottom, top = 190, 44, 30, 10
+    pts = [(i, v) for i, v in enumerate(values) if v is not None]
+    extra = [target] + ([forecast[1], forecast[2], forecast[3]] if forecast else [])
+    known = [v for _, v in pts] + extra
+    lo, hi = min(known), max(known)
+    if hi == lo:
+        hi, lo = hi + 1, lo - 1
+    pad = (hi - lo) * 0.08
+    lo, hi = lo - pad, hi + pad
+    n = len(labels) + (1 if forecast else 0)
+    step = (WIDTH - left - 16) / max(1, n - 1)
+    plot_h = height - top - bottom
+
+    def y(v: float) -> float:
+        return top + plot_h - plot_h * (v - lo) / (hi - lo)
+
+    cid = escape(chart_id)
+    parts = [
+        f'<svg class="chart" id="{cid}" role="img" viewBox="0 0 {WIDTH} {height + 20}" aria-labelledby="{cid}-t">',
+        f'<title id="{cid}-t">{escape(title)}</title>',
+        f'<line x1="{left}" y1="{top + plot_h}" x2="{WIDTH - 6}" y2="{top + plot_h}" stroke="#8c959f"/>',
+        f'<text class="value" x="0" y="{top + 8}">{escape(_dec(hi))}</text>',
+        f'<text class="value" x="0" y="{top + plot_h}">{escape(_dec(lo))}</text>',
+        f'<line x1="{left}" y1="{y(target):.1f}" x2="{WIDTH - 6}" y2="{y(target):.1f}" stroke="#cf222e" '
+        f'stroke-dasharray="6 4"><title>{escape(target_label)}</title></line>',
+        f'<text class="legend" x="{WIDTH - 150}" y="{y(target) - 4:.1f}">{escape(_short(target_label, 28))}</text>',
+    ]
+    every = 1 if n <= 5 else -(-n // 5)  # at most about five labels: they must not overlap on a phone
+    for i, label in enumerate([*labels, *([forecast[0]] if forecast else [])]):
+        if i % every == 0 or i == n - 1:
+            parts.append(
+                f'<text class="value" x="{left + i * step - 14:.1f}" y="{top + plot_h + 16}">{escape(label)}</text>'
+            )
+    if pts:
+        line = " ".join(f"{left + i * step:.1f},{y(v):.1f}" for i, v in pts)
+        shown = ", ".join(f"{labels[i]}: {_dec(v)}" for i, v in pts)
+        parts.append(
+            f'<polyline points="{line}" fill="none" stroke="{PALETTE[0]}" stroke-width="2">'
+            f"<title>{escape(shown)}</title></polyline>"
+        )
+    if forecast:
+        x = left + (n - 1) * step
+        parts.append(
+            f'<line x1="{x:.1f}" y1="{y(forecast[3]):.1f}" x2="{x:.1f}" y2="{y(forecast[2]):.1f}" stroke="#6e7781" '
+            f'stroke-width="6" stroke-opacity="0.4"/>'
+            f'<circle cx="{x:.1f}" cy="{y(forecast[1]):.1f}" r="4" fill="#6e7781">'
+            f"<title>Dự báo {escape(forecast[0])}: {escape(_dec(forecast[1]))} "
+            f"({escape(_dec(forecast[2]))}–{escape(_dec(forecast[3]))})</title></circle>"
+        )
+        if pts:
+            i, v = pts[-1]
+            parts.append(
+                f'<line x1="{left + i * step:.1f}" y1="{y(v):.1f}" x2="{x:.1f}" y2="{y(forecast[1]):.1f}" '
+                'stroke="#6e7781" stroke-dasharray="3 3"/>'
+            )
+    parts.append("</svg>")
+    return Markup("".join(parts))

@@ -27,8 +27,13 @@ FIELDS = (
     "contact_phone",
     "contact_email",
     "contact_address",
+    "ward",
+    "address",
+    "latitude",
+    "longitude",
 )
-LIMITS = {"contact_name": 200, "contact_email": 320, "contact_phone": 40, "contact_address": 500}
+LIMITS = {"contact_name": 200, "contact_email": 320, "contact_phone": 40, "contact_address": 500, "ward": 200,
+          "address": 500, "latitude": 40, "longitude": 40}  # fmt: skip
 
 
 @dataclass
@@ -78,6 +83,19 @@ class SubmissionForm:
             e.setdefault(
                 "contact_phone", "Số điện thoại không hợp lệ: chỉ gồm chữ số (ít nhất 6), có thể có +, dấu cách, chấm."
             )
+        for name, low, high, label in (("latitude", -90, 90, "Vĩ độ"), ("longitude", -180, 180, "Kinh độ")):
+            text = v[name].strip().replace(",", ".")
+            if not text or name in e:
+                continue
+            try:
+                number = float(text)
+            except ValueError:
+                e[name] = f"{label} phải là một số (ví dụ 21.0285)."
+                continue
+            if not low <= number <= high:
+                e[name] = f"{label} phải nằm trong khoảng {low} đến {high}."
+        if bool(v["latitude"].strip()) != bool(v["longitude"].strip()):
+            e.setdefault("latitude", "Cần nhập cả vĩ độ và kinh độ, hoặc để trống cả hai.")
         return not e
 
     def to_submission(self) -> NewSubmission:
@@ -96,4 +114,8 @@ class SubmissionForm:
             contact_email=opt("contact_email"),
             contact_phone=opt("contact_phone"),
             contact_address=opt("contact_address"),
+            ward=opt("ward"),
+            address=opt("address"),
+            latitude=opt("latitude"),
+            longitude=opt("longitude"),
         )

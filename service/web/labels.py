@@ -64,5 +64,8 @@ ROLE_LABELS: dict[str, str] = {
     "handler": "Cán bộ xử lý",
     "analyst": "Chuyên viên phân tích",
     "admin": "Quản trị",
+    "reporter": "Cán bộ báo cáo (NQ57)",
+    "coordinator": "Cán bộ điều phối (NQ57)",
+    "leader": "Lãnh đạo",
 }
 WEEKDAYS = ("Thứ Hai", "Thứ Ba", "Thứ Tư", "Thứ Năm", "Thứ Sáu", "Thứ Bảy", "Chủ nhật")

@@ -1,4 +1,4 @@
-"""Public pages: send a submission, its receipt, and tracking by code (no account needed)."""
+"""Public pages: send a submission (with files), its receipt, and tracking by code (no account needed)."""
 
 from __future__ import annotations
 
@@ -7,30 +7,45 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy import func, select
 from starlette.datastructures import FormData
 
 from service.deps import State, client_key
 from service.intake import file_submission
-from service.limits import read_form
-from service.state import ServiceState, in_lane
+from service.limits import register_upload_route
+from service.state import ServiceState, in_lane, service_state
+from service.uploads import UploadForm, read_upload_form, upload_policy
 from service.web.forms import SubmissionForm
 from service.web.labels import PUBLIC_STATUS_LABELS
 from service.web.render import error_page, render
 from service.web.session import check_csrf
-from triage.errors import InvalidInput, PermissionDenied
+from triage.cases.followup_secret import follow_up_path, holder
+from triage.errors import InvalidInput, NotFound, PermissionDenied
 from triage.nlp.agencies import default_registry
+from triage.store.citizen_tables import Attachment
+from triage.store.files import FILE_TYPES, check_files
 from triage.store.repositories import Submissions, Timeline
 
 router = APIRouter(include_in_schema=False)
+register_upload_route("POST", r"/")
 MAX_CODE = 32
+REFILES = " Vui lòng chọn lại các tệp muốn gửi (trình duyệt không giữ tệp đã chọn khi trang hiển thị lại)."
 
 
 def _form_page(request: Request, form: SubmissionForm, status_code: int = 200) -> HTMLResponse:
     provinces = sorted(default_registry().provinces(), key=lambda a: a.name)
+    policy = upload_policy(service_state(request).settings)
+    accept = ",".join(f".{FILE_TYPES[t][1]},{FILE_TYPES[t][0]}" for t in policy.types)
     return render(
         request,
         "public/submit.html",
-        {"form": form, "provinces": provinces, "form_id": secrets.token_urlsafe(16)},
+        {
+            "form": form,
+            "provinces": provinces,
+            "form_id": secrets.token_urlsafe(16),
+            "upload_rule": policy.describe() if policy.max_files else "",
+            "upload_accept": accept,
+        },
         status_code=status_code,
     )
 
@@ -44,20 +59,41 @@ def submit_page(request: Request) -> HTMLResponse:
 async def submit(request: Request, svc: State) -> Response:
     """Check the form; on errors show it again with the messages and the person's input kept.
 
-    Only reading the form awaits; intake (encoding, similar-case search, the database write) runs in the
-    request thread pool, so one citizen's submission never stalls the event loop for everyone else.
+    Only reading the form awaits (its CSRF token is checked before the first file part is stored);
+    checking the files (image re-encoding) and intake (encoding, similar-case search, the database
+    write) run in the request thread pool, so one citizen's submission never stalls the event loop.
     """
-    return await in_lane(svc.intake_lane, _submit, request, await read_form(request), svc)
+    seen: dict[str, FormData] = {}
+
+    def guard(fields: FormData) -> None:
+        seen["fields"] = fields
+        check_csrf(request, fields, svc)
+
+    try:
+        upload = await read_upload_form(request, upload_policy(svc.settings), before_files=guard)
+    except PermissionDenied as exc:  # a forged or stale form: no file byte was stored; the text before it is kept
+        form = SubmissionForm.from_form(seen.get("fields") or FormData())
+        form.errors["form"] = str(exc)
+        return _form_page(request, form, status_code=403)
+    return await in_lane(svc.intake_lane, _submit, request, upload, svc)
 
 
-def _submit(request: Request, form_data: FormData, svc: ServiceState) -> Response:
+def _submit(request: Request, upload: UploadForm, svc: ServiceState) -> Response:
+    form_data = upload.form
     form = SubmissionForm.from_form(form_data)
     try:
         check_csrf(request, form_data, svc)
     except PermissionDenied as exc:  # e.g. the browser dropped its cookie: nothing stored, the text is kept
         form.errors["form"] = str(exc)
         return _form_page(request, form, status_code=403)
-    if not form.validate():
+    valid = form.validate()
+    taken, refused = check_files(upload.files_of("files"), upload_policy(svc.settings))
+    refused = upload.refused + refused
+    if refused:
+        form.errors["files"] = " ".join(refused) + REFILES
+    elif taken and not valid:
+        form.errors["files"] = REFILES.strip()
+    if form.errors:
         return _form_page(request, form, status_code=422)
     wait = svc.limiter.retry_after(client_key(request, svc))
     if wait:
@@ -68,11 +104,17 @@ def _submit(request: Request, form_data: FormData, svc: ServiceState) -> Respons
     form_id = str(form_data.get("form_id") or "")[:64]
     key = f"web-{form_id}" if form_id.isprintable() and len(form_id) >= 16 else None
     try:
-        receipt = file_submission(svc, form.to_submission(), idempotency_key=key)
+        receipt = file_submission(svc, form.to_submission(), idempotency_key=key, files=taken)
     except InvalidInput as exc:
         form.errors["form"] = f"Không gửi được: {exc}"
+        if taken:
+            form.errors["files"] = REFILES.strip()
         return _form_page(request, form, status_code=422)
-    return RedirectResponse(f"/receipt/{receipt.tracking_code}", status_code=303)
+    # The secret goes to the receipt page once; it is the follow-up link's key (only its hash is stored).
+    where = f"/receipt/{receipt.tracking_code}"
+    if receipt.followup_token:
+        where += f"?k={receipt.followup_token}"
+    return RedirectResponse(where, status_code=303)
 
 
 def _by_code(svc: State, code: str):  # type: ignore[no-untyped-def]
@@ -102,11 +144,26 @@ def _by_code(svc: State, code: str):  # type: ignore[no-untyped-def]
 
 
 @router.get("/receipt/{code}", response_class=HTMLResponse)
-def receipt_page(request: Request, code: str, svc: State) -> HTMLResponse:
+def receipt_page(
+    request: Request, code: str, svc: State, k: Annotated[str | None, Query(max_length=100)] = None
+) -> HTMLResponse:
     found = _by_code(svc, code)
     if found is None:
         return error_page(request, 404, "")
-    return render(request, "public/receipt.html", {"sub": found})
+    follow_url = None
+    with svc.db.read() as s:
+        if k:
+            try:
+                sub = holder(s, found["code"], k)
+                follow_url = follow_up_path(sub.tracking_code, k)
+                stmt = select(func.count()).where(Attachment.owner == "submission", Attachment.owner_id == sub.id)
+                found["attachments"] = int(s.scalar(stmt) or 0)
+            except NotFound:
+                follow_url = None
+    page = render(request, "public/receipt.html", {"sub": found, "follow_url": follow_url})
+    page.headers["Referrer-Policy"] = "no-referrer"  # the secret link must not leak to another site
+    page.headers["Cache-Control"] = "no-store"
+    return page
 
 
 @router.get("/track", response_class=HTMLResponse)

@@ -43,7 +43,9 @@ from triage.store.repositories import OPEN_STATES, CaseFilter, Cases, Submission
 
 router = APIRouter(include_in_schema=False)
 CaseId = Annotated[int, Path(ge=1, le=MAX_ID)]
-HOME = {Role.CLERK: "/staff/inbox", Role.HANDLER: "/staff/queue", Role.ANALYST: "/staff/reports"}
+HOME = {Role.CLERK: "/staff/inbox", Role.HANDLER: "/staff/queue", Role.ANALYST: "/staff/reports",
+        Role.REPORTER: "/staff/kpi/reports", Role.COORDINATOR: "/staff/kpi/reports",
+        Role.LEADER: "/staff/kpi"}  # fmt: skip
 EXCERPT = 280
 
 

@@ -13,6 +13,7 @@ import jinja2
 
 from service.web import charts, labels
 from triage.cases.calendar import local_tz
+from triage.kpi.monitor import num as kpi_num
 
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "templates"
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
@@ -69,6 +70,7 @@ def fmt_num(value: float | int | None) -> str:
 def _environment() -> jinja2.Environment:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATE_DIR), autoescape=True)
     env.filters.update(datetime=fmt_datetime, date=fmt_date, date_long=fmt_date_long, pct=fmt_pct, num=fmt_num)
+    env.filters["dec"] = kpi_num  # indicator values: up to two decimals (0,67 % GDP)
     env.globals.update(
         svg=charts,  # the one chart module: templates draw their SVG with it (`charts` is a page variable)
         KIND_LABELS=labels.KIND_LABELS,

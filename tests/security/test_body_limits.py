@@ -1,5 +1,7 @@
 """Body limits hold on the stream: a chunked body (no Content-Length) is cut off at the limit, unread
 beyond it; a form is parsed in memory with no files, so nothing spills to disk before the CSRF check.
+Files are taken only on the registered upload routes (the public submission form among them): there the
+cut-off is the upload limit, and the CSRF token is checked before the first file byte is read.
 
 The bodies are async generators sent through httpx's ASGI transport, which pulls one chunk each time
 the app asks for more: the number of chunks pulled is how much of the body the server read.
@@ -16,7 +18,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from service.app import create_app
-from service.limits import MAX_BODY, MAX_FORM_FIELDS
+from service.limits import MAX_BODY, MAX_FORM_FIELDS, is_upload_route
+from service.uploads import upload_body_limit
 from triage.config import Settings
 
 CHUNK = 64 * 1024
@@ -34,9 +37,17 @@ def client(tmp_path_factory: pytest.TempPathFactory, encoder_path: Path) -> Iter
         model_poll_s=0,
         intake_rate_per_minute=100_000,
         intake_burst=100_000,
+        upload_max_files=2,
+        upload_max_file_bytes=128 * 1024,
+        upload_max_total_bytes=256 * 1024,
     )
     with TestClient(create_app(settings)) as c:
         yield c
+
+
+UPLOAD_LIMIT = upload_body_limit(
+    Settings(upload_max_files=2, upload_max_file_bytes=128 * 1024, upload_max_total_bytes=256 * 1024)
+)
 
 
 class Body:
@@ -90,21 +101,56 @@ def test_a_chunked_30_mb_json_body_is_cut_off_at_the_limit(client: TestClient) -
 
 
 def test_a_chunked_multipart_body_over_the_limit_is_cut_off(client: TestClient) -> None:
-    body = Body([_part("title", "Ngập"), _part("content", "")] + [b"a" * CHUNK] * THIRTY_MB)
-    r = send(client, "/", body, MULTIPART)
+    assert not is_upload_route("POST", "/login")
+    body = Body([_part("username", "lan"), _part("password", "")] + [b"a" * CHUNK] * THIRTY_MB)
+    r = send(client, "/login", body, MULTIPART)
     assert r.status_code == 413, r.text[:300]
     assert r.headers["connection"] == "close"
     assert body.pulled <= LIMIT_CHUNKS + 2, f"read {body.pulled} of {len(body.chunks)} chunks"
 
 
+def _csrf(client: TestClient) -> tuple[str, str]:
+    token = TOKEN.search(client.get("/").text)
+    assert token is not None
+    return token.group(1), "; ".join(f"{k}={v}" for k, v in client.cookies.items())
+
+
+def test_an_upload_route_cuts_a_chunked_body_off_at_the_upload_limit(client: TestClient) -> None:
+    """A 30 MB file on the submission form (valid CSRF): refused at the upload limit, the rest unread."""
+    assert is_upload_route("POST", "/") and MAX_BODY < UPLOAD_LIMIT < 2 * 1024 * 1024
+    token, cookie = _csrf(client)
+    fields = [_part("csrf_token", token), _part("title", "Ngập")]
+    body = Body([*fields, _file_header(filename="anh.jpg")] + [b"\xff" * CHUNK] * THIRTY_MB)
+    r = send(client, "/", body, {**MULTIPART, "cookie": cookie})
+    assert r.status_code == 413, r.text[:300]
+    assert r.headers["connection"] == "close"
+    limit_chunks = UPLOAD_LIMIT // CHUNK + 1
+    assert body.pulled <= limit_chunks + len(fields) + 2, f"read {body.pulled} of {len(body.chunks)} chunks"
+
+
 def test_a_form_without_csrf_is_refused_before_its_file_is_read(client: TestClient) -> None:
-    """192 KB of 'file' after the fields, within the body limit: the parse stops at the file's headers."""
-    fields = [_part("kind", "phan_anh"), _part("title", "Ngập"), _part("content", "Đường ngập sâu")]
+    """192 KB of 'file' after the fields, on the upload route: the parse stops at the file's headers,
+    and the page comes back with the text typed before the file (nothing stored)."""
+    fields = [_part("kind", "phan_anh"), _part("title", "Ngập sâu"), _part("content", "Đường ngập sâu")]
     body = Body([*fields, _file_header()] + [b"\x00" * 16384] * 12 + [f"\r\n--{BOUNDARY}--\r\n".encode()])
     r = send(client, "/", body, MULTIPART)
-    assert r.status_code == 413, r.text[:300]
-    assert "không nhận tệp" in r.text
+    assert r.status_code == 403, r.text[:300]
+    assert "CSRF" in r.text and 'value="Ngập sâu"' in r.text
     assert body.pulled <= len(fields) + 1, f"read {body.pulled} of {len(body.chunks)} chunks"
+
+
+def test_a_file_over_the_per_file_limit_is_skipped_and_the_form_kept(client: TestClient) -> None:
+    """Within the body limit but over the per-file limit: not stored, named in a Vietnamese message."""
+    token, cookie = _csrf(client)
+    fields = [_part("csrf_token", token), _part("kind", "phan_anh"), _part("submitter_type", "citizen"),
+              _part("title", "Ổ gà trên đường"), _part("content", "Ổ gà lớn giữa đường, rất nguy hiểm.")]  # fmt: skip
+    big = b"%PDF-1.4\n" + b"0" * (160 * 1024)
+    end = f"\r\n--{BOUNDARY}--\r\n".encode()
+    body = Body([*fields, _file_header("files", "bao-cao.pdf"), big, end])
+    r = send(client, "/", body, {**MULTIPART, "cookie": cookie})
+    assert r.status_code == 422, r.text[:300]
+    assert "bao-cao.pdf" in r.text and "vượt quá dung lượng" in r.text
+    assert 'value="Ổ gà trên đường"' in r.text
 
 
 def test_no_form_takes_a_file_even_with_a_valid_csrf_token(client: TestClient) -> None:

@@ -43,11 +43,15 @@ def body_for(service: Service, action: Action) -> dict[str, Any] | None:
     return None
 
 
+# WITHDRAW is the submitter's, through the follow-up link (tests/service/test_citizen_api.py), not a staff endpoint.
+STAFF_ACTIONS = [a for a in Action if a is not Action.WITHDRAW]
+
+
 def test_endpoints_cover_every_action() -> None:
-    assert set(ENDPOINT) == set(Action)
+    assert set(ENDPOINT) == set(STAFF_ACTIONS)
 
 
-@pytest.mark.parametrize("action", list(Action), ids=lambda a: a.value)
+@pytest.mark.parametrize("action", STAFF_ACTIONS, ids=lambda a: a.value)
 @pytest.mark.parametrize("state", list(CaseState), ids=lambda s: s.value)
 def test_transition(service: Service, state: CaseState, action: Action) -> None:
     cid = service.case_in(state)

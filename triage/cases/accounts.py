@@ -37,9 +37,15 @@ class Role(StrEnum):
     HANDLER = "handler"
     ANALYST = "analyst"
     ADMIN = "admin"
+    # Resolution-57 monitoring (triage.kpi): an agency's reporter enters its figures, the coordinating
+    # office verifies or returns them, a leader reads the dashboards.
+    REPORTER = "reporter"
+    COORDINATOR = "coordinator"
+    LEADER = "leader"
 
 
-_ALL = frozenset(Role)
+_ALL = frozenset({Role.CLERK, Role.HANDLER, Role.ANALYST, Role.ADMIN})  # everyone who works on cases
+_KPI_READERS = frozenset({Role.REPORTER, Role.COORDINATOR, Role.LEADER, Role.ANALYST, Role.ADMIN})
 _STAFF = frozenset({Role.CLERK, Role.HANDLER, Role.ADMIN})
 
 # Permission -> roles allowed. Handlers are further scoped to their agency's cases (see ``Principal.sees``).
@@ -61,12 +67,20 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "mark_duplicate": _STAFF,
     "merge": _STAFF,
     "escalate": frozenset({Role.ADMIN}),
+    # A case's attached files (handlers only for their agency's cases); analysts see masked data, no files.
+    "files.read": _STAFF,
     "models.read": frozenset({Role.HANDLER, Role.ANALYST, Role.ADMIN}),
     # Retrain and promote / rollback are further scoped: a handler only over a model whose effect stays
     # within its own agency (see ``Principal.require_over``); the one served model routes every agency.
     "models.retrain": frozenset({Role.HANDLER, Role.ADMIN}),
     "models.promote": frozenset({Role.HANDLER, Role.ADMIN}),  # promote / rollback the served champion
     "models.reload": frozenset({Role.ADMIN}),
+    # Monitoring: a reporter reads and submits its own agency's reports only (``Principal.sees``).
+    "kpi.read": _KPI_READERS,
+    "kpi.submit": frozenset({Role.REPORTER, Role.ADMIN}),
+    "kpi.verify": frozenset({Role.COORDINATOR, Role.ADMIN}),  # verify, return, lock
+    "kpi.dashboard": frozenset({Role.COORDINATOR, Role.LEADER, Role.ANALYST, Role.ADMIN}),
+    "kpi.admin": frozenset({Role.ADMIN}),  # load the registry, make reports due, escalate
 }
 
 
@@ -108,8 +122,8 @@ class Principal:
 
     @property
     def scoped(self) -> bool:
-        """True when this account sees only its own agency's cases."""
-        return self.role is Role.HANDLER
+        """True when this account sees only its own agency's cases (a handler) or reports (a reporter)."""
+        return self.role in (Role.HANDLER, Role.REPORTER)
 
     def sees(self, agency_code: str | None) -> bool:
         """Whether a case held by ``agency_code`` exists for this account."""
@@ -174,6 +188,8 @@ def create_user(
             raise InvalidInput(f"agency: {exc}") from None
     if the_role is Role.HANDLER and code is None:
         raise InvalidInput("a handler account needs --agency (the agency whose cases it handles)")
+    if the_role is Role.REPORTER and code is None:
+        raise InvalidInput("a reporter account needs --agency (the agency whose reports it enters)")
     if session.scalar(select(User.id).where(User.username == name)) is not None:
         raise Conflict(f"user {name!r} already exists")
     user = User(
@@ -200,8 +216,8 @@ def update_user(
     before = _account(user)
     if role is not None:
         the_role = role if isinstance(role, Role) else parse_role(role)
-        if the_role is Role.HANDLER and user.agency_code is None:
-            raise InvalidInput("a handler account needs an agency; create the account again with --agency")
+        if the_role in (Role.HANDLER, Role.REPORTER) and user.agency_code is None:
+            raise InvalidInput(f"a {the_role.value} account needs an agency; create the account again with --agency")
         user.role = the_role.value
     if active is not None:
         user.active = active

@@ -52,6 +52,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from triage.errors import AuditUnavailable
+from triage.store.kpi_tables import KpiEvidence
 from triage.store.tables import AuditHead, Event, Response, Submission, utcnow
 
 GENESIS = "0" * 64
@@ -412,6 +413,7 @@ def verify(session: Session, *, key: Any = _DEFAULT_KEY, anchors: Path | None = 
     seen_at: dict[int, str] = {}
     submitted: dict[int, tuple[int, str]] = {}  # submission id -> (seq, text digest)
     replied: dict[int, tuple[int, str]] = {}  # response id -> (seq, body digest)
+    evidence: dict[int, tuple[int, str]] = {}  # KPI evidence id -> (seq, file or link digest)
     expected_seq, prev_hash = 1, GENESIS
     for ev in _events(session):
         report.checked += 1
@@ -470,11 +472,16 @@ def verify(session: Session, *, key: Any = _DEFAULT_KEY, anchors: Path | None = 
             submitted[int(after["submission_id"])] = (ev.seq, str(after["text_sha256"]))
         if ev.action == "respond" and after.get("body_sha256") and after.get("response_id") is not None:
             replied[int(after["response_id"])] = (ev.seq, str(after["body_sha256"]))
+        if ev.action.startswith("kpi_") and isinstance(after.get("evidence"), list):
+            for ref in after["evidence"]:
+                if isinstance(ref, dict) and ref.get("evidence_id") is not None and ref.get("sha256"):
+                    evidence[int(ref["evidence_id"])] = (ev.seq, str(ref["sha256"]))
         expected_seq, prev_hash = ev.seq + 1, ev.hash
     last_seq = expected_seq - 1
     _check_head(report, head, last_seq, prev_hash, key)
     _check_anchors(report, anchored, seen_at, last_seq)
     _check_texts(report, session, submitted, replied)
+    _check_evidence(report, session, evidence)
     return report
 
 
@@ -571,6 +578,33 @@ def _check_texts(
                 )
         for rid in sorted(set(replied) - set(counts)):
             report.problems.append(Problem("text", replied[rid][0], None, "respond", f"response {rid} was deleted"))
+
+
+def _check_evidence(report: AuditReport, session: Session, recorded: dict[int, tuple[int, str]]) -> None:
+    """KPI evidence rows, and the files they name, must still have the SHA-256 their events recorded."""
+    rows = {e.id: e for e in session.scalars(select(KpiEvidence))}
+    for eid, (seq, digest) in sorted(recorded.items()):
+        row = rows.pop(eid, None)
+        if row is None:
+            report.problems.append(Problem("evidence", seq, None, "kpi", f"evidence {eid} was deleted"))
+            continue
+        if row.sha256 != digest:
+            report.problems.append(Problem("evidence", seq, None, "kpi", f"evidence {eid}: its hash was edited"))
+        elif row.kind == "file" and row.path:
+            try:
+                with open(row.path, "rb") as fh:
+                    actual = hashlib.file_digest(fh, "sha256").hexdigest()
+            except OSError:
+                report.problems.append(
+                    Problem("evidence", seq, None, "kpi", f"evidence {eid}: file {row.path} is gone")
+                )
+                continue
+            if actual != digest:
+                report.problems.append(
+                    Problem("evidence", seq, None, "kpi", f"evidence {eid}: file {row.path} was changed")
+                )
+    for eid in sorted(rows):
+        report.problems.append(Problem("evidence", 0, None, "kpi", f"evidence {eid} has no audit event (inserted)"))
 
 
 def count(session: Session) -> int:

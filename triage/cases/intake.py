@@ -17,7 +17,7 @@ import logging
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -25,8 +25,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from triage.cases import audit
+from triage.cases.attachments import add_files, file_entry
 from triage.cases.campaigns import group
 from triage.cases.casework import snapshot
+from triage.cases.followup_secret import new_token, token_digest
 from triage.cases.pipeline import CampaignPolicy, Pipeline, SubmissionText, Suggestion
 from triage.cases.workflow import (
     Action,
@@ -40,8 +42,10 @@ from triage.cases.workflow import (
 from triage.errors import IdempotencyKeyReused, InvalidInput, NotFound
 from triage.nlp.agencies import default_registry
 from triage.nlp.moderation import ModerationResult
+from triage.nlp.places import Place, check_place
 from triage.nlp.text import normalize
 from triage.store.db import Database
+from triage.store.files import CheckedFile, FileStore
 from triage.store.repositories import Cases, Submissions, masked_search_key, search_key
 from triage.store.tables import Case, Submission, utcnow
 from triage.store.vectors import to_bytes
@@ -65,10 +69,24 @@ class NewSubmission:
     contact_email: str | None = None
     contact_phone: str | None = None
     contact_address: str | None = None
+    # Where the matter is (optional; checked by ``triage.nlp.places.check_place``).
+    ward: str | None = None
+    address: str | None = None
+    latitude: float | str | None = None
+    longitude: float | str | None = None
 
-    def fingerprint(self) -> str:
-        """SHA-256 of the canonical JSON of the request, to recognise a retry."""
-        return hashlib.sha256(audit.canonical(asdict(self)).encode()).hexdigest()
+    def fingerprint(self, files: tuple[str, ...] = ()) -> str:
+        """SHA-256 of the canonical JSON of the request (and its files' digests), to recognise a retry.
+
+        Unset place fields are left out, so a request sent before they existed keeps its fingerprint.
+        """
+        fields = {k: v for k, v in asdict(self).items() if k not in _PLACE_FIELDS or v is not None}
+        if files:
+            fields["files"] = list(files)
+        return hashlib.sha256(audit.canonical(fields).encode()).hexdigest()
+
+
+_PLACE_FIELDS = frozenset({"ward", "address", "latitude", "longitude"})
 
 
 @dataclass(frozen=True)
@@ -81,6 +99,9 @@ class Receipt:
     forward_due: date
     answer_due: date
     replayed: bool = False
+    # The secret follow-up token (shown once, stored only hashed); None on a replay (see ``followup``).
+    followup_token: str | None = None
+    attachments: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -100,6 +121,9 @@ class _Prepared:
     idempotency_key: str | None
     fingerprint: str
     masked_search: str = ""  # search_key of the masked text, made before the write transaction
+    place: Place = field(default_factory=Place)
+    files: tuple[CheckedFile, ...] = ()
+    followup_token: str = ""
 
 
 def new_tracking_code() -> str:
@@ -108,7 +132,7 @@ def new_tracking_code() -> str:
     return f"PAKN-{chars[:4]}-{chars[4:8]}-{chars[8:]}"
 
 
-def _receipt(sub: Submission, replayed: bool) -> Receipt:
+def _receipt(sub: Submission, replayed: bool, token: str | None = None, attachments: tuple[int, ...] = ()) -> Receipt:
     return Receipt(
         tracking_code=sub.tracking_code,
         case_id=sub.case_id,
@@ -116,6 +140,8 @@ def _receipt(sub: Submission, replayed: bool) -> Receipt:
         forward_due=sub.forward_due,
         answer_due=sub.answer_due,
         replayed=replayed,
+        followup_token=token,
+        attachments=attachments,
     )
 
 
@@ -162,13 +188,17 @@ def receive(
     now: datetime | None = None,
     auto_route: bool = False,
     observe: Callable[[Suggestion, float], None] | None = None,
+    files: list[CheckedFile] | None = None,
+    file_store: FileStore | None = None,
 ) -> Receipt:
     """Store a submission and open its case; returns the receipt (tracking code, deadlines).
 
     ``auto_route``: when the suggestion's top agency clears the models' precision-targeted threshold,
     the case is routed to it at once (TRIAGE by the ``system`` actor, audited with score and
     threshold); it is not a reviewed label, since no person decided it. ``observe`` gets the suggestion
-    and the seconds triage took (the service's metrics).
+    and the seconds triage took (the service's metrics). ``files``: attachments already checked
+    (``triage.store.files.check_files``), written to ``file_store`` before the transaction (content
+    addressed, so a rolled-back write leaves at most an unreferenced file) and recorded with it.
     """
     kind = validate_kind(new.kind)
     if new.submitter_type not in SUBMITTER_TYPES:
@@ -176,7 +206,10 @@ def receive(
     for name, value in asdict(new).items():
         if isinstance(value, str) and "\x00" in value:
             raise InvalidInput(f"{name}: NUL characters (U+0000) are not allowed")
-    fingerprint = new.fingerprint()
+    files = list(files or [])
+    if files and file_store is None:
+        raise InvalidInput("attachments need a file store")
+    fingerprint = new.fingerprint(tuple(f.sha256 for f in files))
     if idempotency_key is not None:
         replay = _replay(db, idempotency_key, fingerprint)
         if replay is not None:
@@ -187,6 +220,13 @@ def receive(
     if not title:
         raise InvalidInput("title is empty after removing whitespace and control characters")
     province = _province_code(new.province)
+    place = check_place(
+        None if province is None else default_registry().get(province).name,
+        new.ward,
+        new.address,
+        new.latitude,
+        new.longitude,
+    )
     received = now or utcnow()
     policy = policy or (pipeline.policy if pipeline is not None else DeadlinePolicy())
     calendar = pipeline.calendar if pipeline is not None else None
@@ -216,7 +256,13 @@ def receive(
         idempotency_key=idempotency_key,
         fingerprint=fingerprint,
         masked_search=masked_search_key(title, content),
+        place=place,
+        files=tuple(files),
+        followup_token=new_token(),
     )
+    for f in files:
+        assert file_store is not None
+        file_store.put(f)
     campaigns = None if pipeline is None else pipeline.campaigns
     for attempt in range(3):
         try:
@@ -268,6 +314,11 @@ def _store(
         contact_email=prepared.new.contact_email,
         contact_phone=prepared.new.contact_phone,
         contact_address=prepared.new.contact_address,
+        ward=prepared.place.ward,
+        address=prepared.place.address,
+        latitude=prepared.place.latitude,
+        longitude=prepared.place.longitude,
+        followup_hash=token_digest(prepared.followup_token),
         embedding=None if suggestion is None or suggestion.embedding is None else to_bytes(suggestion.embedding),
         forward_due=prepared.forward_due,
         answer_due=prepared.answer_due,
@@ -287,6 +338,14 @@ def _store(
         "moderation": None if suggestion is None else moderation_summary(suggestion.moderation),
         "text_sha256": audit.text_digest(title=prepared.new.title, content=prepared.new.content),
     }
+    attached = add_files(s, list(prepared.files), owner="submission", owner_id=sub.id, case_id=case.id,
+                         actor="public", at=prepared.received)  # fmt: skip
+    if attached:
+        after["attachments"] = [file_entry(a) for a in attached]
+    if prepared.place.ward or prepared.place.address or prepared.place.latitude is not None:
+        after["place"] = {"ward": prepared.place.ward, "ward_known": prepared.place.ward_known,
+                          "has_address": prepared.place.address is not None,
+                          "has_coordinates": prepared.place.latitude is not None}  # fmt: skip
     if suggestion is not None and suggestion.programme_fields:
         after["suggested_programme_field"] = suggestion.top_programme_field
     audit.record(
@@ -302,7 +361,7 @@ def _store(
         group(s, case, suggestion.near_identical, campaigns)
     if auto_route and suggestion is not None and suggestion.auto_routable:
         _auto_route(s, case, suggestion, prepared.received)
-    return _receipt(sub, replayed=False)
+    return _receipt(sub, replayed=False, token=prepared.followup_token, attachments=tuple(a.id for a in attached))
 
 
 def _auto_route(s: Any, case: Case, suggestion: Suggestion, at: datetime) -> None:

@@ -13,7 +13,10 @@ Side paths:
 * TRANSFER (TRIAGED, ASSIGNED, IN_PROGRESS) -> TRANSFERRED: the matter is outside this agency's remit.
   The receiving agency must ACCEPT_TRANSFER (-> TRIAGED, now in its own queue) or TRANSFER it on;
   a case waiting between agencies is visible as such instead of silently sitting in a queue.
-* REOPEN (RESPONDED -> IN_PROGRESS): the citizen's follow-up shows the answer was incomplete.
+* REOPEN (RESPONDED -> IN_PROGRESS): the citizen's follow-up shows the answer was incomplete (a
+  "not solved" rating through the follow-up link does it when so configured).
+* WITHDRAW (any open state before an answer -> CLOSED): the submitter takes the matter back, through the
+  follow-up link only (no staff role holds the permission).
 * REJECT (reason required) from NEW, TRIAGED, ASSIGNED, IN_PROGRESS, RETURNED; never after a response.
 * MARK_DUPLICATE (target case id required) from NEW, TRIAGED, ASSIGNED, IN_PROGRESS -> DUPLICATE.
 * MERGE (target case id required) from the same four states -> DUPLICATE as well, applied to the case
@@ -81,6 +84,7 @@ class Action(StrEnum):
     REJECT = "reject"
     MARK_DUPLICATE = "mark_duplicate"
     MERGE = "merge"
+    WITHDRAW = "withdraw"
 
 
 _E = TypeVar("_E", bound=StrEnum)
@@ -120,6 +124,13 @@ TRANSITIONS: Mapping[tuple[CaseState, Action], CaseState] = MappingProxyType(
         (_S.TRANSFERRED, _A.TRANSFER): _S.TRANSFERRED,
         (_S.RESPONDED, _A.CLOSE): _S.CLOSED,
         (_S.RESPONDED, _A.REOPEN): _S.IN_PROGRESS,
+        # The submitter withdraws (through the follow-up link) while the case is still open.
+        (_S.NEW, _A.WITHDRAW): _S.CLOSED,
+        (_S.TRIAGED, _A.WITHDRAW): _S.CLOSED,
+        (_S.ASSIGNED, _A.WITHDRAW): _S.CLOSED,
+        (_S.IN_PROGRESS, _A.WITHDRAW): _S.CLOSED,
+        (_S.RETURNED, _A.WITHDRAW): _S.CLOSED,
+        (_S.TRANSFERRED, _A.WITHDRAW): _S.CLOSED,
     }
 )
 

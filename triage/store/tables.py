@@ -190,6 +190,14 @@ class Submission(Base):
     contact_email: Mapped[str | None] = mapped_column(String(320))
     contact_phone: Mapped[str | None] = mapped_column(String(40))
     contact_address: Mapped[str | None] = mapped_column(String(500))
+    # Where the matter is (all optional): the ward or commune (the canonical post-2025 name when it is
+    # recognised, else as typed), a street address, and a phone's latitude / longitude.
+    ward: Mapped[str | None] = mapped_column(String(200))
+    address: Mapped[str | None] = mapped_column(String(500))
+    latitude: Mapped[float | None] = mapped_column(Float)
+    longitude: Mapped[float | None] = mapped_column(Float)
+    # SHA-256 of the secret follow-up token given on the receipt (the token itself is never stored).
+    followup_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
     embedding: Mapped[bytes | None] = mapped_column(LargeBinary)
     forward_due: Mapped[date] = mapped_column(Date)  # as promised in the receipt (a retry gets the same)
     answer_due: Mapped[date] = mapped_column(Date)
@@ -378,3 +386,9 @@ class ThemeRecord(Base):
     first_seen: Mapped[date] = mapped_column(Date)
     last_seen: Mapped[date] = mapped_column(Date, index=True)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# The monitoring tables live in their own module on the same metadata; importing it here puts them in
+# ``Base.metadata`` wherever the tables are loaded (migrations, create_all, the schema check).
+from triage.store import citizen_tables as _citizen_tables  # noqa: E402,F401  (its tables join this metadata)
+from triage.store import kpi_tables as _kpi_tables  # noqa: E402,F401

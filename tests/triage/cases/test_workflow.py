@@ -41,6 +41,7 @@ SPEC: dict[str, dict[str, str]] = {
         "REJECT": "REJECTED",
         "MARK_DUPLICATE": "DUPLICATE",
         "MERGE": "DUPLICATE",
+        "WITHDRAW": "CLOSED",
     },
     "TRIAGED": {
         "TRIAGE": "TRIAGED",
@@ -50,6 +51,7 @@ SPEC: dict[str, dict[str, str]] = {
         "REJECT": "REJECTED",
         "MARK_DUPLICATE": "DUPLICATE",
         "MERGE": "DUPLICATE",
+        "WITHDRAW": "CLOSED",
     },
     "ASSIGNED": {
         "ASSIGN": "ASSIGNED",
@@ -59,6 +61,7 @@ SPEC: dict[str, dict[str, str]] = {
         "REJECT": "REJECTED",
         "MARK_DUPLICATE": "DUPLICATE",
         "MERGE": "DUPLICATE",
+        "WITHDRAW": "CLOSED",
     },
     "IN_PROGRESS": {
         "ASSIGN": "ASSIGNED",
@@ -68,9 +71,10 @@ SPEC: dict[str, dict[str, str]] = {
         "REJECT": "REJECTED",
         "MARK_DUPLICATE": "DUPLICATE",
         "MERGE": "DUPLICATE",
+        "WITHDRAW": "CLOSED",
     },
-    "RETURNED": {"RESUBMIT": "NEW", "REJECT": "REJECTED"},
-    "TRANSFERRED": {"ACCEPT_TRANSFER": "TRIAGED", "TRANSFER": "TRANSFERRED"},
+    "RETURNED": {"RESUBMIT": "NEW", "REJECT": "REJECTED", "WITHDRAW": "CLOSED"},
+    "TRANSFERRED": {"ACCEPT_TRANSFER": "TRIAGED", "TRANSFER": "TRANSFERRED", "WITHDRAW": "CLOSED"},
     "RESPONDED": {"CLOSE": "CLOSED", "REOPEN": "IN_PROGRESS"},
     "CLOSED": {},
     "DUPLICATE": {},
@@ -91,7 +95,7 @@ def _id(value: object) -> str:
 
 def test_table_matches_the_specification() -> None:
     assert dict(TRANSITIONS) == {(s, a): t for s, a, t in ALLOWED}
-    assert len(ALLOWED) + len(REFUSED) == len(CaseState) * len(Action) == 130
+    assert len(ALLOWED) + len(REFUSED) == len(CaseState) * len(Action) == 140
 
 
 @pytest.mark.parametrize(("state", "action", "expected"), ALLOWED, ids=[f"{s.name}-{a.name}" for s, a, _ in ALLOWED])
@@ -115,7 +119,8 @@ def test_refusal_message_lists_allowed_actions_in_order() -> None:
     with pytest.raises(InvalidTransition) as info:
         apply(CaseState.NEW, Action.RESPOND)
     assert str(info.value) == (
-        "cannot RESPOND a case in state NEW: allowed actions are TRIAGE, RETURN_FOR_INFO, REJECT, MARK_DUPLICATE, MERGE"
+        "cannot RESPOND a case in state NEW: allowed actions are "
+        "TRIAGE, RETURN_FOR_INFO, REJECT, MARK_DUPLICATE, MERGE, WITHDRAW"
     )
 
 
