@@ -123,9 +123,9 @@ def file_through_intake(
     judge = pipeline.judge
     last: dict[str, float] = {}
 
-    def timed_judge(text: str, embedding: np.ndarray, hits: list[tuple[int, float]]) -> Any:
+    def timed_judge(text: str, embedding: np.ndarray, hits: list[tuple[int, float]], known: Any = None) -> Any:
         start = time.perf_counter()
-        out = judge(text, embedding, hits)
+        out = judge(text, embedding, hits, known)
         last["ms"] = (time.perf_counter() - start) * 1000
         return out
 
