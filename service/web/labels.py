@@ -53,6 +53,10 @@ ACTION_LABELS: dict[str, str] = {
     "moderate": "Xem xét cờ kiểm duyệt",
     "moderate_confirm": "Xác nhận cờ",
     "moderate_dismiss": "Bỏ cờ",
+    "withdraw": "Người gửi rút phản ánh",
+    "rate": "Người gửi đánh giá câu trả lời",
+    "attach": "Nhận tệp đính kèm",
+    "followup_secret": "Cấp lại liên kết theo dõi",
 }
 DEADLINE_LABELS: dict[str, str] = {
     "on_track": "Trong hạn",

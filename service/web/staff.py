@@ -16,6 +16,7 @@ from service.schemas.cases import MAX_ID
 from service.state import ServiceState, in_lane
 from service.views import case_detail, case_summaries
 from service.web import casepage
+from service.web.citizen_panel import citizen_context
 from service.web.render import error_page, render
 from service.web.session import (
     WebStaff,
@@ -219,6 +220,7 @@ def _case_page(
         detail = case_detail(s, case, who, svc)
         handlers = [u.username for u in Users(s).handlers_of(case.agency_code)] if case.agency_code else []
         sug = casepage.suggestion_view(detail.suggestion)
+        citizen = citizen_context(s, who, case_id)
         # Titles of similar cases this account may see; the others are named by number only.
         titles: dict[int, str] = {}
         for cid, sub in Submissions(s).first_of_cases([x["case_id"] for x in sug.similar if x["case_id"]]).items():
@@ -240,6 +242,7 @@ def _case_page(
         "error": error,
         "values": values or {},
         "failed": failed,
+        "citizen": citizen,
     }
     return render(request, "staff/case.html", context, status_code=status_code)
 

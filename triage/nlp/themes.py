@@ -436,16 +436,21 @@ def _merge_close(z: np.ndarray, labels: np.ndarray, similarity: float | None) ->
     volume alone.
     """
     k = int(labels.max()) + 1
-    if similarity is None or k < 3:
+    # k-means can leave a cluster empty (many identical texts): its centre would be a zero vector,
+    # which cosine linkage refuses, so only the clusters that have members take part.
+    present = np.unique(labels)
+    if similarity is None or len(present) < 3:
         return labels
     from sklearn.cluster import AgglomerativeClustering  # deferred with the rest of scikit-learn
 
-    centers = _centers(z, labels, k)
+    centers = _centers(z, labels, k)[present]
     centers /= np.maximum(np.linalg.norm(centers, axis=1, keepdims=True), 1e-12)
     merge = AgglomerativeClustering(
         n_clusters=None, distance_threshold=1.0 - similarity, metric="cosine", linkage="average"
     ).fit(centers)
-    return np.asarray(merge.labels_, dtype=int)[labels]
+    merged = np.zeros(k, dtype=int)
+    merged[present] = np.asarray(merge.labels_, dtype=int)
+    return merged[labels]
 
 
 def _kmeans(z: np.ndarray, centers: np.ndarray, max_iter: int = 50) -> np.ndarray:

@@ -138,10 +138,18 @@ def test_submission_gives_a_receipt_and_a_resent_form_creates_nothing_new(servic
     first = client.post("/", data=form, follow_redirects=False)
     again = client.post("/", data=form, follow_redirects=False)
     assert first.status_code == again.status_code == 303
-    assert first.headers["location"] == again.headers["location"]
-    code = first.headers["location"].rsplit("/", 1)[1]
+    # The same receipt; the resent form's answer carries a new follow-up secret (the first one was lost).
+    first_path, first_secret = first.headers["location"].split("?k=")
+    again_path, again_secret = again.headers["location"].split("?k=")
+    assert first_path == again_path and first_secret != again_secret
+    code = first_path.rsplit("/", 1)[1]
     page = client.get(f"/receipt/{code}")
     assert page.status_code == 200 and code in page.text and "Hạn trả lời" in page.text
+    assert "follow-up-link" not in page.text  # without the secret: no link
+    assert "follow-up-link" not in client.get(f"/receipt/{code}?k={first_secret}").text  # replaced
+    with_link = client.get(again.headers["location"])
+    assert f"/theo-doi/{code}?k={again_secret}" in with_link.text
+    assert with_link.headers["referrer-policy"] == "no-referrer"
     with service.svc.db.read() as s:
         sub = Submissions(s).by_tracking_code(code)
         assert sub is not None and sub.kind == "kien_nghi" and sub.province_code == "P-HN"

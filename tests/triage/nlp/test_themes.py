@@ -344,3 +344,16 @@ def test_person_names_never_become_keywords_but_places_do() -> None:
     assert all("nguyễn" not in w and "trần thị" not in w for w in words)
     assert looks_like_person("Nguyễn Văn Hùng") and not looks_like_person("Hà Nội")
     assert not looks_like_person("Hồ Chí Minh") and not looks_like_person("đỗ xe")
+
+
+def test_merging_close_clusters_ignores_an_empty_cluster() -> None:
+    """k-means may leave a label unused (identical texts): its zero centre must not reach cosine linkage."""
+    import numpy as np
+
+    from triage.nlp.themes import _merge_close
+
+    z = np.array([[1.0, 0.0], [1.0, 0.01], [0.0, 1.0], [0.01, 1.0], [-1.0, 0.0]], dtype=np.float32)
+    labels = np.array([0, 1, 3, 3, 4])  # label 2 has no members
+    merged = _merge_close(z, labels, similarity=0.99)
+    assert merged[0] == merged[1]  # the two near-identical centres merge
+    assert len({merged[0], merged[2], merged[4]}) == 3
