@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 from triage.cases import audit
 from triage.cases.campaigns import group
 from triage.cases.casework import snapshot
+from triage.cases.notifications import notify_receipt
 from triage.cases.pipeline import CampaignPolicy, Pipeline, SubmissionText, Suggestion
 from triage.cases.workflow import (
     Action,
@@ -65,10 +66,17 @@ class NewSubmission:
     contact_email: str | None = None
     contact_phone: str | None = None
     contact_address: str | None = None
+    publish_consent: bool = False  # the answer may be published, masked, on /hoi-dap
 
     def fingerprint(self) -> str:
-        """SHA-256 of the canonical JSON of the request, to recognise a retry."""
-        return hashlib.sha256(audit.canonical(asdict(self)).encode()).hexdigest()
+        """SHA-256 of the canonical JSON of the request, to recognise a retry.
+
+        ``publish_consent`` counts only when given, so requests stored before it existed keep their fingerprint.
+        """
+        fields = asdict(self)
+        if not fields["publish_consent"]:
+            del fields["publish_consent"]
+        return hashlib.sha256(audit.canonical(fields).encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -268,6 +276,7 @@ def _store(
         contact_email=prepared.new.contact_email,
         contact_phone=prepared.new.contact_phone,
         contact_address=prepared.new.contact_address,
+        publish_consent=bool(prepared.new.publish_consent),
         embedding=None if suggestion is None or suggestion.embedding is None else to_bytes(suggestion.embedding),
         forward_due=prepared.forward_due,
         answer_due=prepared.answer_due,
@@ -286,6 +295,7 @@ def _store(
         "suggested_scores": [] if suggestion is None else [a.score for a in suggestion.agencies],
         "moderation": None if suggestion is None else moderation_summary(suggestion.moderation),
         "text_sha256": audit.text_digest(title=prepared.new.title, content=prepared.new.content),
+        "publish_consent": bool(prepared.new.publish_consent),
     }
     if suggestion is not None and suggestion.programme_fields:
         after["suggested_programme_field"] = suggestion.top_programme_field
@@ -298,6 +308,7 @@ def _store(
         model_version=case.model_version,
         at=prepared.received,
     )
+    notify_receipt(s, case, sub, now=prepared.received)  # the outbox row commits (or not) with the submission
     if campaigns is not None and suggestion is not None and suggestion.near_identical:
         group(s, case, suggestion.near_identical, campaigns)
     if auto_route and suggestion is not None and suggestion.auto_routable:
