@@ -394,9 +394,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 return JSONResponse(status_code=401, content={"detail": "metrics need the configured bearer token"})
         return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
-    from service.api.routes import agencies, auth, campaigns, cases, models, nlp, stats, submissions, themes
+    from service.api.routes import agencies, answers, auth, campaigns, cases, models, nlp, stats, submissions, themes
 
-    for module in (submissions, auth, cases, campaigns, stats, agencies, nlp, models, themes):
+    for module in (submissions, auth, cases, campaigns, stats, agencies, nlp, models, themes, answers):
         app.include_router(module.router)
     from service.web.pages import mount
 

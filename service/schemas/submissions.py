@@ -37,6 +37,10 @@ class SubmissionIn(StrictIn):
         default=None, max_length=200, description="Province or centrally-run city concerned (name or code), if any."
     )
     contact: ContactIn | None = None
+    publish_consent: bool = Field(
+        default=False,
+        description="The sender agrees that the answer may be published on /hoi-dap with personal data masked.",
+    )
 
 
 class ReceiptOut(BaseModel):

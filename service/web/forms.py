@@ -27,6 +27,7 @@ FIELDS = (
     "contact_phone",
     "contact_email",
     "contact_address",
+    "publish_consent",
 )
 LIMITS = {"contact_name": 200, "contact_email": 320, "contact_phone": 40, "contact_address": 500}
 
@@ -96,4 +97,5 @@ class SubmissionForm:
             contact_email=opt("contact_email"),
             contact_phone=opt("contact_phone"),
             contact_address=opt("contact_address"),
+            publish_consent=v["publish_consent"] == "1",
         )

@@ -5,12 +5,12 @@ from __future__ import annotations
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from service.web import models, public, reports, staff
+from service.web import answers, models, public, reports, staff
 from service.web.templating import STATIC_DIR
 
 
 def mount(app: FastAPI) -> None:
     """Add the page routers and ``/static``."""
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    for module in (public, staff, reports, models):
+    for module in (public, staff, reports, models, answers):
         app.include_router(module.router)

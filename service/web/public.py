@@ -17,6 +17,7 @@ from service.web.forms import SubmissionForm
 from service.web.labels import PUBLIC_STATUS_LABELS
 from service.web.render import error_page, render
 from service.web.session import check_csrf
+from triage.cases.public_answers import PublicAnswer, similar_answered
 from triage.errors import InvalidInput, PermissionDenied
 from triage.nlp.agencies import default_registry
 from triage.store.repositories import Submissions, Timeline
@@ -25,14 +26,40 @@ router = APIRouter(include_in_schema=False)
 MAX_CODE = 32
 
 
-def _form_page(request: Request, form: SubmissionForm, status_code: int = 200) -> HTMLResponse:
+def _form_page(
+    request: Request,
+    form: SubmissionForm,
+    status_code: int = 200,
+    *,
+    similar: list[PublicAnswer] | None = None,
+    form_id: str | None = None,
+) -> HTMLResponse:
     provinces = sorted(default_registry().provinces(), key=lambda a: a.name)
-    return render(
-        request,
-        "public/submit.html",
-        {"form": form, "provinces": provinces, "form_id": secrets.token_urlsafe(16)},
-        status_code=status_code,
-    )
+    context = {
+        "form": form,
+        "provinces": provinces,
+        "form_id": form_id or secrets.token_urlsafe(16),
+        "similar_answered": similar or [],
+        "checked": similar is not None,
+    }
+    return render(request, "public/submit.html", context, status_code=status_code)
+
+
+def _check_step(request: Request, form_data: FormData, form: SubmissionForm, svc: ServiceState) -> HTMLResponse:
+    """The no-JavaScript "Kiểm tra trước khi gửi": the form again, every value kept, with similar answered questions."""
+    limiter = svc.text_limiter
+    wait = limiter.retry_after(client_key(request, svc)) if limiter is not None else 0
+    if wait:
+        page = error_page(request, 429, f"Bạn đã kiểm tra nhiều lần liên tiếp; vui lòng thử lại sau {wait} giây.")
+        page.headers["Retry-After"] = str(wait)
+        return page
+    text = f"{form.values['title']} {form.values['content']}".replace("\x00", "").strip()
+    found: list[PublicAnswer] = []
+    if text:
+        with svc.db.read() as s:
+            found = similar_answered(s, text)
+    form_id = str(form_data.get("form_id") or "")[:64]
+    return _form_page(request, form, similar=found, form_id=form_id if form_id.isprintable() else None)
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -57,6 +84,8 @@ def _submit(request: Request, form_data: FormData, svc: ServiceState) -> Respons
     except PermissionDenied as exc:  # e.g. the browser dropped its cookie: nothing stored, the text is kept
         form.errors["form"] = str(exc)
         return _form_page(request, form, status_code=403)
+    if str(form_data.get("step") or "") == "check":
+        return _check_step(request, form_data, form, svc)
     if not form.validate():
         return _form_page(request, form, status_code=422)
     wait = svc.limiter.retry_after(client_key(request, svc))

@@ -5,7 +5,8 @@
 names the procedure and its legal basis). On the portal's FAQ (benchmarks/answer_drafts.py) the mix
 cites an answer of the same procedure in the top 3 more often than TF-IDF alone. ``build_draft``
 turns the top sources into a draft that cites each one, plus the legal documents those answers
-cite (``legal_references``). No HTTP and no database here: the service gathers the answered cases.
+cite (``legal_references``). ``draft_for_case`` gathers the answered cases an account may see (a
+handler: its agency's) from the database and drafts for one case; no HTTP here.
 """
 
 from __future__ import annotations
@@ -16,8 +17,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from sklearn.feature_extraction.text import TfidfVectorizer
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
+from triage.cases.accounts import Principal
+from triage.errors import NotFound
 from triage.nlp.text import normalize
+from triage.store.repositories import Cases, Submissions
+from triage.store.tables import Case, Response
+from triage.store.vectors import from_bytes
 
 # "Luật số 45/2013/QH13", "Nghị định số 100/2019/NĐ-CP", "Thông tư 16/2018/TT-BCA", "Quyết định số 1234/QĐ-UBND",
 # "Luật Đất đai năm 2013" / "Bộ luật Lao động 2019": the document kind, then its number or its name and year.
@@ -149,3 +157,55 @@ def build_draft(title: str, ranked: Sequence[tuple[AnsweredCase, float]]) -> Dra
         parts += ["", "Căn cứ pháp lý tham khảo: " + "; ".join(refs) + "."]
     parts += ["", f"[Bản nháp soạn từ câu trả lời của hồ sơ {cited}; cần kiểm tra, chỉnh sửa trước khi gửi.]"]
     return Draft(body="\n".join(parts), sources=sources, legal_references=list(refs))
+
+
+MAX_CORPUS = 2000  # the most recently answered cases searched per draft (a fit takes ~0.2 s per 1,000)
+
+
+def answered_cases(
+    session: Session, who: Principal, *, exclude: int | None = None, limit: int = MAX_CORPUS
+) -> tuple[list[AnsweredCase], np.ndarray | None]:
+    """Answered cases ``who`` may see (latest answer each), and their first submissions' vectors (None if one lacks)."""
+    latest = select(Response.case_id, func.max(Response.id).label("rid")).group_by(Response.case_id).subquery()
+    stmt = (
+        select(Case.id, Case.agency_code, Response.body)
+        .join(latest, latest.c.case_id == Case.id)
+        .join(Response, Response.id == latest.c.rid)
+        .order_by(latest.c.rid.desc())
+        .limit(limit)
+    )
+    if exclude is not None:
+        stmt = stmt.where(Case.id != exclude)
+    if who.scoped:
+        stmt = stmt.where(Case.agency_code == who.agency_code)
+    rows = session.execute(stmt).all()
+    firsts = Submissions(session).first_of_cases([r[0] for r in rows])
+    items: list[AnsweredCase] = []
+    vectors: list[np.ndarray] = []
+    for case_id, agency, body in rows:
+        sub = firsts.get(case_id)
+        if sub is None:
+            continue
+        items.append(AnsweredCase(case_id, sub.title, sub.content, body, agency))
+        if sub.embedding is not None:
+            vectors.append(from_bytes(sub.embedding))
+    if not items or len(vectors) != len(items):
+        return items, None
+    return items, np.vstack(vectors)
+
+
+def draft_for_case(session: Session, who: Principal, case_id: int, *, k: int = 3) -> Draft:
+    """The draft for case ``case_id`` from the answered cases ``who`` may see (NotFound for a case it may not)."""
+    case = Cases(session).get(case_id)
+    if case is None or not who.sees(case.agency_code):
+        raise NotFound(f"case {case_id} not found")
+    subs = Submissions(session).of_case(case_id)
+    if not subs:
+        return Draft(body="")
+    first = subs[0]
+    items, vectors = answered_cases(session, who, exclude=case_id)
+    if not items:
+        return Draft(body="")
+    vector = from_bytes(first.embedding) if first.embedding is not None and vectors is not None else None
+    index = AnswerIndex().fit(items, vectors if vector is not None else None)
+    return build_draft(first.title, index.rank(f"{first.title}. {first.content}", vector, k=k))

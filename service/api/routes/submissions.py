@@ -61,6 +61,7 @@ def _submit(body: SubmissionIn, response: Response, svc: ServiceState, idempoten
             contact_email=contact.email if contact else None,
             contact_phone=contact.phone if contact else None,
             contact_address=contact.address if contact else None,
+            publish_consent=body.publish_consent,
         ),
         idempotency_key=key,
     )
