@@ -276,7 +276,7 @@ class Outbox:
                 .where(OutboxMessage.state == "failed")
                 .values(state="pending", attempts=0, next_attempt_at=now or utcnow())
             )
-            return int(done.rowcount or 0)
+            return int(getattr(done, "rowcount", 0) or 0)
 
 
 def default_senders(settings: Any, *, sms: Sender | None = None) -> dict[str, Sender]:

@@ -180,7 +180,7 @@ class _IndexCache:
             select(func.count(), func.max(PublishedAnswer.id), func.max(PublishedAnswer.published_at)).where(live)
         ).one()
         withdrawn = session.scalar(select(func.max(PublishedAnswer.unpublished_at)))
-        key = (*counts, withdrawn, str(session.get_bind().url))
+        key = (*counts, withdrawn, str(session.get_bind().engine.url))
         with self.lock:
             if key == self.key:
                 return self.index, self.ids
