@@ -435,7 +435,11 @@ def _merge_close(z: np.ndarray, labels: np.ndarray, similarity: float | None) ->
     news topics: about twenty themes; 750 administrative procedures: about forty) instead of the
     volume alone.
     """
-    k = int(labels.max()) + 1
+    # k-means leaves a cluster empty when there are fewer distinct texts than clusters (copies of one
+    # text): renumber the clusters that have members, or the empty one's zero centroid breaks cosine.
+    present, labels = np.unique(labels, return_inverse=True)
+    labels = labels.reshape(-1)
+    k = len(present)
     if similarity is None or k < 3:
         return labels
     from sklearn.cluster import AgglomerativeClustering  # deferred with the rest of scikit-learn
