@@ -13,6 +13,7 @@ from typing import Any
 from rich.console import Console
 
 from benchmarks import quality, speed
+from benchmarks.answer_drafts import answer_drafts
 from benchmarks.common import RESULTS, load, write_result
 from benchmarks.duplicates import duplicates
 from benchmarks.index_scale import index_scale
@@ -51,6 +52,7 @@ ORDER = [
     "index_scale",
     "masking",
     "kpi_forecast",
+    "answer_drafts",
 ]
 
 
@@ -102,6 +104,7 @@ def main(only: list[str] | None = None, quick: bool = False) -> dict[str, Any]:
         "index_scale": lambda: index_scale(say, quick=quick),
         "masking": lambda: masking(say, quick=quick),
         "kpi_forecast": lambda: kpi_forecast(say, quick=quick),
+        "answer_drafts": lambda: answer_drafts(embedder, say, quick=quick),
     }
     results: dict[str, Any] = {}
     for name in ORDER:
@@ -356,6 +359,16 @@ def summary_table() -> str:
                 f"only: {strict['hit_rate']} / {strict['precision']} / {strict['recall']}) | naive path rule "
                 f"{naive['hit_rate']} / {naive['precision']} / {naive['recall']} |"
             )
+    r = _get("answer_drafts")
+    if r and not r.get("quick"):
+        mix, base = r["methods"]["product_mix"], r["methods"]["tfidf_baseline"]
+        lines.append(
+            f"| answer drafts, portal FAQ ({r['answerable_questions']:,} of {r['questions']:,} questions have another "
+            f"of their procedure) | same-procedure answer cited in top 3 (answerable / all) | "
+            f"{mix['top3_same_procedure_answerable']} / {mix['top3_same_procedure_all']} (encoder + TF-IDF; "
+            f"target {r['target_top3_answerable']}) | TF-IDF {base['top3_same_procedure_answerable']} / "
+            f"{base['top3_same_procedure_all']} |"
+        )
     return "\n".join(lines)
 
 

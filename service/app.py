@@ -86,8 +86,13 @@ def run_shared_maintenance(svc: Any) -> None:
     if svc.logins is not None:
         svc.logins.prune()  # failures past the longest lockout are forgotten anyway
     fill_masked_search(svc.db)  # rows stored before masked search existed: analysts search them once masked
+    from triage.cases.notifications import AgencyContacts
+
+    contacts = AgencyContacts(svc.settings.notify_agency_contacts, svc.settings.notify_default_contact)
     report = svc.db.transaction(
-        lambda s: escalate(s, today=to_local_date(svc.now()), policy=svc.policy, calendar=svc.calendar)
+        lambda s: escalate(
+            s, today=to_local_date(svc.now()), policy=svc.policy, calendar=svc.calendar, contacts=contacts
+        )
     )
     if report.recorded:
         log.info("escalated %d newly overdue case(s)", report.recorded)
@@ -265,6 +270,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         except Exception:  # a broken registry must not keep the service down: cold start still routes
             log.exception("could not load the registry's champion; serving %s", pipeline.model_version)
         svc.models.start_runner()  # claims queued retrains (any worker's) from the jobs table
+        from service.notify import Notifier
+
+        notifier = Notifier(settings=settings, db=db)
+        notifier.start()  # delivers the outbox (any worker's messages; each claimed by one)
         app.state.svc = svc
         jobs = []
         if settings.escalate_interval_s:
@@ -275,6 +284,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             svc.models.stop_runner()
+            notifier.stop()
             for job in jobs:
                 job.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -387,6 +397,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     from service.api.routes import (
         agencies,
+        answers,
         auth,
         campaigns,
         cases,
@@ -400,7 +411,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         themes,
     )
 
-    for module in (submissions, followup, open311, auth, cases, campaigns, stats, agencies, nlp, models, themes, kpi):
+    for module in (
+        submissions,
+        followup,
+        open311,
+        auth,
+        cases,
+        campaigns,
+        stats,
+        agencies,
+        nlp,
+        models,
+        themes,
+        kpi,
+        answers,
+    ):
         app.include_router(module.router)
     from service.web.pages import mount
 

@@ -25,7 +25,7 @@ DATA = REPO.parent / "shared" / "data"
 os.environ.setdefault("TRIAGE_MODEL_DIR", str(REPO / "models"))
 os.environ.setdefault("TRIAGE_SHARED_DATA_DIR", str(DATA))
 
-pytest_plugins = ["tests.db"]
+pytest_plugins = ["tests.db", "tests.smtp"]
 
 
 def _malloc_trim() -> ctypes._CFuncPtr | None:

@@ -407,6 +407,56 @@ class Settings(BaseSettings):
         "this api_key; none = anyone may file, and requests are read by id only.",
     )
 
+    # --- notifications: an outbox in the database, delivered by a worker (docs/notifications.md) ---
+    smtp_host: str | None = Field(
+        default=None, description="SMTP server for notification e-mails; None = e-mails wait in the outbox."
+    )
+    smtp_port: int = Field(default=25, ge=1, le=65535, description="SMTP server port (587 with STARTTLS, 465 SSL).")
+    smtp_user: str | None = Field(default=None, description="SMTP login; None = send without AUTH.")
+    smtp_password: SecretStr | None = Field(default=None, description="SMTP password for smtp_user.")
+    smtp_security: Literal["none", "starttls", "ssl"] = Field(
+        default="none", description="SMTP transport security: 'none', 'starttls' (port 587) or 'ssl' (port 465)."
+    )
+    smtp_timeout_s: float = Field(default=20.0, gt=0, description="Seconds before an SMTP conversation gives up.")
+    smtp_from: str = Field(
+        default="PAKN <no-reply@pakn.localhost>", description="From: address of notification e-mails."
+    )
+    notify_poll_s: float = Field(
+        default=5.0,
+        ge=0,
+        description="Service: how often the notification worker looks for due messages; 0 = this process "
+        "delivers none (`triage notify run` or another worker does).",
+    )
+    notify_batch: int = Field(default=50, ge=1, le=1000, description="Messages one worker claims at a time.")
+    notify_max_attempts: int = Field(
+        default=8,
+        ge=1,
+        description="Delivery attempts before a message is marked failed (kept; `triage notify retry` queues it "
+        "again).",
+    )
+    notify_backoff_s: float = Field(
+        default=30.0, gt=0, description="Wait before the first retry; each further failure doubles it."
+    )
+    notify_backoff_max_s: float = Field(default=3600.0, gt=0, description="Longest wait between two retries.")
+    notify_lease_s: float = Field(
+        default=300.0,
+        gt=0,
+        description="A message claimed this long ago and not marked sent (its worker was killed) is claimed "
+        "again; keep it above smtp_timeout_s times the batch.",
+    )
+    notify_agency_contacts: dict[str, str] = Field(
+        default_factory=dict,
+        description="Agency code -> contact e-mail, told when one of its cases misses a deadline (JSON, e.g. "
+        '{"BKHCN": "pakn@most.gov.vn"}).',
+    )
+    notify_default_contact: str | None = Field(
+        default=None, description="Contact e-mail for overdue cases of agencies not in notify_agency_contacts."
+    )
+    public_base_url: str = Field(
+        default="http://localhost:8000",
+        description="The service's public address, for links in notifications (tracking page, case page).",
+    )
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:

@@ -47,6 +47,10 @@ class SubmissionIn(StrictIn):
     )
     contact: ContactIn | None = None
     place: PlaceIn | None = None
+    publish_consent: bool = Field(
+        default=False,
+        description="The sender agrees that the answer may be published on /hoi-dap with personal data masked.",
+    )
 
 
 class ReceiptOut(BaseModel):

@@ -39,8 +39,50 @@
     if (waiting) waiting.focus({ preventScroll: false });
   }
 
+  // The public form: "Câu hỏi tương tự đã được trả lời" while the citizen types (a debounced server-side
+  // search of published answers). Without scripts the "Kiểm tra trước khi gửi" button shows the same list.
+  function setupSimilarAnswered() {
+    var box = document.getElementById("similar-answered");
+    var title = document.getElementById("title");
+    var content = document.getElementById("content");
+    if (!box || !title || !content) return;
+    var timer = null;
+    var last = "";
+    function render(items) {
+      var list = box.querySelector("ul");
+      list.textContent = "";
+      items.forEach(function (a) {
+        var li = document.createElement("li");
+        var link = document.createElement("a");
+        link.href = a.url;
+        link.target = "_blank";
+        link.rel = "noopener";
+        link.textContent = a.title;
+        li.appendChild(link);
+        list.appendChild(li);
+      });
+      box.hidden = items.length === 0;
+    }
+    function lookup() {
+      var q = (title.value + " " + content.value).trim();
+      if (q.length < 12 || q === last) return;
+      last = q;
+      fetch("/api/v1/answers/similar?k=5&q=" + encodeURIComponent(q.slice(0, 2000)), { headers: { Accept: "application/json" } })
+        .then(function (r) { return r.ok ? r.json() : { items: [] }; })
+        .then(function (data) { if (q === last) render(data.items || []); })
+        .catch(function () { /* the button still works */ });
+    }
+    function later() {
+      if (timer) clearTimeout(timer);
+      timer = setTimeout(lookup, 400);
+    }
+    title.addEventListener("input", later);
+    content.addEventListener("input", later);
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     setupInbox();
+    setupSimilarAnswered();
     document.querySelectorAll("[data-print]").forEach(function (b) {
       b.addEventListener("click", function () { window.print(); });
     });

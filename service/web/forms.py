@@ -31,6 +31,7 @@ FIELDS = (
     "address",
     "latitude",
     "longitude",
+    "publish_consent",
 )
 LIMITS = {"contact_name": 200, "contact_email": 320, "contact_phone": 40, "contact_address": 500, "ward": 200,
           "address": 500, "latitude": 40, "longitude": 40}  # fmt: skip
@@ -118,4 +119,5 @@ class SubmissionForm:
             address=opt("address"),
             latitude=opt("latitude"),
             longitude=opt("longitude"),
+            publish_consent=v["publish_consent"] == "1",
         )

@@ -32,6 +32,8 @@ PUBLIC_STATUS_LABELS: dict[str, str] = {str(k): v for k, v in STATUS_LABELS.item
 # Workflow actions (and the audit trail's own entries: submit, suggest, escalate, absorb).
 ACTION_LABELS: dict[str, str] = {
     "submit": "Tiếp nhận phản ánh",
+    "publish": "Công khai câu trả lời trên trang Hỏi đáp",
+    "unpublish": "Gỡ câu trả lời khỏi trang Hỏi đáp",
     "suggest": "Hệ thống gợi ý tuyến chuyển",
     "triage_failed": "Hệ thống chưa gợi ý được tuyến chuyển (sẽ thử lại)",
     "triage": "Xác nhận / sửa tuyến chuyển",

@@ -20,6 +20,7 @@ from service.web.labels import PUBLIC_STATUS_LABELS
 from service.web.render import error_page, render
 from service.web.session import check_csrf
 from triage.cases.followup_secret import follow_up_path, holder
+from triage.cases.public_answers import PublicAnswer, similar_answered
 from triage.errors import InvalidInput, NotFound, PermissionDenied
 from triage.nlp.agencies import default_registry
 from triage.store.citizen_tables import Attachment
@@ -32,22 +33,44 @@ MAX_CODE = 32
 REFILES = " Vui lòng chọn lại các tệp muốn gửi (trình duyệt không giữ tệp đã chọn khi trang hiển thị lại)."
 
 
-def _form_page(request: Request, form: SubmissionForm, status_code: int = 200) -> HTMLResponse:
+def _form_page(
+    request: Request,
+    form: SubmissionForm,
+    status_code: int = 200,
+    *,
+    similar: list[PublicAnswer] | None = None,
+    form_id: str | None = None,
+) -> HTMLResponse:
     provinces = sorted(default_registry().provinces(), key=lambda a: a.name)
     policy = upload_policy(service_state(request).settings)
     accept = ",".join(f".{FILE_TYPES[t][1]},{FILE_TYPES[t][0]}" for t in policy.types)
-    return render(
-        request,
-        "public/submit.html",
-        {
-            "form": form,
-            "provinces": provinces,
-            "form_id": secrets.token_urlsafe(16),
-            "upload_rule": policy.describe() if policy.max_files else "",
-            "upload_accept": accept,
-        },
-        status_code=status_code,
-    )
+    context = {
+        "form": form,
+        "provinces": provinces,
+        "form_id": form_id or secrets.token_urlsafe(16),
+        "upload_rule": policy.describe() if policy.max_files else "",
+        "upload_accept": accept,
+        "similar_answered": similar or [],
+        "checked": similar is not None,
+    }
+    return render(request, "public/submit.html", context, status_code=status_code)
+
+
+def _check_step(request: Request, form_data: FormData, form: SubmissionForm, svc: ServiceState) -> HTMLResponse:
+    """The no-JavaScript "Kiểm tra trước khi gửi": the form again, every value kept, with similar answered questions."""
+    limiter = svc.text_limiter
+    wait = limiter.retry_after(client_key(request, svc)) if limiter is not None else 0
+    if wait:
+        page = error_page(request, 429, f"Bạn đã kiểm tra nhiều lần liên tiếp; vui lòng thử lại sau {wait} giây.")
+        page.headers["Retry-After"] = str(wait)
+        return page
+    text = f"{form.values['title']} {form.values['content']}".replace("\x00", "").strip()
+    found: list[PublicAnswer] = []
+    if text:
+        with svc.db.read() as s:
+            found = similar_answered(s, text)
+    form_id = str(form_data.get("form_id") or "")[:64]
+    return _form_page(request, form, similar=found, form_id=form_id if form_id.isprintable() else None)
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -86,6 +109,8 @@ def _submit(request: Request, upload: UploadForm, svc: ServiceState) -> Response
     except PermissionDenied as exc:  # e.g. the browser dropped its cookie: nothing stored, the text is kept
         form.errors["form"] = str(exc)
         return _form_page(request, form, status_code=403)
+    if str(form_data.get("step") or "") == "check":
+        return _check_step(request, form_data, form, svc)
     valid = form.validate()
     taken, refused = check_files(upload.files_of("files"), upload_policy(svc.settings))
     refused = upload.refused + refused

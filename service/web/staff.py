@@ -27,8 +27,10 @@ from service.web.session import (
     start_session,
 )
 from triage.cases.accounts import Principal, Role, issue_token
+from triage.cases.answer_drafts import draft_for_case
 from triage.cases.calendar import to_local_date
 from triage.cases.casework import Casework
+from triage.cases.public_answers import ANSWERED, published_of
 from triage.cases.workflow import CaseState
 from triage.errors import (
     AuthenticationFailed,
@@ -213,7 +215,9 @@ def _case_page(
     values: dict[str, str] | None = None,
     failed: str | None = None,
     status_code: int = 200,
+    use_draft: bool = False,
 ) -> HTMLResponse:
+    draft = None
     with svc.db.read() as s:
         work = _work(s, who, svc)
         case = work.case(case_id)
@@ -227,11 +231,26 @@ def _case_page(
             other = Cases(s).get(cid)
             if other is not None and who.sees(other.agency_code):
                 titles[cid] = mask_personal(sub.title) if who.masked else sub.title
+        actions = casepage.offered_actions(detail, who)
+        publication = None
+        if who.may("publish") and case.answered_at is not None:
+            subs = Submissions(s).of_case(case_id)
+            publication = {
+                "consent": bool(subs and subs[0].publish_consent),
+                "published": published_of(s, case_id),
+                "answered": case.state in ANSWERED,
+            }
+        if any(a.action == "respond" for a in actions):  # a handler about to answer sees a draft (never sent as is)
+            draft = draft_for_case(s, who, case_id)
+    if use_draft and draft is not None and draft.body and not failed:
+        values, failed = {"body": draft.body}, "respond"  # "Dùng bản nháp": pre-fill the answer form, to edit
     context = {
         "c": detail,
         "sug": sug,
         "similar_titles": titles,
-        "actions": casepage.offered_actions(detail, who),
+        "actions": actions,
+        "draft": draft,
+        "publication": publication,
         "programme_fields": svc.pipeline.programme_taxonomy.fields,
         "moderation_actions": casepage.moderation_actions(detail, who),
         "handlers": handlers,
@@ -248,8 +267,11 @@ def _case_page(
 
 
 @router.get("/staff/cases/{case_id}", response_class=HTMLResponse)
-def case_page(request: Request, case_id: CaseId, who: WebStaff, svc: State) -> HTMLResponse:
-    return _case_page(request, who, svc, case_id)
+def case_page(
+    request: Request, case_id: CaseId, who: WebStaff, svc: State, draft: Annotated[int, Query(ge=0, le=1)] = 0
+) -> HTMLResponse:
+    """The case; ``?draft=1`` ("Dùng bản nháp") pre-fills the answer form with the draft for the handler to edit."""
+    return _case_page(request, who, svc, case_id, use_draft=bool(draft))
 
 
 def _message(exc: TriageError) -> str:

@@ -61,6 +61,7 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "return_for_info": _STAFF,
     "resubmit": frozenset({Role.CLERK, Role.ADMIN}),
     "respond": frozenset({Role.HANDLER, Role.ADMIN}),
+    "publish": frozenset({Role.HANDLER, Role.ADMIN}),  # publish / withdraw an answered case on /hoi-dap (consent)
     "close": _STAFF,
     "reopen": _STAFF,
     "reject": _STAFF,

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from triage.cases import audit
 from triage.cases.accounts import Principal, Role
 from triage.cases.calendar import WorkingCalendar, to_local_date
+from triage.cases.notifications import notify_submitters
 from triage.cases.workflow import (
     Action,
     CaseState,
@@ -325,7 +326,10 @@ class Casework:
         """Ask the submitter for more information; the deadline pauses until they answer."""
         case = self.case(case_id, for_update=True)
         self._allowed(case, Action.RETURN_FOR_INFO)
-        return self._act(case, Action.RETURN_FOR_INFO, reason=_text(reason, "reason", required=True))
+        text = _text(reason, "reason", required=True)
+        self._act(case, Action.RETURN_FOR_INFO, reason=text)
+        notify_submitters(self.session, case, "returned", text or "", now=self.now)  # same transaction
+        return case
 
     def resubmit(self, case_id: int, *, note: str | None = None) -> Case:
         """The submitter sent the missing information: back to NEW, deadlines counted again from today."""
@@ -359,6 +363,7 @@ class Casework:
             "body_sha256": audit.text_digest(body=text),
         }
         self._act(case, Action.RESPOND, change=change, extra=extra)
+        notify_submitters(self.session, case, "answered", text or "", now=self.now)  # same transaction
         return case
 
     def _end(self, c: Case) -> None:

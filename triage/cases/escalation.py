@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from triage.cases import audit
 from triage.cases.calendar import WorkingCalendar
+from triage.cases.notifications import AgencyContacts, notify_overdue
 from triage.cases.workflow import CaseState, DeadlinePolicy, deadline_status, working_days_left
 from triage.store.repositories import Cases
 
@@ -55,8 +56,13 @@ def escalate(
     policy: DeadlinePolicy | None = None,
     calendar: WorkingCalendar | None = None,
     actor: str = "system",
+    contacts: AgencyContacts | None = None,
 ) -> EscalationReport:
-    """Flag due-soon and overdue cases; record one ``escalate`` event per newly missed deadline."""
+    """Flag due-soon and overdue cases; record one ``escalate`` event per newly missed deadline.
+
+    With ``contacts``, each newly missed deadline also queues an e-mail to the agency's contact (outbox,
+    same transaction as the event).
+    """
     policy = policy or DeadlinePolicy()
     report = EscalationReport(today=today)
     repo = Cases(session)
@@ -94,6 +100,10 @@ def escalate(
                     },
                 )
                 escalated_now = True
+                if contacts is not None:
+                    notify_overdue(
+                        session, locked, contacts, deadline=deadline, due=due.isoformat(), days_overdue=-left
+                    )
         report.flags.append(
             Flag(
                 case_id=case.id,

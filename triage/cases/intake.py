@@ -28,7 +28,8 @@ from triage.cases import audit
 from triage.cases.attachments import add_files, file_entry
 from triage.cases.campaigns import group
 from triage.cases.casework import snapshot
-from triage.cases.followup_secret import new_token, token_digest
+from triage.cases.followup_secret import follow_up_path, new_token, token_digest
+from triage.cases.notifications import LINK_BASE, notify_receipt
 from triage.cases.pipeline import CampaignPolicy, Pipeline, SubmissionText, Suggestion
 from triage.cases.workflow import (
     Action,
@@ -74,19 +75,23 @@ class NewSubmission:
     address: str | None = None
     latitude: float | str | None = None
     longitude: float | str | None = None
+    publish_consent: bool = False  # the answer may be published, masked, on /hoi-dap
 
     def fingerprint(self, files: tuple[str, ...] = ()) -> str:
         """SHA-256 of the canonical JSON of the request (and its files' digests), to recognise a retry.
 
-        Unset place fields are left out, so a request sent before they existed keeps its fingerprint.
+        Unset place fields and a consent not given are left out, so a request sent before they existed
+        keeps its fingerprint.
         """
-        fields = {k: v for k, v in asdict(self).items() if k not in _PLACE_FIELDS or v is not None}
+        fields = {
+            k: v for k, v in asdict(self).items() if k not in _OPTIONAL_FIELDS or (v is not None and v is not False)
+        }
         if files:
             fields["files"] = list(files)
         return hashlib.sha256(audit.canonical(fields).encode()).hexdigest()
 
 
-_PLACE_FIELDS = frozenset({"ward", "address", "latitude", "longitude"})
+_OPTIONAL_FIELDS = frozenset({"ward", "address", "latitude", "longitude", "publish_consent"})  # left out when unset
 
 
 @dataclass(frozen=True)
@@ -319,6 +324,7 @@ def _store(
         latitude=prepared.place.latitude,
         longitude=prepared.place.longitude,
         followup_hash=token_digest(prepared.followup_token),
+        publish_consent=bool(prepared.new.publish_consent),
         embedding=None if suggestion is None or suggestion.embedding is None else to_bytes(suggestion.embedding),
         forward_due=prepared.forward_due,
         answer_due=prepared.answer_due,
@@ -337,6 +343,7 @@ def _store(
         "suggested_scores": [] if suggestion is None else [a.score for a in suggestion.agencies],
         "moderation": None if suggestion is None else moderation_summary(suggestion.moderation),
         "text_sha256": audit.text_digest(title=prepared.new.title, content=prepared.new.content),
+        "publish_consent": bool(prepared.new.publish_consent),
     }
     attached = add_files(s, list(prepared.files), owner="submission", owner_id=sub.id, case_id=case.id,
                          actor="public", at=prepared.received)  # fmt: skip
@@ -357,6 +364,9 @@ def _store(
         model_version=case.model_version,
         at=prepared.received,
     )
+    token = prepared.followup_token
+    link = LINK_BASE + follow_up_path(sub.tracking_code, token) if token else None
+    notify_receipt(s, case, sub, follow_up_url=link, now=prepared.received)  # commits (or not) with the submission
     if campaigns is not None and suggestion is not None and suggestion.near_identical:
         group(s, case, suggestion.near_identical, campaigns)
     if auto_route and suggestion is not None and suggestion.auto_routable:

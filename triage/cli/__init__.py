@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import typer
 
-from triage.cli import core, kpi, learning, moderation, ops
+from triage.cli import core, kpi, learning, moderation, notify, ops
 
 app = typer.Typer(help="pakn-triage: offline triage of Vietnamese citizen feedback.", no_args_is_help=True)
 core.register(app)  # build-models, train, predict, route, similar, themes, bench, serve
@@ -15,5 +15,6 @@ ops.register(app)  # users, audit, db, index, escalate
 learning.register(app)  # retrain, drift, models, eval-slice (MLflow is imported only when they run)
 moderation.register(app)  # moderation train|check
 kpi.register(app)  # kpi load|due|remind|export|demo (Resolution-57 monitoring)
+notify.register(app)  # notify run|status|retry
 
 __all__ = ["app"]

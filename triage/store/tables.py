@@ -202,6 +202,8 @@ class Submission(Base):
     forward_due: Mapped[date] = mapped_column(Date)  # as promised in the receipt (a retry gets the same)
     answer_due: Mapped[date] = mapped_column(Date)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The submitter agreed that an answer may be published (masked) on /hoi-dap; asked on the form, default no.
+    publish_consent: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_text("false"))
 
     case: Mapped[Case] = relationship(back_populates="submissions", foreign_keys=[case_id])
 
@@ -392,3 +394,7 @@ class ThemeRecord(Base):
 # ``Base.metadata`` wherever the tables are loaded (migrations, create_all, the schema check).
 from triage.store import citizen_tables as _citizen_tables  # noqa: E402,F401  (its tables join this metadata)
 from triage.store import kpi_tables as _kpi_tables  # noqa: E402,F401
+
+# The outbox and published answers live in their own module on the same metadata (imported here so that
+# every user of ``Base.metadata``, Alembic included, sees them).
+from triage.store import outbox_tables as _outbox_tables  # noqa: E402, F401

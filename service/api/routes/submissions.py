@@ -74,6 +74,7 @@ def new_submission(body: SubmissionIn) -> NewSubmission:
         address=place.address if place else None,
         latitude=place.lat if place else None,
         longitude=place.lon if place else None,
+        publish_consent=body.publish_consent,
     )
 
 
