@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import typer
 
-from triage.cli import core, learning, moderation, ops
+from triage.cli import archive, core, learning, moderation, ops
 
 app = typer.Typer(help="pakn-triage: offline triage of Vietnamese citizen feedback.", no_args_is_help=True)
 core.register(app)  # build-models, train, predict, route, similar, themes, bench, serve
 ops.register(app)  # users, audit, db, index, escalate
 learning.register(app)  # retrain, drift, models, eval-slice (MLflow is imported only when they run)
 moderation.register(app)  # moderation train|check
+archive.register(app)  # import (past cases)
 
 __all__ = ["app"]
