@@ -15,10 +15,12 @@ from rich.console import Console
 from benchmarks import quality, speed
 from benchmarks.common import RESULTS, load, write_result
 from benchmarks.duplicates import duplicates
+from benchmarks.import_bench import import_benchmark
 from benchmarks.index_scale import index_scale
 from benchmarks.learning_curve import learning_curve
 from benchmarks.masking import masking
 from benchmarks.moderation import moderation
+from benchmarks.multi_host import multi_host
 from benchmarks.programme_fields import programme_fields
 from benchmarks.routing_real import real_routing
 from benchmarks.same_matter import same_matter
@@ -49,6 +51,8 @@ ORDER = [
     "same_matter",
     "index_scale",
     "masking",
+    "import",
+    "multi_host",
 ]
 
 
@@ -99,6 +103,8 @@ def main(only: list[str] | None = None, quick: bool = False) -> dict[str, Any]:
         "same_matter": lambda: same_matter(embedder, say, quick=quick),
         "index_scale": lambda: index_scale(say, quick=quick),
         "masking": lambda: masking(say, quick=quick),
+        "import": lambda: import_benchmark(embedder, say, quick=quick),
+        "multi_host": lambda: multi_host(embedder, say, quick=quick),
     }
     results: dict[str, Any] = {}
     for name in ORDER:

@@ -183,13 +183,12 @@ def read_rows(path: Path, mapping: Mapping, fmt: str | None = None) -> Iterator[
 def _csv(path: Path) -> Iterator[tuple[int, list[Any]]]:
     # utf-8-sig: Excel writes a BOM, and the header must not start with it.
     with path.open(encoding="utf-8-sig", newline="") as fh:
-        sample = fh.read(8192)
+        header = fh.readline()
         fh.seek(0)
-        try:
-            dialect: Any = csv.Sniffer().sniff(sample, delimiters=",;\t")
-        except csv.Error:
-            dialect = csv.excel
-        reader = csv.reader(fh, dialect)
+        # The header row's most frequent separator (Excel writes ";" in locales with a decimal comma);
+        # csv.Sniffer guesses wrong on answers that span lines.
+        delimiter = max(",;\t", key=header.count)
+        reader = csv.reader(fh, delimiter=delimiter)
         start = 1
         for record in reader:
             yield start, record

@@ -501,7 +501,7 @@ def import_rows(
     reviewer: str,
     policy: DeadlinePolicy | None = None,
     progress: Progress | None = None,
-    batch_size: int = 256,
+    batch_size: int = 1024,
     now: datetime | None = None,
 ) -> ImportResult:
     """Embed the rows not yet imported, then write them all in one transaction (see the module docstring)."""
@@ -514,13 +514,14 @@ def import_rows(
     done = existing_ids(db, [r.external_id for r in rows])
     new = [r for r in rows if r.external_id not in done]
     masked = [r.masked for r in new]
-    dim = int(getattr(embedder, "dimension", 0) or 0)
-    parts = [np.zeros((0, dim), dtype=np.float32)]
+    vectors = np.zeros((len(new), int(getattr(embedder, "dimension", 0) or 384)), dtype=np.float32)
+    # Shortest texts first over the whole file: each model batch holds texts of one length (little padding).
+    order = np.argsort([len(t) for t in masked], kind="stable")
     for start in range(0, len(new), batch_size):
-        parts.append(np.asarray(embedder.encode(masked[start : start + batch_size]), dtype=np.float32))
+        idx = order[start : start + batch_size]
+        vectors[idx] = np.asarray(embedder.encode([masked[i] for i in idx], batch_size=64), dtype=np.float32)
         if progress is not None:
             progress("embed", min(start + batch_size, len(new)), len(new))
-    vectors = np.concatenate(parts) if len(parts) > 1 else parts[0]
     embedded = time.perf_counter()
     writer = _Writer(new, masked, vectors, user, policy or DeadlinePolicy())
     moment = now or utcnow()
