@@ -22,6 +22,7 @@ from benchmarks.masking import masking
 from benchmarks.moderation import moderation
 from benchmarks.multi_host import multi_host
 from benchmarks.programme_fields import programme_fields
+from benchmarks.rate_limit import rate_limit
 from benchmarks.routing_real import real_routing
 from benchmarks.same_matter import same_matter
 from benchmarks.themes_bench import themes_benchmark
@@ -53,6 +54,7 @@ ORDER = [
     "masking",
     "import",
     "multi_host",
+    "rate_limit",
 ]
 
 
@@ -105,6 +107,7 @@ def main(only: list[str] | None = None, quick: bool = False) -> dict[str, Any]:
         "masking": lambda: masking(say, quick=quick),
         "import": lambda: import_benchmark(embedder, say, quick=quick),
         "multi_host": lambda: multi_host(embedder, say, quick=quick),
+        "rate_limit": lambda: rate_limit(say, quick=quick),
     }
     results: dict[str, Any] = {}
     for name in ORDER:

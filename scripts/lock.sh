@@ -13,11 +13,15 @@ if [ -z "$UV" ]; then
   UV="$tool/bin/uv"
 fi
 installed=$(mktemp)
-.venv/bin/pip freeze --exclude-editable | grep -v '^pakn-triage' > "$installed"
+VENV=${VENV:-.venv}  # the environment whose versions the lock keeps
+"$VENV/bin/pip" freeze --exclude-editable 2>/dev/null | grep -v '^-e\|pakn' > "$installed"
 common=(--generate-hashes --python-version 3.11 --python-platform x86_64-manylinux_2_28 --index-strategy unsafe-best-match
   --find-links /opt/wheels --extra-index-url file:///opt/pypi/simple --constraint "$installed" --no-header
   --annotation-style line)
-"$UV" pip compile pyproject.toml "${common[@]}" -o requirements/serve.lock
-"$UV" pip compile pyproject.toml --extra dev --extra train "${common[@]}" -o requirements/dev.lock
-sed -i "s#, -c $installed##; s#-c $installed#installed#" requirements/*.lock
-rm -f "$installed"
+# Into fresh files: uv reads an existing output as preferences, and old hashes can make it fail.
+out=$(mktemp -d)
+"$UV" pip compile pyproject.toml "${common[@]}" -o "$out/serve.lock"
+"$UV" pip compile pyproject.toml --extra dev --extra train "${common[@]}" -o "$out/dev.lock"
+sed -i "s#, -c $installed##; s#-c $installed#installed#" "$out"/*.lock
+mkdir -p requirements && mv "$out"/serve.lock "$out"/dev.lock requirements/
+rm -rf "$installed" "$out"
