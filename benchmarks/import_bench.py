@@ -218,7 +218,7 @@ def import_benchmark(embedder: Any, say: Say, *, quick: bool = False, n: int | N
         "baseline_intake_one_transaction_per_row": baseline,
         "backend": "sqlite (file, WAL, synchronous=FULL)",
         "repeats": 1,
-        "note": "one run per stage: the 100,000-row import is itself the unit measured",
+        "note": f"one run per stage (the import is itself the unit measured); {n:,} rows",
         "dates": f"synthetic, uniform {FIRST}..{LAST} (seed 0); answered 3-40 days later",
         "run_started": datetime.now().isoformat(timespec="seconds"),
         "quick": quick,
