@@ -16,12 +16,15 @@ from benchmarks import quality, speed
 from benchmarks.answer_drafts import answer_drafts
 from benchmarks.common import RESULTS, load, write_result
 from benchmarks.duplicates import duplicates
+from benchmarks.import_bench import import_benchmark
 from benchmarks.index_scale import index_scale
 from benchmarks.kpi_forecast import kpi_forecast
 from benchmarks.learning_curve import learning_curve
 from benchmarks.masking import masking
 from benchmarks.moderation import moderation
+from benchmarks.multi_host import multi_host
 from benchmarks.programme_fields import programme_fields
+from benchmarks.rate_limit import rate_limit
 from benchmarks.routing_real import real_routing
 from benchmarks.same_matter import same_matter
 from benchmarks.themes_bench import themes_benchmark
@@ -53,6 +56,9 @@ ORDER = [
     "masking",
     "kpi_forecast",
     "answer_drafts",
+    "import",
+    "multi_host",
+    "rate_limit",
 ]
 
 
@@ -105,6 +111,9 @@ def main(only: list[str] | None = None, quick: bool = False) -> dict[str, Any]:
         "masking": lambda: masking(say, quick=quick),
         "kpi_forecast": lambda: kpi_forecast(say, quick=quick),
         "answer_drafts": lambda: answer_drafts(embedder, say, quick=quick),
+        "import": lambda: import_benchmark(embedder, say, quick=quick),
+        "multi_host": lambda: multi_host(embedder, say, quick=quick),
+        "rate_limit": lambda: rate_limit(say, quick=quick),
     }
     results: dict[str, Any] = {}
     for name in ORDER:

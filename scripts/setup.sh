@@ -27,9 +27,12 @@ fi
 if ! .venv/bin/python -c "import torch, sys; sys.exit(torch.__version__.split('+')[0] != '2.13.0')" 2>/dev/null; then
   .venv/bin/pip install --quiet torch==2.13.0
 fi
-stamp=.venv/.installed-$(sha1sum pyproject.toml | cut -c1-12)
+stamp=.venv/.installed-$(cat pyproject.toml requirements/dev.lock | sha1sum | cut -c1-12)
 if [ ! -f "$stamp" ]; then
-  .venv/bin/pip install --quiet -e ".[dev,train]"  # serving alone needs neither extra
+  # The locked versions with their hashes (scripts/lock.sh writes the lock from pyproject.toml), then
+  # the project itself without resolving again. requirements/serve.lock is the serving-only set.
+  .venv/bin/pip install --quiet --require-hashes -r requirements/dev.lock
+  .venv/bin/pip install --quiet --no-deps -e .  # the extras are in the lock; serving alone needs neither
   rm -f .venv/.installed-*
   touch "$stamp"
 fi

@@ -48,7 +48,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event as sa_event
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from triage.errors import AuditUnavailable
@@ -208,9 +208,27 @@ def record(
     The returned Event gets its ``seq`` and ``hash`` at the commit (or at ``append_pending``): the
     head is locked last, after every case the transaction locks (see the lock order above).
     """
+    ev = new_event(
+        actor=actor, action=action, case_id=case_id, before=before, after=after, model_version=model_version, at=at
+    )
+    session.info.setdefault(_PENDING, []).append(ev)
+    return ev
+
+
+def new_event(
+    *,
+    actor: str,
+    action: str,
+    case_id: int | None = None,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+    model_version: str | None = None,
+    at: datetime | None = None,
+) -> Event:
+    """An event not yet chained (``record`` queues one; ``append_many`` writes many at once)."""
     moment = (at or utcnow()).astimezone(UTC)
     # Round to what both backends store (microseconds) and normalise JSON before hashing.
-    ev = Event(
+    return Event(
         at=moment,
         actor=actor,
         case_id=case_id,
@@ -219,8 +237,21 @@ def record(
         after=_jsonable(after),
         model_version=model_version,
     )
-    session.info.setdefault(_PENDING, []).append(ev)
-    return ev
+
+
+def _chain(session: Session, events: list[Event]) -> None:
+    """Lock the head and give ``events`` their seq, links, hashes and MACs; moves the head past them."""
+    head = _lock_head(session)
+    key = _key(session)
+    for ev in events:
+        ev.seq = head.seq + 1
+        ev.prev_ref = _jsonable(head.ref) if head.seq else None
+        ev.prev_hash = head.hash
+        ev.hash = row_hash(ev)
+        ev.mac = None if key is None else event_mac(key, ev.hash)
+        head.seq, head.hash = ev.seq, ev.hash
+        head.ref = {"case_id": ev.case_id, "action": ev.action}
+    head.mac = None if key is None else head_mac(key, head.seq, head.hash)
 
 
 def append_pending(session: Session) -> list[Event]:
@@ -228,20 +259,30 @@ def append_pending(session: Session) -> list[Event]:
     pending: list[Event] = session.info.pop(_PENDING, None) or []
     if not pending:
         return []
-    head = _lock_head(session)
-    key = _key(session)
-    for ev in pending:
-        ev.seq = head.seq + 1
-        ev.prev_ref = _jsonable(head.ref) if head.seq else None
-        ev.prev_hash = head.hash
-        ev.hash = row_hash(ev)
-        ev.mac = None if key is None else event_mac(key, ev.hash)
-        session.add(ev)
-        head.seq, head.hash = ev.seq, ev.hash
-        head.ref = {"case_id": ev.case_id, "action": ev.action}
-    head.mac = None if key is None else head_mac(key, head.seq, head.hash)
+    _chain(session, pending)
+    session.add_all(pending)
     session.flush()
     return pending
+
+
+_EVENT_COLUMNS: tuple[str, ...] = ("seq", "at", "actor", "case_id", "action", "before", "after", "model_version")
+_EVENT_COLUMNS += ("prev_ref", "prev_hash", "hash", "mac")
+
+
+def append_many(session: Session, events: list[Event]) -> int:
+    """Chain and insert many events (from ``new_event``) with multi-row INSERTs: an import's thousands.
+
+    Anything already queued by ``record`` goes first. Call it last in the transaction (it locks the head).
+    """
+    append_pending(session)
+    if not events:
+        return 0
+    _chain(session, events)
+    rows = [{c: getattr(ev, c) for c in _EVENT_COLUMNS} for ev in events]
+    for start in range(0, len(rows), 2000):
+        session.execute(insert(Event), rows[start : start + 2000])
+    session.flush()  # the head row's new (seq, hash, mac)
+    return len(rows)
 
 
 @sa_event.listens_for(Session, "before_commit")
@@ -468,9 +509,9 @@ def verify(session: Session, *, key: Any = _DEFAULT_KEY, anchors: Path | None = 
         if ev.seq in anchored:
             seen_at[ev.seq] = ev.hash
         after = ev.after if isinstance(ev.after, dict) else {}
-        if ev.action == "submit" and after.get("text_sha256") and after.get("submission_id") is not None:
+        if ev.action in ("submit", "import") and after.get("text_sha256") and after.get("submission_id") is not None:
             submitted[int(after["submission_id"])] = (ev.seq, str(after["text_sha256"]))
-        if ev.action == "respond" and after.get("body_sha256") and after.get("response_id") is not None:
+        if ev.action in ("respond", "import") and after.get("body_sha256") and after.get("response_id") is not None:
             replied[int(after["response_id"])] = (ev.seq, str(after["body_sha256"]))
         if ev.action.startswith("kpi_") and isinstance(after.get("evidence"), list):
             for ref in after["evidence"]:

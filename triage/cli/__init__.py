@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import typer
 
-from triage.cli import core, kpi, learning, moderation, notify, ops
+from triage.cli import archive, core, kpi, learning, moderation, notify, ops
 
 app = typer.Typer(help="pakn-triage: offline triage of Vietnamese citizen feedback.", no_args_is_help=True)
 core.register(app)  # build-models, train, predict, route, similar, themes, bench, serve
@@ -16,5 +16,6 @@ learning.register(app)  # retrain, drift, models, eval-slice (MLflow is imported
 moderation.register(app)  # moderation train|check
 kpi.register(app)  # kpi load|due|remind|export|demo (Resolution-57 monitoring)
 notify.register(app)  # notify run|status|retry
+archive.register(app)  # import (past cases)
 
 __all__ = ["app"]

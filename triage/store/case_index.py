@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from triage.config import Settings
 
 log = logging.getLogger(__name__)
-ADDS = ("submit", "suggest")
+ADDS = ("submit", "suggest", "import")  # import: a case from the archive (``triage import``)
 REMOVES = ("merge",)
 
 

@@ -142,6 +142,8 @@ class Case(Base):
     ended_at: Mapped[datetime | None] = mapped_column()
     escalated_for: Mapped[str | None] = mapped_column(String(40))
     campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id"), index=True)
+    # The case's id in the system it was imported from (``triage import``); NULL for cases filed here.
+    external_id: Mapped[str | None] = mapped_column(String(200), index=True, unique=True)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
     submissions: Mapped[list[Submission]] = relationship(
