@@ -76,10 +76,12 @@ MAINTENANCE = "maintenance"
 
 def run_shared_maintenance(svc: Any) -> None:
     """The database's part: triage cases left without a suggestion, forget old login failures, mask
-    old rows for analysts' search, escalate missed deadlines. Once per interval is enough for all workers."""
+    old rows for analysts' search, escalate missed case deadlines and overdue Resolution-57 reports (as
+    `triage kpi remind` does). Once per interval is enough for all workers."""
     from triage.cases.calendar import to_local_date
     from triage.cases.escalation import escalate
     from triage.cases.intake import retriage_missing
+    from triage.kpi.reports import escalate as escalate_reports
     from triage.store.repositories import fill_masked_search
 
     retriage_missing(svc.db, svc.pipeline)
@@ -96,6 +98,10 @@ def run_shared_maintenance(svc: Any) -> None:
     )
     if report.recorded:
         log.info("escalated %d newly overdue case(s)", report.recorded)
+    now = svc.now()  # reports escalate once each (escalated_at), so a later pass adds nothing for them
+    late = svc.db.transaction(lambda s: len(escalate_reports(s, to_local_date(now), now=now)))
+    if late:
+        log.info("escalated %d newly overdue KPI report(s)", late)
 
 
 def run_local_maintenance(svc: Any) -> None:

@@ -78,7 +78,10 @@ class Service:
 
     # ---- cases ----
     def submit(self, **overrides: Any) -> int:
-        """A new case through the core intake (models skipped: fast); returns its id."""
+        """A new case through the core intake (models skipped: fast); returns its id.
+
+        ``contact`` replaces the default one (name, phone, e-mail); ``publish_consent`` and ``now`` pass through.
+        """
         data = {**BODY, **overrides}
         contact = data.pop("contact", None) or {}
         receipt = receive(
@@ -92,6 +95,7 @@ class Service:
                 contact_name=contact.get("name"),
                 contact_phone=contact.get("phone"),
                 contact_email=contact.get("email"),
+                publish_consent=bool(data.get("publish_consent", False)),
             ),
             policy=self.svc.policy,
             now=data.get("now"),

@@ -117,3 +117,51 @@ def test_the_periodic_pass_runs_its_shared_part_once_per_interval_across_hosts(
     assert queue.due(MAINTENANCE, every=timedelta(seconds=480), now=utcnow() + timedelta(minutes=9))
     assert periodic_pass(svc(b), interval=0.001) is True  # a short interval: B's turn
     assert queue.prune(MAINTENANCE, older_than=timedelta(0)) == 2
+
+
+def test_the_periodic_pass_escalates_overdue_kpi_reports_once_across_hosts(
+    hosts: tuple[TestClient, TestClient],
+) -> None:
+    """Resolution-57 reports past their working-day deadline escalate in the shared pass, as
+    `triage kpi remind` does (``escalated_at`` and one ``kpi_overdue`` event each), once only."""
+    from datetime import timedelta
+
+    from service.app import MAINTENANCE, periodic_pass
+    from service.kpi import ensure_due, today
+    from triage.cases.jobs import JobQueue
+    from triage.kpi.reports import overdue
+    from triage.store.kpi_tables import KpiReport
+
+    a, b = hosts
+    assert ensure_due(svc(a)) >= 0  # every closed period since the programme started is due (idempotent)
+    day = today(svc(a))
+    with svc(a).db.read() as s:
+        pending = {r.id for r in overdue(s, day) if r.escalated_at is None}
+    assert pending, "no report past its deadline to escalate"
+
+    def events() -> dict[int, int]:
+        with svc(a).db.read() as s:
+            rows = s.scalars(select(Event).where(Event.action == "kpi_overdue"))
+            out: dict[int, int] = {}
+            for e in rows:
+                rid = int((e.after or {})["report_id"])
+                out[rid] = out.get(rid, 0) + 1
+            return out
+
+    before = events()
+    assert not set(before) & pending
+    queue = JobQueue(svc(a).db)
+    queue.prune(MAINTENANCE, older_than=timedelta(0))
+    assert periodic_pass(svc(a), interval=600) is True
+    after = events()
+    assert {rid: after.get(rid) for rid in pending} == dict.fromkeys(pending, 1)
+    with svc(a).db.read() as s:
+        rows = list(s.scalars(select(KpiReport).where(KpiReport.id.in_(pending))))
+        assert len(rows) == len(pending) and all(r.escalated_at is not None for r in rows)
+        early = (KpiReport.escalated_at.is_not(None), KpiReport.due_date >= day)
+        not_yet = s.scalar(select(func.count()).select_from(KpiReport).where(*early))
+    assert not_yet == 0  # a report not yet late is left alone
+    assert periodic_pass(svc(b), interval=600) is False  # A's pass counts for B
+    queue.prune(MAINTENANCE, older_than=timedelta(0))
+    assert periodic_pass(svc(b), interval=600) is True  # the next interval's pass, on B
+    assert events() == after  # nothing escalated twice
