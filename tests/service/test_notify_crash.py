@@ -29,10 +29,6 @@ def test_sigkill_with_100_queued_notifications_delivers_each_exactly_once(
 ) -> None:
     db = Database(empty_db_url)
     init_db(db)
-    with db.session() as s:
-        for i in range(QUEUED):
-            notice = Notice(subject=f"Thông báo {i}", body=f"Nội dung thông báo số {i}.", sms="")
-            enqueue(s, event="receipt", channel=EMAIL, recipient=f"dan{i}@example.vn", notice=notice, case_id=None)
     server = Server(
         tmp_path,
         extra_env={
@@ -58,7 +54,13 @@ def test_sigkill_with_100_queued_notifications_delivers_each_exactly_once(
 
     box.refuse = kill_mid_delivery
     server.start()
+    # Queued once the service is up (in one transaction): queued before, its notifier could reach the
+    # kill while the start-up check still waits for /health, and the check would see a dead server.
     try:
+        with db.session() as s:
+            for i in range(QUEUED):
+                notice = Notice(subject=f"Thông báo {i}", body=f"Nội dung thông báo số {i}.", sms="")
+                enqueue(s, event="receipt", channel=EMAIL, recipient=f"dan{i}@example.vn", notice=notice, case_id=None)
         deadline = time.monotonic() + 60
         while not killed and time.monotonic() < deadline:
             time.sleep(0.05)
