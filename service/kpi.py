@@ -131,6 +131,27 @@ def summary(r: KpiReport, reg: Registry) -> dict[str, Any]:
     }
 
 
+def report_list(
+    svc: ServiceState,
+    who: Principal,
+    *,
+    agency: str | None = None,
+    period: str | None = None,
+    state: str | None = None,
+    indicator: str | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> tuple[int, list[dict[str, Any]]]:
+    """The reports ``who`` may see, as summaries, and how many match (``reports.find_reports``)."""
+    ensure_due(svc)
+    reg = registry(svc)
+    with svc.db.read() as s:
+        total, rows = reports.find_reports(
+            s, who, agency=agency, period=period, state=state, indicator=indicator, limit=limit, offset=offset
+        )
+        return total, [summary(r, reg) for r in rows]
+
+
 def detail(svc: ServiceState, who: Principal, report_id: int) -> dict[str, Any]:
     """A report with its versions, evidence, findings and difficulties (with their cases' state and answer)."""
     reg = registry(svc)

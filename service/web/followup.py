@@ -16,9 +16,9 @@ from service import followups
 from service.deps import State
 from service.limits import read_form, register_upload_route
 from service.state import ServiceState, in_lane
-from service.uploads import UploadForm, read_upload_form, upload_policy
+from service.uploads import UploadForm, upload_policy
 from service.web.render import error_page, render
-from service.web.session import check_csrf
+from service.web.session import StaleForm, check_csrf, read_checked_upload
 from triage.cases.followup import RATINGS
 from triage.cases.followup_secret import FOLLOW_UP_PATH, follow_up_path
 from triage.errors import Conflict, InvalidInput, InvalidTransition, NotFound, PermissionDenied
@@ -99,17 +99,10 @@ def _act(request: Request, svc: ServiceState, code: str, form: FormData, what: s
 
 @router.post(FOLLOW_UP_PATH + "/{code}/bo-sung", response_class=HTMLResponse)
 async def add_information(request: Request, code: str, svc: State) -> Response:
-    seen: dict[str, FormData] = {}
-
-    def guard(fields: FormData) -> None:
-        seen["fields"] = fields
-        check_csrf(request, fields, svc)
-
     try:
-        upload = await read_upload_form(request, upload_policy(svc.settings), before_files=guard)
-    except PermissionDenied as exc:
-        fields = seen.get("fields") or FormData()
-        return _page(request, svc, code, str(fields.get("k") or ""), error=str(exc), status_code=403)
+        upload = await read_checked_upload(request, svc)
+    except StaleForm as exc:
+        return _page(request, svc, code, str(exc.fields.get("k") or ""), error=str(exc), status_code=403)
     return await in_lane(svc.intake_lane, _add_information, request, code, upload, svc)
 
 

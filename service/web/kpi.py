@@ -19,10 +19,10 @@ from service.deps import State
 from service.exports import download
 from service.limits import read_form, register_upload_route
 from service.state import ServiceState, in_lane
-from service.uploads import UploadForm, read_upload_form
+from service.uploads import UploadForm
 from service.web import charts
 from service.web.render import render
-from service.web.session import WebStaff, check_csrf
+from service.web.session import WebStaff, check_csrf, read_checked_upload
 from triage.cases.accounts import Principal
 from triage.cases.exports import check_format
 from triage.errors import InvalidInput, InvalidTransition, PermissionDenied
@@ -116,24 +116,9 @@ def report_list(
 ) -> HTMLResponse:
     """A reporter's agency reports (due first), or every agency's for the coordinating office."""
     who.require("kpi.read")
-    monitoring.ensure_due(svc)
-    from sqlalchemy import select
-
-    from triage.store.kpi_tables import KpiReport
-
-    reg = monitoring.registry(svc)
-    stmt = select(KpiReport)
-    if who.scoped:
-        stmt = stmt.where(KpiReport.agency_code == who.agency_code)
-    if state in LABELS:
-        stmt = stmt.where(KpiReport.state == state)
-    if period:
-        stmt = stmt.where(KpiReport.period == period[:10])
-    with svc.db.read() as s:
-        rows = [
-            monitoring.summary(r, reg)
-            for r in s.scalars(stmt.order_by(KpiReport.due_date.desc(), KpiReport.id).limit(300))
-        ]
+    _, rows = monitoring.report_list(
+        svc, who, state=state if state in LABELS else None, period=period or None, limit=300
+    )
     return render(request, "kpi/reports.html", {"rows": rows, "state": state, "period": period, "LABELS": LABELS})
 
 
@@ -172,12 +157,7 @@ def report_page(request: Request, report_id: int, who: WebStaff, svc: State) -> 
 async def submit_values(request: Request, report_id: int, who: WebStaff, svc: State) -> Response:
     """The figure with its evidence: the account is known (above) before the form is read, and the CSRF token
     is checked before the first file byte is stored."""
-
-    def guard(fields: FormData) -> None:
-        check_csrf(request, fields, svc)
-
-    policy = monitoring.evidence_store(svc).policy
-    upload = await read_upload_form(request, policy, before_files=guard)
+    upload = await read_checked_upload(request, svc, policy=monitoring.evidence_store(svc).policy)
     return await in_lane(svc.intake_lane, _submit, request, report_id, who, svc, upload)
 
 

@@ -14,11 +14,11 @@ from service.deps import State, client_key
 from service.intake import file_submission
 from service.limits import register_upload_route
 from service.state import ServiceState, in_lane, service_state
-from service.uploads import UploadForm, read_upload_form, upload_policy
+from service.uploads import UploadForm, upload_policy
 from service.web.forms import SubmissionForm
 from service.web.labels import PUBLIC_STATUS_LABELS
 from service.web.render import error_page, render
-from service.web.session import check_csrf
+from service.web.session import StaleForm, check_csrf, read_checked_upload
 from triage.cases.followup_secret import follow_up_path, holder
 from triage.cases.public_answers import PublicAnswer, similar_answered
 from triage.errors import InvalidInput, NotFound, PermissionDenied
@@ -86,16 +86,10 @@ async def submit(request: Request, svc: State) -> Response:
     checking the files (image re-encoding) and intake (encoding, similar-case search, the database
     write) run in the request thread pool, so one citizen's submission never stalls the event loop.
     """
-    seen: dict[str, FormData] = {}
-
-    def guard(fields: FormData) -> None:
-        seen["fields"] = fields
-        check_csrf(request, fields, svc)
-
     try:
-        upload = await read_upload_form(request, upload_policy(svc.settings), before_files=guard)
-    except PermissionDenied as exc:  # a forged or stale form: no file byte was stored; the text before it is kept
-        form = SubmissionForm.from_form(seen.get("fields") or FormData())
+        upload = await read_checked_upload(request, svc)
+    except StaleForm as exc:  # a forged or stale form: no file byte was stored; the text before it is kept
+        form = SubmissionForm.from_form(exc.fields)
         form.errors["form"] = str(exc)
         return _form_page(request, form, status_code=403)
     return await in_lane(svc.intake_lane, _submit, request, upload, svc)

@@ -16,11 +16,14 @@ from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 from fastapi import Depends, Request, Response
+from starlette.datastructures import FormData
 
 from service.observability import note_user
 from service.state import ServiceState, service_state
+from service.uploads import UploadForm, read_upload_form, upload_policy
 from triage.cases.accounts import Principal, principal_from_token
 from triage.errors import AuthenticationFailed, PermissionDenied
+from triage.store.files import UploadPolicy
 
 SESSION_COOKIE = "pakn_session"
 CSRF_COOKIE = "pakn_csrf"
@@ -62,6 +65,34 @@ def check_csrf(request: Request, form: Any, svc: ServiceState) -> None:
         raise PermissionDenied(
             "Phiên làm việc của biểu mẫu không hợp lệ hoặc đã hết hạn (CSRF). Vui lòng tải lại trang và gửi lại."
         )
+
+
+class StaleForm(PermissionDenied):
+    """A web form refused by ``check_csrf`` before any of its files was stored; ``fields`` were read before it."""
+
+    def __init__(self, message: str, fields: FormData) -> None:
+        super().__init__(message)
+        self.fields = fields
+
+
+async def read_checked_upload(request: Request, svc: ServiceState, *, policy: UploadPolicy | None = None) -> UploadForm:
+    """A posted web form with its files, its CSRF token checked before the first file byte is stored.
+
+    ``policy``: the files allowed (default: the citizen upload policy). Raises ``StaleForm`` (with the
+    text fields read so far, for the page to keep them) on a forged or stale form.
+    """
+    seen: dict[str, FormData] = {}
+
+    def guard(fields: FormData) -> None:
+        seen["fields"] = fields
+        check_csrf(request, fields, svc)
+
+    try:
+        return await read_upload_form(request, policy or upload_policy(svc.settings), before_files=guard)
+    except StaleForm:
+        raise
+    except PermissionDenied as exc:
+        raise StaleForm(str(exc), seen.get("fields") or FormData()) from exc
 
 
 def start_session(request: Request, response: Response, token: str, minutes: int) -> None:

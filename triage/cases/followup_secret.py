@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 from datetime import datetime
 from urllib.parse import quote
@@ -36,6 +37,15 @@ def token_digest(token: str) -> str:
 def follow_up_path(tracking_code: str, token: str) -> str:
     """The path of the follow-up page for this submission (prefix the service's public base URL)."""
     return f"{FOLLOW_UP_PATH}/{quote(tracking_code)}?k={quote(token)}"
+
+
+_SECRET_IN_LINK = re.compile(rf"({re.escape(FOLLOW_UP_PATH)}/[^\s?]+\?k=)[^\s&#]+")
+REDACTED = "[đã-ẩn]"
+
+
+def redact_secrets(text: str) -> str:
+    """``text`` with the key of every follow-up link replaced: what a message keeps once it was sent."""
+    return _SECRET_IN_LINK.sub(rf"\g<1>{REDACTED}", text)
 
 
 def follow_up_url(base_url: str, tracking_code: str, token: str) -> str:

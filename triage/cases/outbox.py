@@ -25,6 +25,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import and_, func, or_, select, update
 
+from triage.cases.followup_secret import redact_secrets
 from triage.cases.jobs import worker_name
 from triage.cases.notifications import EMAIL, LINK_BASE, SMS
 from triage.store.db import Database
@@ -212,11 +213,16 @@ class Outbox:
         )
 
     def mark_sent(self, message: Outgoing, *, now: datetime | None = None) -> None:
+        """Sent: the stored copy loses the follow-up link's secret key (the citizen has it; nobody else needs it)."""
         with self.db.session() as s:
+            body = s.scalar(select(OutboxMessage.body).where(OutboxMessage.id == message.id))
+            values: dict[str, Any] = {"state": "sent", "sent_at": now or utcnow(), "last_error": None}
+            if body is not None:
+                values["body"] = redact_secrets(body)
             s.execute(
                 update(OutboxMessage)
                 .where(OutboxMessage.id == message.id, OutboxMessage.state == "sending")
-                .values(state="sent", sent_at=now or utcnow(), last_error=None)
+                .values(**values)
             )
 
     def mark_failed(self, message: Outgoing, error: str, *, now: datetime | None = None) -> bool:

@@ -14,7 +14,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from triage.cases import audit
@@ -283,6 +283,38 @@ def versions(session: Session, report_id: int) -> list[KpiReportVersion]:
             select(KpiReportVersion).where(KpiReportVersion.report_id == report_id).order_by(KpiReportVersion.version)
         )
     )
+
+
+def find_reports(
+    session: Session,
+    who: Principal,
+    *,
+    agency: str | None = None,
+    period: str | None = None,
+    state: str | None = None,
+    indicator: str | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> tuple[int, list[KpiReport]]:
+    """Reports ``who`` may see (a reporter: its agency's), latest deadline first, and how many match in all.
+
+    One query for the API's list and the report pages, so both scope and filter alike. ``period``
+    is parsed ("2025-Q3"); a malformed one is InvalidInput.
+    """
+    stmt = select(KpiReport)
+    if who.scoped:
+        stmt = stmt.where(KpiReport.agency_code == who.agency_code)
+    if agency:
+        stmt = stmt.where(KpiReport.agency_code == agency)
+    if period:
+        stmt = stmt.where(KpiReport.period == str(Period.parse(period)))
+    if state:
+        stmt = stmt.where(KpiReport.state == state)
+    if indicator:
+        stmt = stmt.where(KpiReport.indicator == indicator)
+    total = int(session.scalar(select(func.count()).select_from(stmt.subquery())) or 0)
+    rows = session.scalars(stmt.order_by(KpiReport.due_date.desc(), KpiReport.id).limit(limit).offset(offset))
+    return total, list(rows)
 
 
 def evidence_of(session: Session, report_id: int) -> list[KpiEvidence]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Response
-from sqlalchemy import func, select
 
 from service import kpi as monitoring
 from service.deps import Staff, State
@@ -30,9 +29,7 @@ from service.schemas.kpi import (
 from service.schemas.kpi import EvidenceIn as EvidenceBody
 from triage.cases.exports import MEDIA_TYPES, check_format
 from triage.kpi.export import all_tables
-from triage.kpi.periods import Period
 from triage.kpi.reports import EvidenceIn as CoreEvidence
-from triage.store.kpi_tables import KpiReport
 
 router = APIRouter(prefix="/api/v1/kpi", tags=["kpi"])
 ReportId = Annotated[int, Path(ge=1, le=MAX_ID, description="The report's number.")]
@@ -89,25 +86,12 @@ def list_reports(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
 ) -> ReportList:
-    """Reports this account may see (a reporter: its agency's), earliest deadline first."""
+    """Reports this account may see (a reporter: its agency's), latest deadline first."""
     who.require("kpi.read")
-    monitoring.ensure_due(svc)
-    reg = monitoring.registry(svc)
-    stmt = select(KpiReport)
-    if who.scoped:
-        stmt = stmt.where(KpiReport.agency_code == who.agency_code)
-    if agency:
-        stmt = stmt.where(KpiReport.agency_code == agency)
-    if period:
-        stmt = stmt.where(KpiReport.period == str(Period.parse(period)))
-    if state:
-        stmt = stmt.where(KpiReport.state == state)
-    if indicator:
-        stmt = stmt.where(KpiReport.indicator == indicator)
-    with svc.db.read() as s:
-        total = int(s.scalar(select(func.count()).select_from(stmt.subquery())) or 0)
-        rows = s.scalars(stmt.order_by(KpiReport.due_date.desc(), KpiReport.id).limit(limit).offset(offset))
-        items = [ReportOut(**monitoring.summary(r, reg)) for r in rows]
+    total, rows = monitoring.report_list(
+        svc, who, agency=agency, period=period, state=state, indicator=indicator, limit=limit, offset=offset
+    )
+    items = [ReportOut(**r) for r in rows]
     return ReportList(total=total, items=items)
 
 

@@ -91,3 +91,10 @@ def test_draft_for_a_case_uses_only_answered_cases_the_account_sees(db: Database
         with pytest.raises(NotFound):
             draft_for_case(s, byt, target)
         assert len(draft_for_case(s, Principal(None, "x", Role.ADMIN), target).sources) == 2
+    # The fitted index is kept between views and refitted when an answer is added; a case never cites itself.
+    more = case("Hoàn thuế lần hai", "Hoàn thuế thu nhập cá nhân lần hai.", "BTC", "Hoàn theo Luật Quản lý thuế 2019.")
+    with db.read() as s:
+        again = draft_for_case(s, btc, target)
+        own = draft_for_case(s, btc, tax)
+    assert {src.case_id for src in again.sources} == {tax, more}
+    assert [src.case_id for src in own.sources] == [more]

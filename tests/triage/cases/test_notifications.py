@@ -12,6 +12,7 @@ from tests.smtp import LocalSmtp
 from triage.cases.accounts import Principal, create_user, principal_of
 from triage.cases.casework import Casework
 from triage.cases.escalation import escalate
+from triage.cases.followup_secret import REDACTED
 from triage.cases.intake import NewSubmission, receive
 from triage.cases.notifications import LINK_BASE, AgencyContacts
 from triage.cases.outbox import LoggingSmsSender, Outbox, SmtpSender
@@ -106,6 +107,7 @@ def test_delivered_over_smtp_with_a_stable_message_id(db: Database, smtp_server:
     outbox = _outbox(db)
     _drain(db, outbox)
     receipt = receive(db, _sub(email="chi@example.vn"), now=T0)
+    assert receipt.followup_token and receipt.followup_token in _messages(db, receipt.case_id)[0].body
     smtp = SmtpSender(host=smtp_server.host, port=smtp_server.port, sender="PAKN <pakn@example.vn>")
     report = outbox.deliver({"email": smtp}, now=T0 + timedelta(seconds=1))
     assert (report.claimed, report.sent, report.failed) == (1, 1, 0)
@@ -114,6 +116,8 @@ def test_delivered_over_smtp_with_a_stable_message_id(db: Database, smtp_server:
     assert got["Message-ID"] == row.message_id and row.state == "sent" and row.sent_at is not None
     body = got.get_payload(decode=True).decode()  # type: ignore[union-attr]
     assert f"https://pakn.example.vn/track?code={receipt.tracking_code}" in body and LINK_BASE not in body
+    assert f"?k={receipt.followup_token}" in body  # the citizen gets the secret link ...
+    assert receipt.followup_token not in row.body and f"?k={REDACTED}" in row.body  # ... the stored copy no longer
     assert got["From"] == "PAKN <pakn@example.vn>" and receipt.tracking_code in str(got["Subject"])
     assert outbox.deliver({"email": smtp}, now=T0 + timedelta(seconds=2)).claimed == 0  # sent once, not again
 

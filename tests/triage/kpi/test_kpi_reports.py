@@ -188,3 +188,22 @@ def test_evidence_files_are_checked(tmp_path: Path) -> None:
     with pytest.raises(InvalidInput, match="liên kết"):
         link_digest("javascript:alert(1)")
     assert len(link_digest("https://example.gov.vn/a")) == 64
+
+
+def test_find_reports_scopes_to_the_agency_and_filters(empty_db: Database, store: EvidenceStore) -> None:
+    _due(empty_db, "2025-Q1", date(2025, 4, 20))
+    rid = _report(empty_db, "O_ONLINE_RATE", "P-HN", "2025-Q1")
+    _submit(empty_db, HN, rid, 50.0, store)
+    with empty_db.read() as s:
+        total_hn, rows_hn = reports.find_reports(s, HN)
+        total_all, _ = reports.find_reports(s, COORD, limit=1)
+        submitted = reports.find_reports(s, COORD, state="submitted")
+        other = reports.find_reports(s, HN, agency="P-HCM")
+        page = reports.find_reports(s, COORD, period="2025-Q1", limit=2, offset=1)
+        with pytest.raises(InvalidInput):
+            reports.find_reports(s, COORD, period="quý một")
+    assert total_hn == len(rows_hn) > 0 and {r.agency_code for r in rows_hn} == {"P-HN"}
+    assert total_all > total_hn  # the coordinator sees every agency's, counted beyond the page
+    assert submitted[0] == 1 and [r.id for r in submitted[1]] == [rid]
+    assert other == (0, [])  # a reporter asking for another agency gets nothing, not that agency's
+    assert page[0] == total_all and len(page[1]) == 2
