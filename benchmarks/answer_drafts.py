@@ -5,7 +5,8 @@ procedure across files) gives each question its answer and related procedure. Fo
 draft is built from the OTHER questions' answers (``AnswerIndex`` over all rows, the question itself
 excluded) and counts as a hit when one of its 3 cited sources answers a question of the same
 procedure. A question whose procedure has no other question can never hit: the rate is reported over
-all questions and over those "answerable" ones (the target, >= 70 %, is on the answerable).
+all questions and over those "answerable" ones; the target (>= 70 %) is checked on both, and the
+ceiling over all (the answerable share) is given beside it.
 
 Compared in the same run: word TF-IDF question-to-question (the baseline), the encoder alone, and the
 product's mix (encoder cosine + TF-IDF of question and answer). The vocabulary is fitted once on all
@@ -80,15 +81,18 @@ def answer_drafts(embedder: Any, say: Progress, *, quick: bool = False, repeats:
         results[name] = result
         say(f"answer drafts: {name} {result['top3_same_procedure_answerable']:.3f} (answerable)")
     counts = Counter(r["procedure_code"] for r in rows)
-    best = results["product_mix"]["top3_same_procedure_answerable"]
+    best = results["product_mix"]
+    answerable = sum(1 for r in rows if counts[r["procedure_code"]] > 1)
     return {
         "dataset": "dvc_faq train+dev (public split)",
         "questions": len(rows),
-        "answerable_questions": sum(1 for r in rows if counts[r["procedure_code"]] > 1),
+        "answerable_questions": answerable,
+        "ceiling_top3_all": round(answerable / len(rows), 4),
         "procedures": len(counts),
         "answers_citing_legal_documents": round(sum(bool(legal_references(r["answer"])) for r in rows) / len(rows), 4),
         "repeats": repeats,
-        "target_top3_answerable": TARGET,
-        "meets_target": best >= TARGET,
+        "target_top3": TARGET,
+        "meets_target_answerable": best["top3_same_procedure_answerable"] >= TARGET,
+        "meets_target_all": best["top3_same_procedure_all"] >= TARGET,
         "methods": results,
     }
