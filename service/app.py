@@ -76,8 +76,9 @@ MAINTENANCE = "maintenance"
 
 def run_shared_maintenance(svc: Any) -> None:
     """The database's part: triage cases left without a suggestion, forget old login failures, mask
-    old rows for analysts' search, escalate missed case deadlines and overdue Resolution-57 reports (as
-    `triage kpi remind` does). Once per interval is enough for all workers."""
+    old rows for analysts' search, escalate missed case deadlines, make a closed period's Resolution-57
+    reports due and escalate the overdue ones (as `triage kpi remind` does). Once per interval is enough
+    for all workers."""
     from triage.cases.calendar import to_local_date
     from triage.cases.escalation import escalate
     from triage.cases.intake import retriage_missing
@@ -98,6 +99,11 @@ def run_shared_maintenance(svc: Any) -> None:
     )
     if report.recorded:
         log.info("escalated %d newly overdue case(s)", report.recorded)
+    from service.kpi import ensure_due
+
+    made = ensure_due(svc)  # a new period's reports are due (and later escalate) without anyone opening a page
+    if made:
+        log.info("made %d KPI report(s) due", made)
     now = svc.now()  # reports escalate once each (escalated_at), so a later pass adds nothing for them
     late = svc.db.transaction(lambda s: len(escalate_reports(s, to_local_date(now), now=now)))
     if late:

@@ -199,7 +199,8 @@ class Settings(BaseSettings):
         default=3600.0,
         ge=0,
         description="Service: seconds between maintenance passes (triage cases left without a suggestion, save "
-        "the case index, escalate missed case deadlines and overdue KPI reports); 0 disables the job.",
+        "the case index, escalate missed case deadlines, make new KPI reports due and escalate overdue ones); "
+        "0 disables the job.",
     )
     field_router_path: Path | None = Field(
         default=None, description="Supervised field router folder; None = rank the agency's fields by similarity."
