@@ -49,6 +49,32 @@ class EscalationReport:
         return dict(out)
 
 
+def watched_deadline(
+    state: str,
+    forward_due: date | None,
+    answer_due: date,
+    today: date,
+    *,
+    calendar: WorkingCalendar | None = None,
+    policy: DeadlinePolicy | None = None,
+) -> tuple[str, date, str]:
+    """The deadline an open case is watched against today ("answer" or "forward"), its date and status.
+
+    The answer deadline, unless a NEW case's forward deadline is near or missed while the answer one is not.
+    """
+    status = deadline_status(answer_due, today, calendar, policy)
+    if status != "overdue" and state == CaseState.NEW.value and forward_due is not None:
+        forward = deadline_status(forward_due, today, calendar, policy)
+        if forward != "on_track":
+            return "forward", forward_due, forward
+    return "answer", answer_due, status
+
+
+def escalation_key(deadline: str, due: date) -> str:
+    """What ``Case.escalated_for`` holds once that deadline was escalated (one escalation per deadline)."""
+    return f"{deadline}:{due.isoformat()}"
+
+
 def escalate(
     session: Session,
     *,
@@ -68,16 +94,13 @@ def escalate(
     repo = Cases(session)
     for case in repo.open_with_deadline():
         assert case.answer_due is not None
-        deadline, due = "answer", case.answer_due
-        status = deadline_status(due, today, calendar, policy)
-        if status != "overdue" and case.state == CaseState.NEW.value and case.forward_due is not None:
-            forward = deadline_status(case.forward_due, today, calendar, policy)
-            if forward != "on_track":
-                deadline, due, status = "forward", case.forward_due, forward
+        deadline, due, status = watched_deadline(
+            case.state, case.forward_due, case.answer_due, today, calendar=calendar, policy=policy
+        )
         if status == "on_track":
             continue
         escalated_now = False
-        key = f"{deadline}:{due.isoformat()}"
+        key = escalation_key(deadline, due)
         if status == "overdue" and case.escalated_for != key:
             locked = repo.get(case.id, for_update=True)
             if locked is not None and locked.escalated_for != key:

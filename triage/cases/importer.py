@@ -38,6 +38,7 @@ from sqlalchemy.orm import Session
 
 from triage.cases import audit
 from triage.cases.calendar import WorkingCalendar, local_tz, to_local_date
+from triage.cases.escalation import escalation_key, watched_deadline
 from triage.cases.import_files import FIELDS, Mapping, RawRow, cell_text, fold, read_rows
 from triage.cases.intake import SUBMITTER_TYPES, new_tracking_code
 from triage.cases.workflow import KINDS, CaseState, DeadlinePolicy, forward_deadline, response_deadline
@@ -45,7 +46,7 @@ from triage.errors import InvalidInput, NotFound
 from triage.nlp.agencies import AgencyRegistry, default_registry
 from triage.nlp.text import mask_pii, normalize
 from triage.store.db import Database
-from triage.store.repositories import search_key
+from triage.store.repositories import OPEN_STATES, search_key
 from triage.store.tables import Case, Response, ReviewedLabel, Submission, ThemeRecord, User, utcnow
 from triage.store.vectors import to_bytes
 
@@ -365,9 +366,11 @@ class _Writer:
     ) -> None:
         self.rows, self.masked, self.vectors, self.reviewer, self.policy = rows, masked, vectors, reviewer, policy
         self.calendar: WorkingCalendar | None = None
+        self.today = date.today()
 
     def __call__(self, s: Session, progress: Progress | None, now: datetime) -> ImportResult:
         result = ImportResult()
+        self.today = to_local_date(now)
         taken = _taken(s, [r.external_id for r in self.rows])  # imported meanwhile by another run
         todo = [(i, r) for i, r in enumerate(self.rows) if r.external_id not in taken]
         result.skipped = len(self.rows) - len(todo)
@@ -390,6 +393,16 @@ class _Writer:
         result.imported, result.events = len(events), len(pending)
         return result
 
+    def _missed(self, state: str, forward: date, answer_due: date) -> str | None:
+        """An open archived case already past its deadline counts as escalated for it: the archive knew it
+        was late, and the first maintenance pass must not send one overdue notice per old case at once."""
+        if state not in OPEN_STATES:
+            return None
+        deadline, due, status = watched_deadline(
+            state, forward, answer_due, self.today, calendar=self.calendar, policy=self.policy
+        )
+        return escalation_key(deadline, due) if status == "overdue" else None
+
     def _chunk(
         self, s: Session, part: Sequence[tuple[int, ImportRow]], result: ImportResult
     ) -> list[tuple[ImportRow, int, int, int | None]]:
@@ -410,6 +423,7 @@ class _Writer:
                     "ended_at": (r.answered_at or r.received_at) if r.state in _ENDED else None,
                     "external_id": r.external_id,
                     "updated_at": r.answered_at or r.received_at,
+                    "escalated_for": self._missed(r.state, forward, answer_due),
                 }
             )
             subs.append((forward, answer_due))

@@ -225,3 +225,40 @@ def test_theme_history_kept_over_the_original_dates(
     with empty_db.read() as s:
         first_seen = set(s.scalars(select(ThemeRecord.first_seen)))
         assert first_seen <= {date(2022, 1, 1), date(2022, 4, 2)} and date(2022, 1, 1) in first_seen
+
+
+def test_archived_open_cases_already_late_do_not_all_escalate_at_once(
+    empty_db: Database, reviewer: str, embedder: Any, tmp_path: Path
+) -> None:
+    """Old open cases are imported as already escalated for the deadline they missed: the first maintenance
+    pass sends no flood of overdue notices, still lists them as overdue, and a case filed recently escalates
+    normally once its own deadline passes."""
+    from datetime import timedelta
+
+    from triage.cases.escalation import escalate
+    from triage.cases.notifications import AgencyContacts
+    from triage.store.outbox_tables import OutboxMessage
+
+    now = datetime(2026, 3, 2, 3, tzinfo=UTC)
+    recent = ["HS-005", "25/02/2026", "Kiến nghị", "Đề nghị mở rộng giờ tiếp dân tại bộ phận một cửa.",
+              "Bộ Nội vụ", "Đang xử lý", "", ""]  # fmt: skip
+    path = _write_csv(tmp_path / "cu.csv", HEADERS, [*ROWS, recent])
+    import_file(empty_db, path, embedder=embedder, reviewer=reviewer, now=now)
+    with empty_db.read() as s:
+        cases = {c.external_id: c for c in s.scalars(select(Case))}
+    old_open = {cases[k].id for k in ("HS-002", "HS-003", "HS-004")}
+    assert all(cases[k].escalated_for for k in ("HS-002", "HS-003", "HS-004"))
+    assert cases["HS-001"].escalated_for is None and cases["HS-005"].escalated_for is None  # answered / not late
+
+    contacts = AgencyContacts({}, default="giamsat@example.vn")
+    today = now.date()
+    report = empty_db.transaction(lambda s: escalate(s, today=today, contacts=contacts))
+    overdue = {f.case_id for f in report.flags if f.status == "overdue"}
+    assert old_open <= overdue and not any(f.escalated_now for f in report.flags)
+    with empty_db.read() as s:
+        assert s.scalar(select(func.count()).select_from(Event).where(Event.action == "escalate")) == 0
+        assert s.scalar(select(func.count()).select_from(OutboxMessage)) == 0
+
+    later = today + timedelta(days=90)  # the recent case's own answer deadline has passed by then
+    report = empty_db.transaction(lambda s: escalate(s, today=later, contacts=contacts))
+    assert {f.case_id for f in report.flags if f.escalated_now} == {cases["HS-005"].id}
