@@ -125,7 +125,10 @@ def real_routing(embedder: Embedder, say: Say, quick: bool = False) -> dict[str,
     weak = (weak_texts, weak_labels, cat_emb)
     cold_desc = ColdStartRouter(registry=registry, embedder=embedder).fit()
     cold = AgencyRouter(registry=registry, embedder=embedder, cold_start=cold_desc, catalogue=procedure_router).fit()
-    previous = AgencyRouter(registry=registry, embedder=embedder, cold_start=cold_desc, use_catalogue=False).fit()
+    # The previous router: descriptions only, not centred on the catalogue (its own instance, since the
+    # routers with the catalogue centre theirs).
+    previous_desc = ColdStartRouter(registry=registry, embedder=embedder).fit()
+    previous = AgencyRouter(registry=registry, embedder=embedder, cold_start=previous_desc, use_catalogue=False).fit()
 
     dev_x, dev_y = src["dvc_faq_dev"]
     dev_e = emb["dvc_faq_dev"]
