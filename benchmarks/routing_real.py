@@ -30,9 +30,12 @@ from triage.nlp.router import Router
 
 Say = Callable[[str], None]
 SOURCES = ("zalo", "dvc_faq", "pubhealthqa")
-# TRIAGE_COLD_START_WEIGHT for a channel whose wording no label has seen yet (the default, 0.35, is
-# for routers trained on the clerks' own reviews of the same stream); chosen on the LOSO probabilities.
-NEW_WORDING_WEIGHT = 0.7
+# TRIAGE_COLD_START_WEIGHT for a channel whose wording no label has seen yet (the default, 0.45, is
+# for routers trained on the clerks' own reviews of the same stream). Chosen on public train splits
+# only: the weight whose worst margin over cold start alone and supervised alone (top-1 and top-3)
+# is largest when each source is held out in turn, the portal FAQ's train part standing for it
+# (0.7: -0.021, 0.8: -0.012, 0.85: -0.006, 0.9: -0.006; at 0.85 top-3 ties or beats both everywhere).
+NEW_WORDING_WEIGHT = 0.85
 
 
 def _metrics(proba: np.ndarray, classes: np.ndarray, gold: list[str]) -> dict[str, float]:
