@@ -142,7 +142,7 @@ class AgencyRouter(BaseEstimator):
         registry: AgencyRegistry | None = None,
         embedder: Embedder | None = None,
         supervised: Router | None = None,
-        cold_start_weight: float = 0.45,
+        cold_start_weight: float = 0.35,
         supervised_floor: float = 0.01,
         locality_weight: float = 0.35,
         cold_start: ColdStartRouter | None = None,
@@ -330,7 +330,7 @@ def shared_procedure_router(embedder: Embedder | None, registry: AgencyRegistry)
 
 
 def load_agency_router(
-    *, embedder: Embedder | None, router_path: Path | None = None, cold_start_weight: float = 0.45
+    *, embedder: Embedder | None, router_path: Path | None = None, cold_start_weight: float = 0.35
 ) -> AgencyRouter:
     """The service's router: a supervised folder when configured, cold start always."""
     supervised = Router.load(router_path, embedder=embedder) if router_path else None

@@ -56,7 +56,7 @@ def load_bundle(
     folder: Path,
     *,
     embedder: Embedder | None,
-    cold_start_weight: float = 0.45,
+    cold_start_weight: float = 0.35,
     label: str | None = None,
     cold_start: ColdStartRouter | None = None,
 ) -> Bundle:
