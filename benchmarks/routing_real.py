@@ -31,8 +31,11 @@ from triage.nlp.router import Router
 Say = Callable[[str], None]
 SOURCES = ("zalo", "dvc_faq", "pubhealthqa")
 # TRIAGE_COLD_START_WEIGHT for a channel whose wording no label has seen yet (the default, 0.35, is
-# for routers trained on the clerks' own reviews of the same stream); chosen on the LOSO probabilities.
-NEW_WORDING_WEIGHT = 0.7
+# for routers trained on the clerks' own reviews of the same stream). Chosen on public train splits
+# only: the weight whose worst margin over cold start alone and supervised alone (top-1 and top-3)
+# is largest when each source is held out in turn, the portal FAQ's train part standing for it
+# (0.7: -0.021, 0.8: -0.012, 0.85: -0.006, 0.9: -0.006; at 0.85 top-3 ties or beats both everywhere).
+NEW_WORDING_WEIGHT = 0.85
 
 
 def _metrics(proba: np.ndarray, classes: np.ndarray, gold: list[str]) -> dict[str, float]:
@@ -125,7 +128,10 @@ def real_routing(embedder: Embedder, say: Say, quick: bool = False) -> dict[str,
     weak = (weak_texts, weak_labels, cat_emb)
     cold_desc = ColdStartRouter(registry=registry, embedder=embedder).fit()
     cold = AgencyRouter(registry=registry, embedder=embedder, cold_start=cold_desc, catalogue=procedure_router).fit()
-    previous = AgencyRouter(registry=registry, embedder=embedder, cold_start=cold_desc, use_catalogue=False).fit()
+    # The previous router: descriptions only, not centred on the catalogue (its own instance, since the
+    # routers with the catalogue centre theirs).
+    previous_desc = ColdStartRouter(registry=registry, embedder=embedder).fit()
+    previous = AgencyRouter(registry=registry, embedder=embedder, cold_start=previous_desc, use_catalogue=False).fit()
 
     dev_x, dev_y = src["dvc_faq_dev"]
     dev_e = emb["dvc_faq_dev"]
@@ -192,6 +198,7 @@ def real_routing(embedder: Embedder, say: Say, quick: bool = False) -> dict[str,
             "blended_new_wording": _metrics(leaning.predict_proba(test_x, test_e), leaning.classes_, test_y),
         }
     out["leave_one_source_out"] = loso
+    out["new_wording_weight"] = NEW_WORDING_WEIGHT
 
     say("latency per submission")
     probe = dev_x[:60] if quick else dev_x[:200]

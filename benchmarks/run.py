@@ -25,7 +25,7 @@ from benchmarks.moderation import moderation
 from benchmarks.multi_host import multi_host
 from benchmarks.programme_fields import programme_fields
 from benchmarks.rate_limit import rate_limit
-from benchmarks.routing_real import real_routing
+from benchmarks.routing_real import NEW_WORDING_WEIGHT, real_routing
 from benchmarks.same_matter import same_matter
 from benchmarks.themes_bench import themes_benchmark
 from benchmarks.train_speed import train_speed
@@ -410,6 +410,7 @@ def write_summary() -> Path:
 def _routing_real_rows(r: dict[str, Any]) -> list[str]:
     """Rows for routing on real citizens' questions (portal FAQ dev, leave-one-source-out, locality)."""
     c, sup = r["cold_start"], r["supervised"]
+    weight = r.get("new_wording_weight", NEW_WORDING_WEIGHT)
     rows = []
     for m in ("top1", "top3", "ece"):
         rows.append(
@@ -431,7 +432,7 @@ def _routing_real_rows(r: dict[str, Any]) -> list[str]:
             f"{v['cold_start']['top3']}; supervised alone {v['supervised_alone']['top1']} / "
             f"{v['supervised_alone']['top3']}"
             + (
-                f"; blend at cold-start weight 0.7 {v['blended_new_wording']['top1']} / "
+                f"; blend at cold-start weight {weight} {v['blended_new_wording']['top1']} / "
                 f"{v['blended_new_wording']['top3']}"
                 if "blended_new_wording" in v
                 else ""

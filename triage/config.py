@@ -93,7 +93,7 @@ class Settings(BaseSettings):
         ge=0.0,
         le=1.0,
         description="Weight of the cold-start scores (catalogue + descriptions) in the geometric mix with a "
-        "supervised router's: 0.35 for a router trained on the clerks' own reviews; raise it (0.7) for wording "
+        "supervised router's: 0.35 for a router trained on the clerks' own reviews; raise it (0.85) for wording "
         "no label has seen yet.",
     )
     deadline_forward_days: int = Field(

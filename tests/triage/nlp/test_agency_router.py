@@ -153,3 +153,16 @@ def test_without_the_catalogue_the_router_still_ranks(embedder: Any) -> None:
     plain = AgencyRouter(embedder=embedder, use_catalogue=False).fit()
     ranked = plain.suggest(["Xin hỏi thủ tục cấp hộ chiếu phổ thông"], k=3)[0]
     assert all(r.reason is None for r in ranked) and len(ranked) == 3
+
+
+def test_descriptions_are_centred_on_the_catalogue(cold: AgencyRouter) -> None:
+    # The broad description of Văn phòng Chính phủ is near any procedure name; once centred on the
+    # catalogue's names, no body wins them by breadth alone.
+    desc = cold.cold_
+    assert desc.hub_ is not None and desc.hub_.shape == (len(desc.classes_),)
+    names = [p.name for p in cold.catalogue_.procedures_[::25]]  # type: ignore[union-attr]
+    emb = cold.catalogue_.doc_embeddings_[::25]  # type: ignore[union-attr, index]
+    centred = desc.similarity(names, emb)
+    raw = centred + desc.hub_
+    vpcp = list(desc.classes_).index("VPCP")
+    assert (raw.argmax(axis=1) == vpcp).mean() > (centred.argmax(axis=1) == vpcp).mean()
