@@ -375,8 +375,8 @@ def summary_table() -> str:
             f"| answer drafts, portal FAQ ({r['answerable_questions']:,} of {r['questions']:,} questions have another "
             f"of their procedure) | same-procedure answer cited in top 3 (answerable / all) | "
             f"{mix['top3_same_procedure_answerable']} / {mix['top3_same_procedure_all']} (encoder + TF-IDF; "
-            f"target {r['target_top3']}; ceiling over all {r['ceiling_top3_all']}) | TF-IDF {base['top3_same_procedure_answerable']} / "
-            f"{base['top3_same_procedure_all']} |"
+            f"target {r['target_top3']}; ceiling over all {r['ceiling_top3_all']}) | "
+            f"TF-IDF {base['top3_same_procedure_answerable']} / {base['top3_same_procedure_all']} |"
         )
     return "\n".join(lines)
 
