@@ -24,7 +24,7 @@ from triage.kpi.forecast import STATUS_LABELS
 from triage.kpi.monitor import IndicatorView, agency_name, dashboard
 from triage.kpi.periods import Period
 from triage.kpi.registry import Registry, default_kpi_registry
-from triage.kpi.reports import EvidenceIn, EvidenceStore
+from triage.kpi.reports import EvidenceIn, EvidenceStore, ReportFilter
 from triage.kpi.workflow import LABELS, PERMISSION, allowed_actions
 from triage.store.kpi_tables import KpiReport
 
@@ -132,23 +132,13 @@ def summary(r: KpiReport, reg: Registry) -> dict[str, Any]:
 
 
 def report_list(
-    svc: ServiceState,
-    who: Principal,
-    *,
-    agency: str | None = None,
-    period: str | None = None,
-    state: str | None = None,
-    indicator: str | None = None,
-    limit: int = 100,
-    offset: int = 0,
+    svc: ServiceState, who: Principal, where: ReportFilter, *, limit: int = 100, offset: int = 0
 ) -> tuple[int, list[dict[str, Any]]]:
     """The reports ``who`` may see, as summaries, and how many match (``reports.find_reports``)."""
     ensure_due(svc)
     reg = registry(svc)
     with svc.db.read() as s:
-        total, rows = reports.find_reports(
-            s, who, agency=agency, period=period, state=state, indicator=indicator, limit=limit, offset=offset
-        )
+        total, rows = reports.find_reports(s, who, where, limit=limit, offset=offset)
         return total, [summary(r, reg) for r in rows]
 
 

@@ -28,7 +28,7 @@ from triage.cases.exports import check_format
 from triage.errors import InvalidInput, InvalidTransition, PermissionDenied
 from triage.kpi.export import all_tables
 from triage.kpi.forecast import STATUS_LABELS
-from triage.kpi.reports import EvidenceIn
+from triage.kpi.reports import EvidenceIn, ReportFilter
 from triage.kpi.workflow import LABELS
 
 router = APIRouter(include_in_schema=False)
@@ -116,9 +116,8 @@ def report_list(
 ) -> HTMLResponse:
     """A reporter's agency reports (due first), or every agency's for the coordinating office."""
     who.require("kpi.read")
-    _, rows = monitoring.report_list(
-        svc, who, state=state if state in LABELS else None, period=period or None, limit=300
-    )
+    where = ReportFilter(state=state if state in LABELS else None, period=period or None)
+    _, rows = monitoring.report_list(svc, who, where, limit=300)
     return render(request, "kpi/reports.html", {"rows": rows, "state": state, "period": period, "LABELS": LABELS})
 
 

@@ -89,8 +89,6 @@ async def read_checked_upload(request: Request, svc: ServiceState, *, policy: Up
 
     try:
         return await read_upload_form(request, policy or upload_policy(svc.settings), before_files=guard)
-    except StaleForm:
-        raise
     except PermissionDenied as exc:
         raise StaleForm(str(exc), seen.get("fields") or FormData()) from exc
 

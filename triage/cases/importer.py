@@ -366,7 +366,7 @@ class _Writer:
     ) -> None:
         self.rows, self.masked, self.vectors, self.reviewer, self.policy = rows, masked, vectors, reviewer, policy
         self.calendar: WorkingCalendar | None = None
-        self.today = date.today()
+        self.today: date  # the import's local day, set by each write pass
 
     def __call__(self, s: Session, progress: Progress | None, now: datetime) -> ImportResult:
         result = ImportResult()

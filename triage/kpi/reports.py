@@ -285,33 +285,35 @@ def versions(session: Session, report_id: int) -> list[KpiReportVersion]:
     )
 
 
+@dataclass(frozen=True)
+class ReportFilter:
+    """Which reports a list shows (None: any); ``period`` as written ("2025-Q3"), parsed by ``find_reports``."""
+
+    agency: str | None = None
+    period: str | None = None
+    state: str | None = None
+    indicator: str | None = None
+
+
 def find_reports(
-    session: Session,
-    who: Principal,
-    *,
-    agency: str | None = None,
-    period: str | None = None,
-    state: str | None = None,
-    indicator: str | None = None,
-    limit: int = 100,
-    offset: int = 0,
+    session: Session, who: Principal, where: ReportFilter = ReportFilter(), *, limit: int = 100, offset: int = 0
 ) -> tuple[int, list[KpiReport]]:
     """Reports ``who`` may see (a reporter: its agency's), latest deadline first, and how many match in all.
 
-    One query for the API's list and the report pages, so both scope and filter alike. ``period``
-    is parsed ("2025-Q3"); a malformed one is InvalidInput.
+    One query for the API's list and the report pages, so both scope and filter alike. A malformed
+    ``where.period`` is InvalidInput.
     """
     stmt = select(KpiReport)
     if who.scoped:
         stmt = stmt.where(KpiReport.agency_code == who.agency_code)
-    if agency:
-        stmt = stmt.where(KpiReport.agency_code == agency)
-    if period:
-        stmt = stmt.where(KpiReport.period == str(Period.parse(period)))
-    if state:
-        stmt = stmt.where(KpiReport.state == state)
-    if indicator:
-        stmt = stmt.where(KpiReport.indicator == indicator)
+    if where.agency:
+        stmt = stmt.where(KpiReport.agency_code == where.agency)
+    if where.period:
+        stmt = stmt.where(KpiReport.period == str(Period.parse(where.period)))
+    if where.state:
+        stmt = stmt.where(KpiReport.state == where.state)
+    if where.indicator:
+        stmt = stmt.where(KpiReport.indicator == where.indicator)
     total = int(session.scalar(select(func.count()).select_from(stmt.subquery())) or 0)
     rows = session.scalars(stmt.order_by(KpiReport.due_date.desc(), KpiReport.id).limit(limit).offset(offset))
     return total, list(rows)

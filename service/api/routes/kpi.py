@@ -30,6 +30,7 @@ from service.schemas.kpi import EvidenceIn as EvidenceBody
 from triage.cases.exports import MEDIA_TYPES, check_format
 from triage.kpi.export import all_tables
 from triage.kpi.reports import EvidenceIn as CoreEvidence
+from triage.kpi.reports import ReportFilter
 
 router = APIRouter(prefix="/api/v1/kpi", tags=["kpi"])
 ReportId = Annotated[int, Path(ge=1, le=MAX_ID, description="The report's number.")]
@@ -88,9 +89,8 @@ def list_reports(
 ) -> ReportList:
     """Reports this account may see (a reporter: its agency's), latest deadline first."""
     who.require("kpi.read")
-    total, rows = monitoring.report_list(
-        svc, who, agency=agency, period=period, state=state, indicator=indicator, limit=limit, offset=offset
-    )
+    where = ReportFilter(agency=agency, period=period, state=state, indicator=indicator)
+    total, rows = monitoring.report_list(svc, who, where, limit=limit, offset=offset)
     items = [ReportOut(**r) for r in rows]
     return ReportList(total=total, items=items)
 

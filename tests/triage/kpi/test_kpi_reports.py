@@ -15,7 +15,7 @@ from triage.cases.calendar import default_calendar
 from triage.errors import InvalidInput, InvalidTransition, NotFound, PermissionDenied
 from triage.kpi import quality, reports
 from triage.kpi.registry import load_registry
-from triage.kpi.reports import EvidenceIn, EvidenceStore
+from triage.kpi.reports import EvidenceIn, EvidenceStore, ReportFilter
 from triage.store.db import Database
 from triage.store.kpi_tables import KpiEvidence, KpiReport
 from triage.store.tables import Event
@@ -197,11 +197,11 @@ def test_find_reports_scopes_to_the_agency_and_filters(empty_db: Database, store
     with empty_db.read() as s:
         total_hn, rows_hn = reports.find_reports(s, HN)
         total_all, _ = reports.find_reports(s, COORD, limit=1)
-        submitted = reports.find_reports(s, COORD, state="submitted")
-        other = reports.find_reports(s, HN, agency="P-HCM")
-        page = reports.find_reports(s, COORD, period="2025-Q1", limit=2, offset=1)
+        submitted = reports.find_reports(s, COORD, ReportFilter(state="submitted"))
+        other = reports.find_reports(s, HN, ReportFilter(agency="P-HCM"))
+        page = reports.find_reports(s, COORD, ReportFilter(period="2025-Q1"), limit=2, offset=1)
         with pytest.raises(InvalidInput):
-            reports.find_reports(s, COORD, period="quý một")
+            reports.find_reports(s, COORD, ReportFilter(period="quý một"))
     assert total_hn == len(rows_hn) > 0 and {r.agency_code for r in rows_hn} == {"P-HN"}
     assert total_all > total_hn  # the coordinator sees every agency's, counted beyond the page
     assert submitted[0] == 1 and [r.id for r in submitted[1]] == [rid]
