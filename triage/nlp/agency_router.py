@@ -28,6 +28,7 @@ from triage.nlp.embed import Embedder, similarities
 from triage.nlp.locality import LocalityDecision, decide_locality
 from triage.nlp.procedure_router import Evidence, ProcedureRouter
 from triage.nlp.router import Prediction, Router, softmax, top_k
+from triage.nlp.text import expand_abbreviations
 
 
 @dataclass(frozen=True)
@@ -105,7 +106,8 @@ class ColdStartRouter(BaseEstimator):
         """Raw combined similarity (n_texts, n_agencies) before the softmax."""
         self._check()
         items = list(texts)
-        score = self.lexical_weight * (self.lexical_.transform(items) @ self.doc_lexical_.T).toarray()
+        spelled = [expand_abbreviations(t) for t in items]
+        score = self.lexical_weight * (self.lexical_.transform(spelled) @ self.doc_lexical_.T).toarray()
         if self.doc_embeddings_ is not None and self.embedding_weight > 0:
             emb = embeddings if embeddings is not None else self.embedder.encode(items)  # type: ignore[union-attr]
             score += self.embedding_weight * similarities(emb, self.doc_embeddings_)

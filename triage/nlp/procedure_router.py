@@ -6,7 +6,8 @@ the nearest procedures vote for their issuing ministry, weighted by a softmax of
 and the nearest fields add the share of each ministry among their procedures. No labels are used.
 A complaint, denunciation or citizen-reception procedure (issued by a ministry for its own sector)
 gives half its vote to the body that manages those fields state-wide (Thanh tra Chính phủ, by the
-registry's ``oversees``), which issues no procedure itself.
+registry's ``oversees``), which issues no procedure itself; an emulation or award procedure gives
+half to Bộ Nội vụ likewise. Abbreviations in the text are spelled out for the word match.
 The best procedure per ministry is kept as the reason a clerk reads, and the unit under the
 ministry that executes it (Cục Thuế, BHXH) as the suggested unit.
 """
@@ -27,6 +28,7 @@ from triage.nlp.agencies import AgencyRegistry, default_registry
 from triage.nlp.catalogue import Catalogue, Procedure, default_catalogue
 from triage.nlp.embed import Embedder, similarities
 from triage.nlp.router import _word_analyzer
+from triage.nlp.text import expand_abbreviations
 
 __all__ = ["Evidence", "ProcedureRouter", "catalogue_encodings"]
 
@@ -162,7 +164,8 @@ class ProcedureRouter(BaseEstimator):
         if isinstance(texts, str):
             raise InvalidInput("pass a list of texts, not a single string")
         items = list(texts)
-        score = np.asarray((self.words_.transform(items) @ self.doc_words_).toarray(), dtype=np.float32)
+        spelled = [expand_abbreviations(t) for t in items]
+        score = np.asarray((self.words_.transform(spelled) @ self.doc_words_).toarray(), dtype=np.float32)
         score *= self.word_weight
         if self.doc_embeddings_ is not None:
             if embeddings is None:

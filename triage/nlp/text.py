@@ -24,6 +24,7 @@ __all__ = [
     "PII_TAGS",
     "PiiKind",
     "PiiSpan",
+    "expand_abbreviations",
     "find_personal",
     "find_pii",
     "mask_personal",
@@ -201,6 +202,38 @@ def normalize(text: str) -> str:
     text = _LINE_EDGES_RE.sub("\n", text)
     text = _MANY_NEWLINES_RE.sub("\n\n", text)
     return text.strip()
+
+
+# --------------------------------------------------------------------------------------------
+# expand_abbreviations
+# --------------------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=1)
+def _abbreviations() -> tuple[re.Pattern[str], dict[str, str]]:
+    import json
+    from importlib import resources
+
+    raw = json.loads(resources.files("triage").joinpath("data").joinpath("abbreviations.json").read_text("utf-8"))
+    table = {str(k): str(v) for k, v in raw["abbreviations"].items()}
+    alternatives = "|".join(re.escape(k) for k in sorted(table, key=len, reverse=True))
+    return re.compile(rf"(?<![\w&])(?:{alternatives})(?![\w&])"), table
+
+
+def expand_abbreviations(text: str) -> str:
+    """``text`` with the spelled-out form of each administrative abbreviation it uses appended.
+
+    Citizens write "ATTP", "PCCC", "GPLX"; the procedure catalogue spells them out, so a lexical
+    match needs both. The text itself is kept, each expansion is added once, in order of use.
+
+    Raises:
+        InvalidInput: ``text`` is not a ``str``.
+    """
+    if not isinstance(text, str):
+        raise InvalidInput(f"expand_abbreviations() expects str, got {type(text).__name__}")
+    pattern, table = _abbreviations()
+    found = list(dict.fromkeys(table[m.group()] for m in pattern.finditer(text)))
+    return f"{text} ({'; '.join(found)})" if found else text
 
 
 # --------------------------------------------------------------------------------------------

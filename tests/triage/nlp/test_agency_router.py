@@ -10,6 +10,7 @@ import pytest
 
 from tests.conftest import read_rows
 from triage.nlp.agency_router import AgencyRouter, ColdStartRouter
+from triage.nlp.procedure_router import ProcedureRouter
 from triage.nlp.router import Router
 from triage.nlp.text import normalize
 
@@ -166,3 +167,14 @@ def test_descriptions_are_centred_on_the_catalogue(cold: AgencyRouter) -> None:
     raw = centred + desc.hub_
     vpcp = list(desc.classes_).index("VPCP")
     assert (raw.argmax(axis=1) == vpcp).mean() > (centred.argmax(axis=1) == vpcp).mean()
+
+
+def test_an_abbreviation_reaches_the_procedures_it_stands_for(monkeypatch: pytest.MonkeyPatch) -> None:
+    """"PCCC" is how people write it; the catalogue says "phòng cháy, chữa cháy" (Bộ Công an's)."""
+    import triage.nlp.procedure_router as procedure_router
+
+    text = ["Điều kiện để được cấp chứng chỉ hành nghề tư vấn giám sát về PCCC là gì?"]
+    lexical = ProcedureRouter(embedder=None).fit()
+    assert str(lexical.classes_[lexical.predict_proba(text)[0].argmax()]) == "BCA"
+    monkeypatch.setattr(procedure_router, "expand_abbreviations", lambda t: t)
+    assert str(lexical.classes_[lexical.predict_proba(text)[0].argmax()]) != "BCA"

@@ -111,3 +111,18 @@ def test_complaint_procedures_also_vote_for_the_inspectorate() -> None:
     assert p_shared > 0.1 > p_alone
     land = shared.predict_proba(["Thủ tục cấp giấy chứng nhận quyền sử dụng đất lần đầu"])[0]
     assert land[list(shared.classes_).index("TTCP")] < 0.01
+
+
+def test_award_procedures_also_vote_for_the_home_affairs_ministry() -> None:
+    """Every ministry issues its own emulation and award procedures, but Bộ Nội vụ (the central emulation
+    and awards board) manages the field state-wide: a question about a state award must reach it."""
+    registry = default_registry()
+    assert registry.overseer(["Thi đua – Khen thưởng"]) == "BNV"
+    assert registry.overseer(["Khen thưởng BQP"]) == "BNV"
+    assert registry.overseer(["Khiếu nại BQP"]) == "TTCP"
+    text = ["Hồ sơ đề nghị tặng Cờ thi đua cấp Bộ, ban, ngành, đoàn thể Trung ương gồm những gì?"]
+    shared = ProcedureRouter().fit()
+    alone = ProcedureRouter(oversight_share=0.0).fit()
+    with_board, without = shared.predict_proba(text)[0], alone.predict_proba(text)[0]
+    assert with_board[list(shared.classes_).index("BNV")] > 5 * without[list(alone.classes_).index("BNV")]
+    assert "BNV" in [str(c) for c in shared.classes_[np.argsort(-with_board)[:2]]]

@@ -15,7 +15,15 @@ from pathlib import Path
 import pytest
 
 from triage.errors import InvalidInput
-from triage.nlp.text import PiiSpan, find_pii, mask_pii, normalize, segment, segment_joined
+from triage.nlp.text import (
+    PiiSpan,
+    expand_abbreviations,
+    find_pii,
+    mask_pii,
+    normalize,
+    segment,
+    segment_joined,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 DATA = REPO_ROOT.parent / "shared" / "data"
@@ -178,7 +186,7 @@ def test_idempotent_on_tricky_inputs(raw: str) -> None:
     assert normalize(once) == once
 
 
-@pytest.mark.parametrize("func", [normalize, segment, segment_joined, find_pii, mask_pii])
+@pytest.mark.parametrize("func", [normalize, segment, segment_joined, find_pii, mask_pii, expand_abbreviations])
 @pytest.mark.parametrize("bad", [None, b"bytes", 123, ["list"]])
 def test_non_str_raises_invalid_input(func: object, bad: object) -> None:
     with pytest.raises(InvalidInput):
@@ -189,6 +197,23 @@ def test_import_does_no_heavy_work() -> None:
     code = "import sys, triage.nlp.text; assert 'underthesea' not in sys.modules, 'underthesea imported eagerly'"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr
+
+
+# --------------------------------------------------------------------------------------------
+# expand_abbreviations
+# --------------------------------------------------------------------------------------------
+
+
+def test_abbreviations_are_spelled_out_beside_the_text() -> None:
+    text = "Giấy xác nhận kiến thức về ATTP và chứng chỉ PCCC, ATTP cấp ở đâu?"
+    assert expand_abbreviations(text) == f"{text} (an toàn thực phẩm; phòng cháy, chữa cháy)"
+    assert expand_abbreviations("Đổi GPLX quá hạn") == "Đổi GPLX quá hạn (giấy phép lái xe)"
+    assert expand_abbreviations("Cấp GCNQSDĐ lần đầu").endswith("(giấy chứng nhận quyền sử dụng đất)")
+
+
+@pytest.mark.parametrize("text", ["", "Không viết tắt gì cả", "ATTPX, attp, PCCCs", "mã số ABHYT"])
+def test_text_without_a_whole_abbreviation_is_unchanged(text: str) -> None:
+    assert expand_abbreviations(text) == text
 
 
 # --------------------------------------------------------------------------------------------
