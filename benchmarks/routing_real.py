@@ -96,6 +96,22 @@ def _train(embedder: Embedder, parts: list[tuple[list[str], list[str], np.ndarra
     return Router(embedder=embedder).fit(texts, labels, embeddings=emb)
 
 
+def _catalogue_labels(registry: AgencyRegistry, rel: str, labels: list[str]) -> list[str]:
+    """The portal's labels, except where the question's own procedure is in the July 2026 catalogue
+    under another ministry: then that ministry (the FAQ was published in May 2025, under the old
+    ministries' accounts; Bộ TT&TT's press and publishing questions, for one, now belong to Bộ VHTTDL)."""
+    issuer = {
+        str(r["code"]): str(r["issuing_body"])
+        for r in read_jsonl(data_dir() / "dvc_catalog" / "procedures.jsonl")
+        if r.get("level") == "central"
+    }
+    out = []
+    for row, label in zip(load(rel), labels, strict=True):
+        body = issuer.get(str(row.get("procedure_code")))
+        out.append(registry.root(registry.resolve(body).code).code if body else label)
+    return out
+
+
 def _locality_sample() -> tuple[list[str], list[bool], str]:
     """Hand-labelled probes (benchmarks/data/locality.jsonl) plus every portal FAQ and Zalo question naming
     a province: each was answered by a ministry or from a national law, so each is a policy question."""
@@ -140,8 +156,16 @@ def real_routing(embedder: Embedder, say: Say, quick: bool = False) -> dict[str,
     out: dict[str, Any] = {"dataset": "dvc_faq dev (portal FAQ, 12 ministries)", "n_dev": len(dev_x)}
     say("cold start on dvc_faq dev")
     anchor_p, anchor_c = naive_anchor(dev_x, registry)
+    cold_dev = cold.predict_proba(dev_x, dev_e)
+    reconciled = _catalogue_labels(registry, "dvc_faq/dev.jsonl", dev_y) if not quick else dev_y
     out["cold_start"] = {
-        "router": _metrics(cold.predict_proba(dev_x, dev_e), cold.classes_, dev_y),
+        "router": _metrics(cold_dev, cold.classes_, dev_y),
+        "router_catalogue_labels": {
+            "what": "the same predictions; a question whose own procedure the July 2026 catalogue files under "
+            "another ministry is counted for that ministry",
+            "n_relabelled": sum(a != b for a, b in zip(dev_y, reconciled, strict=True)),
+            **_metrics(cold_dev, cold.classes_, reconciled),
+        },
         "previous_router": _metrics(previous.predict_proba(dev_x, dev_e), previous.classes_, dev_y),
         "catalogue_anchor": _metrics(anchor_p, anchor_c, dev_y),
         "targets": {"top1": 0.70, "top3": 0.88},

@@ -417,6 +417,13 @@ def _routing_real_rows(r: dict[str, Any]) -> list[str]:
             f"| portal FAQ dev ({r['n_dev']}), cold start, no labels | {m} | {c['router'][m]} | "
             f"{c['catalogue_anchor'][m]} (catalogue nearest procedures); previous router {c['previous_router'][m]} |"
         )
+    rec = c.get("router_catalogue_labels")
+    if rec:
+        rows.append(
+            f"| same, the {rec['n_relabelled']} questions whose procedure the catalogue now files under another "
+            f"ministry counted for it | top1 / top3 | {rec['top1']} / {rec['top3']} | as published: "
+            f"{c['router']['top1']} / {c['router']['top3']} |"
+        )
     for key, what in (("labelled_sources", "labelled sources"), ("with_catalogue_weak_labels", "+ catalogue weak")):
         if key not in sup:
             continue

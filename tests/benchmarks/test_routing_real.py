@@ -7,7 +7,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from benchmarks.routing_real import _locality_sample, naive_anchor, real_routing
+from benchmarks.common import load
+from benchmarks.routing_real import _catalogue_labels, _locality_sample, naive_anchor, real_routing
 from triage.nlp.agencies import default_registry
 
 
@@ -22,6 +23,20 @@ def test_the_locality_sample_has_both_kinds() -> None:
     texts, local, note = _locality_sample()
     assert len(texts) == len(local) and 0 < sum(local) < len(local)
     assert "hand-labelled" in note
+
+
+def test_catalogue_labels_change_only_questions_whose_procedure_moved() -> None:
+    """The portal filed press and publishing questions under Bộ TT&TT (now Bộ KHCN); the catalogue files
+    those procedures under Bộ VHTTDL. Only a question whose own procedure code says so is relabelled."""
+    registry = default_registry()
+    rows = load("dvc_faq/dev.jsonl")
+    labels = [registry.root(registry.resolve(str(r["agency"])).code).code for r in rows]
+    relabelled = _catalogue_labels(registry, "dvc_faq/dev.jsonl", labels)
+    changed = [(a, b) for a, b in zip(labels, relabelled, strict=True) if a != b]
+    assert 0 < len(changed) < len(labels) // 10
+    assert ("BKHCN", "BVHTTDL") in changed
+    uncatalogued = [i for i, r in enumerate(rows) if not r.get("field")]
+    assert all(labels[i] == relabelled[i] for i in uncatalogued)
 
 
 @pytest.mark.slow
