@@ -3,7 +3,9 @@
 A real `triage serve` process (uvicorn, one worker) on loopback. Each test measures /health's median
 when idle, then again while 8 clients flood one page, and compares the two: argon2 or the intake
 pipeline run on the event loop would queue every /health behind them (the login flood took /health
-from 1.3 ms to 1.3 s). The ratio, not a wall-clock threshold, is what is asserted.
+from 1.3 ms to 1.3 s). The ratio, not a wall-clock threshold, is what is asserted. Off-loop work still
+shares two cores and the GIL with the loop, which has taken /health from 1.0 ms to 5.6 ms with nothing
+blocked; the bound sits between that and the blocked case.
 
 The logins use a new username each time, so a per-account lockout never turns them into cheap refusals,
 and the server lifts the per-address lockout (all clients are 127.0.0.1); the flood lasts only as long
@@ -27,7 +29,7 @@ from benchmarks.load.server import Server
 
 CLIENTS = 8
 SAMPLES = 40
-MAX_RATIO = 5.0
+MAX_RATIO = 25.0
 TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
