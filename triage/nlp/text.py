@@ -1,4 +1,4 @@
-"""Vietnamese text entry point: normalisation, word segmentation and PII masking.
+"""Vietnamese text entry point: normalisation, word segmentation, abbreviations and PII masking.
 
 Every submission passes through :func:`normalize` exactly once, so that the same words written
 with different Unicode forms or tone-mark habits look identical to every later stage (embeddings,
@@ -11,10 +11,12 @@ the import alone takes seconds.
 
 from __future__ import annotations
 
+import json
 import re
 import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
+from importlib import resources
 from typing import Literal
 
 from triage.errors import InvalidInput
@@ -211,9 +213,6 @@ def normalize(text: str) -> str:
 
 @lru_cache(maxsize=1)
 def _abbreviations() -> tuple[re.Pattern[str], dict[str, str]]:
-    import json
-    from importlib import resources
-
     raw = json.loads(resources.files("triage").joinpath("data").joinpath("abbreviations.json").read_text("utf-8"))
     table = {str(k): str(v) for k, v in raw["abbreviations"].items()}
     alternatives = "|".join(re.escape(k) for k in sorted(table, key=len, reverse=True))
